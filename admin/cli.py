@@ -1,0 +1,210 @@
+"""``akira``: the command line of the admin plane. Every command has ``--help``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import getpass
+import json
+import os
+import socket
+import sys
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+from redis import Redis
+
+from admin.settings import Settings
+
+
+def _connect(settings: Settings) -> psycopg.Connection:
+    try:
+        return psycopg.connect(settings.database_url)
+    except psycopg.OperationalError as exc:
+        sys.exit(f"akira: cannot reach PostgreSQL at AKIRA_DATABASE_URL "
+                 f"({settings.database_url}): {exc}".strip())
+
+
+def _redis(settings: Settings) -> Redis:
+    client = Redis.from_url(settings.redis_url, socket_timeout=5)
+    try:
+        client.ping()
+    except Exception as exc:
+        sys.exit(f"akira: cannot reach Redis at AKIRA_REDIS_URL ({settings.redis_url}): {exc}")
+    return client
+
+
+def create_database(url: str) -> bool:
+    """Create the database named in ``url`` if it does not exist (needs CREATEDB)."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    name = info.get("dbname")
+    maintenance = psycopg.conninfo.make_conninfo(url, dbname="postgres")
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return True
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from admin.migrate import migrate
+
+    if args.create_database and create_database(settings.database_url):
+        print("created the database")
+    with _connect(settings) as conn:
+        done = migrate(conn, progress=print)
+    print("schema is up to date" if not done else f"{len(done)} step(s) applied")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from admin import demo
+
+    with _connect(settings) as conn:
+        print("demo data loaded" if demo.load(conn) else "demo data already present")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from admin.publisher import publish
+
+    with _connect(settings) as conn:
+        publication = publish(conn, _redis(settings), published_by=args.by)
+    print(json.dumps(dataclasses.asdict(publication)))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from admin.simulate import simulate
+
+    at = datetime.fromisoformat(args.at) if args.at else None
+    if at is not None and at.tzinfo is None:
+        sys.exit("akira: --at needs a time zone, e.g. 2026-01-31T12:00:00+00:00")
+    result = simulate(
+        _redis(settings), src_ip=args.src_ip, number=args.number, src_port=args.src_port,
+        transport=args.transport, at=at, call_id=args.call_id,
+    )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from admin.rater import Rater, run_forever
+
+    def make_rater() -> Rater:
+        return Rater(
+            conn=psycopg.connect(settings.database_url),
+            redis=Redis.from_url(settings.redis_url, socket_timeout=10),
+            consumer=args.consumer,
+            spool_dir=settings.spool_dir,
+            log=lambda message: print(message, flush=True),
+        )
+
+    if args.once:
+        rater = make_rater()
+        rater.setup()
+        result = rater.run_once(block_ms=100)
+        print(json.dumps(dataclasses.asdict(result)))
+        return 0
+    run_forever(make_rater, log=lambda message: print(message, flush=True))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "admin.web.app:create_app", factory=True, host=args.host or settings.http_host,
+        port=args.port or settings.http_port, log_level="info",
+    )
+    return 0
+
+
+def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    from admin.passwords import hash_password
+    from admin.queries import query
+
+    with _connect(settings) as conn:
+        if args.action == "list":
+            for row in conn.execute(query("list_users")).fetchall():
+                print(f"{row[1]:<24} {row[2]:<10} {'enabled' if row[3] else 'disabled'}")
+            return 0
+        if not args.username:
+            sys.exit("akira users create: give a USERNAME")
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass(f"password for {args.username}: ")
+        if len(password) < 8:
+            sys.exit("akira users create: the password needs at least 8 characters")
+        conn.execute(query("insert_user"), {
+            "username": args.username, "password_hash": hash_password(password),
+            "role": args.role,
+        })
+        print(f"user {args.username} ({args.role}) saved")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="akira",
+        description="Akira wholesale VoIP platform. Settings come from AKIRA_* environment "
+        "variables (docs/configuration.md).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
+    migrate.add_argument("--create-database", action="store_true",
+                         help="create the database of AKIRA_DATABASE_URL first if missing")
+    migrate.set_defaults(run=cmd_migrate)
+
+    demo = commands.add_parser("demo", help="load the demo catalog (two customers, three vendors)")
+    demo.set_defaults(run=cmd_demo)
+
+    publish = commands.add_parser(
+        "publish", help="compile PostgreSQL into a new routing snapshot and make it live")
+    publish.add_argument("--by", default=os.environ.get("USER", "cli"),
+                         help="who publishes, for the record (default: $USER)")
+    publish.set_defaults(run=cmd_publish)
+
+    simulate = commands.add_parser(
+        "simulate", help="show, as JSON, how the engine would route a call")
+    simulate.add_argument("--src-ip", required=True, help="the caller's source IP")
+    simulate.add_argument("--number", required=True,
+                          help="the dialed number as sent in the R-URI (tech-prefix included)")
+    simulate.add_argument("--at", help="call time, ISO 8601 with zone (default: now)")
+    simulate.add_argument("--src-port", type=int, default=5060, help="source port (default 5060)")
+    simulate.add_argument("--transport", default="udp", choices=["udp", "tcp"])
+    simulate.add_argument("--call-id", default="simulated-call",
+                          help="Call-ID; the weight strategy orders vendors by it")
+    simulate.set_defaults(run=cmd_simulate)
+
+    worker = commands.add_parser("worker", help="rate CDR events from Redis into PostgreSQL")
+    worker.add_argument("--consumer", default=f"{socket.gethostname()}-rater",
+                        help="consumer name in the Redis group; keep it stable across restarts")
+    worker.add_argument("--once", action="store_true", help="rate one batch and exit")
+    worker.set_defaults(run=cmd_worker)
+
+    serve = commands.add_parser("serve", help="run the admin web app and JSON API")
+    serve.add_argument("--host", help="bind address (default AKIRA_HTTP_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default AKIRA_HTTP_PORT or 8000)")
+    serve.set_defaults(run=cmd_serve)
+
+    users = commands.add_parser("users", help="manage the admin's operators")
+    users.add_argument("action", choices=["create", "list"], help="create (or reset) a user, or list them")
+    users.add_argument("username", nargs="?", help="login name (create)")
+    users.add_argument("--role", default="admin", choices=["admin", "operator", "viewer"])
+    users.add_argument("--password-stdin", action="store_true",
+                       help="read the password from standard input instead of prompting")
+    users.set_defaults(run=cmd_users)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args, Settings.from_env())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

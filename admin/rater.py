@@ -1,0 +1,180 @@
+"""The CDR ingester/rater behind ``akira worker`` (DESIGN §5).
+
+Reads the CDR stream as one consumer of a consumer group, prices each attempt, writes the batch
+with COPY and one set-based merge in one transaction, and acknowledges only after the commit.
+A crash between commit and ack replays the batch, which the merge skips (idempotent on
+call_id, attempt). A malformed event is stored in ``cdr_rejects`` and acknowledged, so it can
+neither block the stream nor be lost. PostgreSQL or Redis failures are retried with back-off;
+the worker never crashes on them.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg
+from redis import Redis, RedisError
+from redis.exceptions import ResponseError
+
+from admin.cdr_rating import COLUMNS, InvalidEvent, rate_event
+from admin.queries import query
+from kemi import contract
+from kemi.cdr_sink import SPOOL_GLOB
+
+# An entry another consumer took this long ago without acknowledging is taken over.
+CLAIM_IDLE_MS = 60_000
+# A spool file renamed this long ago can no longer receive an append from a Kamailio worker.
+SPOOL_SETTLE_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class BatchResult:
+    read: int = 0
+    written: int = 0  # new CDR rows (replays excluded)
+    rejected: int = 0
+    spooled_in: int = 0  # events moved from spool files into the stream
+
+
+@dataclass
+class Rater:
+    conn: psycopg.Connection
+    redis: Redis
+    consumer: str
+    spool_dir: str
+    batch_size: int = 1000
+    log: Callable[[str], None] = print
+    _precisions: dict[str, int] = field(default_factory=dict)
+    _partitions: set[tuple[int, int]] = field(default_factory=set)
+    _pending_checked: bool = False
+
+    def setup(self) -> None:
+        try:
+            self.redis.xgroup_create(contract.CDR_STREAM, contract.CDR_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self.conn.execute(query("create_cdr_staging"))
+        self.conn.commit()
+
+    def run_once(self, block_ms: int = 1000) -> BatchResult:
+        """Read and rate one batch: first our own unacknowledged entries, then stale ones of
+        crashed consumers, then new ones."""
+        result = BatchResult(spooled_in=self.drain_spool())
+        entries = []
+        if not self._pending_checked:
+            entries = self._read("0", block_ms=None)  # ours, delivered before a restart
+            self._pending_checked = not entries
+        if not entries:
+            _, claimed, *_ = self.redis.xautoclaim(
+                contract.CDR_STREAM, contract.CDR_GROUP, self.consumer,
+                min_idle_time=CLAIM_IDLE_MS, start_id="0-0", count=self.batch_size,
+            )
+            entries = [(entry_id, fields) for entry_id, fields in claimed if fields]
+        if not entries:
+            entries = self._read(">", block_ms=block_ms)
+        if entries:
+            self.process(entries, result)
+        return result
+
+    def _read(self, start: str, block_ms: int | None) -> list:
+        response = self.redis.xreadgroup(
+            contract.CDR_GROUP, self.consumer, {contract.CDR_STREAM: start},
+            count=self.batch_size, block=block_ms,
+        )
+        return response[0][1] if response else []
+
+    def process(self, entries: list, result: BatchResult) -> None:
+        precisions = self.precisions()
+        rows, rejects, ids = [], [], []
+        for entry_id, fields in entries:
+            ids.append(entry_id)
+            payload = fields.get(contract.CDR_EVENT_FIELD.encode(), b"")
+            try:
+                rows.append(rate_event(payload, precisions))
+            except InvalidEvent as exc:
+                rejects.append((_text(entry_id), payload.decode("utf-8", "replace"), str(exc)))
+        with self.conn.transaction():
+            for started in {row[COLUMNS.index("started_at")] for row in rows}:
+                self._ensure_partition(started)
+            with self.conn.cursor() as cursor:
+                with cursor.copy(f"COPY cdr_staging ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                cursor.execute(query("merge_cdr_staging"))
+                result.written += max(cursor.rowcount, 0)
+                for stream_id, payload, error in rejects:
+                    cursor.execute(
+                        query("insert_cdr_reject"),
+                        {"stream_id": stream_id, "payload": payload, "error": error},
+                    )
+        # Only now, with the rows committed, may Redis forget the events.
+        self.redis.xack(contract.CDR_STREAM, contract.CDR_GROUP, *ids)
+        result.read += len(entries)
+        result.rejected += len(rejects)
+        for stream_id, _, error in rejects:
+            self.log(f"rejected CDR event {stream_id}: {error}")
+
+    def precisions(self) -> dict[str, int]:
+        if not self._precisions:
+            self._precisions = dict(self.conn.execute(query("currency_precisions")).fetchall())
+        return self._precisions
+
+    def _ensure_partition(self, at: datetime) -> None:
+        month = (at.year, at.month)
+        if month not in self._partitions:
+            self.conn.execute(query("ensure_cdr_partition"), {"at": at})
+            self._partitions.add(month)
+
+    def drain_spool(self) -> int:
+        """Move events that Kamailio spooled while Redis was down into the stream."""
+        moved = 0
+        now = time.time()
+        for path in glob.glob(os.path.join(self.spool_dir, SPOOL_GLOB)):
+            os.rename(path, f"{path}.{now:.0f}.ready")
+        for path in sorted(glob.glob(os.path.join(self.spool_dir, "*.ready"))):
+            if now - os.path.getmtime(path) < SPOOL_SETTLE_SECONDS:
+                continue
+            with open(path, encoding="utf-8") as spool:
+                for line in spool:
+                    if line.strip():
+                        self.redis.xadd(
+                            contract.CDR_STREAM, {contract.CDR_EVENT_FIELD: line.strip()}
+                        )
+                        moved += 1
+            os.unlink(path)  # a crash before this replays the file; the merge dedups
+        return moved
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def run_forever(make_rater: Callable[[], Rater], log: Callable[[str], None]) -> None:
+    """The worker loop: reconnect and back off on PostgreSQL or Redis failures, never crash."""
+    backoff = 1.0
+    rater = None
+    while True:
+        try:
+            if rater is None:
+                rater = make_rater()
+                rater.setup()
+                log(f"worker {rater.consumer} ready")
+            result = rater.run_once()
+            if result.read or result.spooled_in:
+                log(
+                    f"rated {result.read} events: {result.written} new CDRs, "
+                    f"{result.rejected} rejected, {result.spooled_in} recovered from spool"
+                )
+            backoff = 1.0
+        except (psycopg.Error, RedisError, OSError) as exc:
+            log(f"worker: {exc!r}; retrying in {backoff:.0f}s")
+            if rater is not None:
+                rater.conn.close()
+            rater = None
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)

@@ -1,0 +1,37 @@
+"""Admin-plane settings, all from environment variables with local defaults.
+
+The one place they are documented is docs/configuration.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = PROJECT_ROOT / "sql"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    secret_key: str
+    spool_dir: str
+    http_host: str
+    http_port: int
+    secure_cookies: bool
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            database_url=env.get("AKIRA_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/akira"),
+            redis_url=env.get("AKIRA_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            secret_key=env.get("AKIRA_SECRET_KEY", ""),
+            spool_dir=env.get("AKIRA_SPOOL_DIR", "/var/spool/akira"),
+            http_host=env.get("AKIRA_HTTP_HOST", "127.0.0.1"),
+            http_port=int(env.get("AKIRA_HTTP_PORT", "8000")),
+            secure_cookies=env.get("AKIRA_SECURE_COOKIES", "0") == "1",
+        )

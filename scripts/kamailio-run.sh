@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Run Kamailio with Akira's KEMI engine in the foreground, logging to stderr.
+# Used by scripts/up.sh (in the background) and by the e2e tests; stop it with SIGTERM.
+#
+# Environment (defaults in brackets):
+#   AKIRA_SIP_LISTEN       [udp:127.0.0.1:5060]   Kamailio's listen socket
+#   AKIRA_SIP_WORKERS      [4]                    UDP worker processes
+#   AKIRA_KAMAILIO_DIR     [$AKIRA_RUN_DIR/kamailio]  pid file, ctl socket
+#   AKIRA_SHM_MB / AKIRA_PKG_MB  [256 / 16]       shared / per-process memory
+#   AKIRA_REDIS_URL, AKIRA_SPOOL_DIR, AKIRA_NODE, AKIRA_SNAPSHOT_CHECK_INTERVAL,
+#   AKIRA_REDIS_TIMEOUT, AKIRA_VENV               passed to the engine (docs/configuration.md)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+run_dir=${AKIRA_RUN_DIR:-$root/.run}
+kamailio_dir=${AKIRA_KAMAILIO_DIR:-$run_dir/kamailio}
+mkdir -p "$kamailio_dir"
+
+# A clean environment: Kamailio embeds Debian's Python 3.11.2, and a pyenv or venv on PATH
+# would make it load another interpreter's standard library (shared/notes/kamailio-kemi.md).
+exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    AKIRA_REDIS_URL="${AKIRA_REDIS_URL:-redis://127.0.0.1:6379/0}" \
+    AKIRA_REDIS_TIMEOUT="${AKIRA_REDIS_TIMEOUT:-0.2}" \
+    AKIRA_SPOOL_DIR="${AKIRA_SPOOL_DIR:-$run_dir/spool}" \
+    AKIRA_NODE="${AKIRA_NODE:-$(hostname)}" \
+    AKIRA_SNAPSHOT_CHECK_INTERVAL="${AKIRA_SNAPSHOT_CHECK_INTERVAL:-1.0}" \
+    AKIRA_VENV="${AKIRA_VENV:-$root/.venv}" \
+    kamailio -f "$root/kamailio-cfg/kamailio.cfg" \
+    -l "${AKIRA_SIP_LISTEN:-udp:127.0.0.1:5060}" \
+    -Y "$kamailio_dir" -P "$kamailio_dir/kamailio.pid" -w "$kamailio_dir" \
+    -A "KEMI_SCRIPT=\"$root/kemi/boot/akira_kemi.py\"" \
+    -A "CTL_SOCKET=\"unix:$kamailio_dir/ctl\"" \
+    -A "WORKERS=${AKIRA_SIP_WORKERS:-4}" \
+    -m "${AKIRA_SHM_MB:-256}" -M "${AKIRA_PKG_MB:-16}" \
+    -DD -E

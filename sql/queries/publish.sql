@@ -1,0 +1,63 @@
+-- Queries the publisher compiles a routing snapshot from (admin/publisher.py).
+
+-- name: publish_originators
+SELECT o.id, o.name, o.company_id, (o.enabled AND c.enabled) AS enabled, o.tariff_id,
+       o.routing_plan_id, o.tech_prefix, o.max_call_duration
+FROM originators o
+JOIN companies c ON c.id = o.company_id
+ORDER BY o.id;
+
+-- name: publish_devices
+SELECT d.originator_id, d.network::text AS network, d.port, d.transport
+FROM devices d
+ORDER BY d.id;
+
+-- name: publish_terminators
+SELECT t.id, t.name, t.company_id, (t.enabled AND c.enabled) AS enabled, t.tariff_id,
+       t.tech_prefix,
+       coalesce(
+           (SELECT json_agg(json_build_object('host', g.host, 'port', g.port,
+                                              'transport', g.transport)
+                            ORDER BY g.position, g.id)
+            FROM terminator_gateways g WHERE g.terminator_id = t.id),
+           '[]'::json) AS gateways
+FROM terminators t
+JOIN companies c ON c.id = t.company_id
+ORDER BY t.id;
+
+-- name: publish_routing_plans
+SELECT p.id, p.name, p.strategy, p.hunt_stop_codes, p.allow_loss,
+       coalesce(
+           (SELECT json_agg(json_build_object('terminator_id', e.terminator_id,
+                                              'priority', e.priority, 'weight', e.weight)
+                            ORDER BY e.position, e.terminator_id)
+            FROM routing_plan_entries e WHERE e.routing_plan_id = p.id),
+           '[]'::json) AS entries
+FROM routing_plans p
+ORDER BY p.id;
+
+-- name: publish_tariffs
+-- Tariffs some trunk uses; others need not reach the engine.
+SELECT t.id, t.currency
+FROM tariffs t
+WHERE t.id IN (SELECT tariff_id FROM originators UNION SELECT tariff_id FROM terminators)
+ORDER BY t.id;
+
+-- name: publish_rates
+-- Rates still effective or to come; epochs keep the engine free of date parsing.
+SELECT prefix, rate::text, initial_increment, next_increment, connect_fee::text,
+       extract(epoch FROM effective_from)::float8 AS effective_from,
+       extract(epoch FROM effective_to)::float8 AS effective_to
+FROM rates
+WHERE tariff_id = %(tariff_id)s
+  AND (effective_to IS NULL OR effective_to > %(now)s)
+ORDER BY prefix, effective_from;
+
+-- name: record_publication
+INSERT INTO snapshot_publications
+    (version, published_by, originators, terminators, tariffs, rates, duration_ms)
+VALUES (%(version)s, %(published_by)s, %(originators)s, %(terminators)s, %(tariffs)s,
+        %(rates)s, %(duration_ms)s);
+
+-- name: last_published_version
+SELECT coalesce(max(version), 0) FROM snapshot_publications;

@@ -1,0 +1,245 @@
+-- The whole current schema of Akira. A new database is created from this file;
+-- existing ones get sql/migrations/*. Keep both in step: tests/integration/test_migrations.py
+-- fails when they differ.
+
+CREATE TABLE schema_migrations (
+    version     text PRIMARY KEY,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+
+
+CREATE TABLE currencies (
+    code        char(3) PRIMARY KEY CHECK (code ~ '^[A-Z]{3}$'),
+    name        text NOT NULL,
+    -- decimal places of CDR prices and ledger amounts (wholesale bills sub-cent amounts)
+    precision   smallint NOT NULL DEFAULT 6 CHECK (precision BETWEEN 0 AND 8)
+);
+
+INSERT INTO currencies (code, name) VALUES
+    ('USD', 'US Dollar'), ('EUR', 'Euro'), ('GBP', 'Pound Sterling');
+
+CREATE TABLE companies (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name            text NOT NULL UNIQUE CHECK (name <> ''),
+    is_customer     boolean NOT NULL DEFAULT false,
+    is_vendor       boolean NOT NULL DEFAULT false,
+    currency        char(3) NOT NULL REFERENCES currencies (code),
+    credit_limit    numeric(20, 8) NOT NULL DEFAULT 0 CHECK (credit_limit >= 0),
+    enabled         boolean NOT NULL DEFAULT true,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE tariffs (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        text NOT NULL UNIQUE CHECK (name <> ''),
+    currency    char(3) NOT NULL REFERENCES currencies (code),
+    description text NOT NULL DEFAULT '',
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE rates (
+    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tariff_id           bigint NOT NULL REFERENCES tariffs (id) ON DELETE CASCADE,
+    prefix              text NOT NULL CHECK (prefix ~ '^[0-9]{1,20}$'),
+    destination         text NOT NULL DEFAULT '',
+    rate                numeric(18, 8) NOT NULL CHECK (rate >= 0),  -- per minute
+    initial_increment   integer NOT NULL DEFAULT 1 CHECK (initial_increment > 0),
+    next_increment      integer NOT NULL DEFAULT 1 CHECK (next_increment > 0),
+    connect_fee         numeric(18, 8) NOT NULL DEFAULT 0 CHECK (connect_fee >= 0),
+    effective_from      timestamptz NOT NULL,
+    effective_to        timestamptz CHECK (effective_to > effective_from),
+    UNIQUE (tariff_id, prefix, effective_from)
+);
+
+CREATE TABLE routing_plans (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name            text NOT NULL UNIQUE CHECK (name <> ''),
+    strategy        text NOT NULL DEFAULT 'least_cost'
+                    CHECK (strategy IN ('least_cost', 'priority', 'weight', 'static')),
+    -- vendor replies that end the hunt: the customer gets that reply, no other vendor is tried
+    hunt_stop_codes integer[] NOT NULL DEFAULT '{404,486,487}',
+    -- route to vendors dearer than the customer's rate (margin protection off)
+    allow_loss      boolean NOT NULL DEFAULT false
+);
+
+CREATE TABLE terminators (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    company_id  bigint NOT NULL REFERENCES companies (id),
+    name        text NOT NULL UNIQUE CHECK (name <> ''),
+    tariff_id   bigint NOT NULL REFERENCES tariffs (id),
+    tech_prefix text NOT NULL DEFAULT '' CHECK (tech_prefix ~ '^[0-9#*]*$'),
+    enabled     boolean NOT NULL DEFAULT true
+);
+
+CREATE TABLE terminator_gateways (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    terminator_id   bigint NOT NULL REFERENCES terminators (id) ON DELETE CASCADE,
+    host            text NOT NULL CHECK (host <> ''),
+    port            integer NOT NULL DEFAULT 5060 CHECK (port BETWEEN 1 AND 65535),
+    transport       text NOT NULL DEFAULT 'udp' CHECK (transport IN ('udp', 'tcp')),
+    position        integer NOT NULL DEFAULT 0,
+    UNIQUE (terminator_id, host, port, transport)
+);
+
+CREATE TABLE routing_plan_entries (
+    routing_plan_id bigint NOT NULL REFERENCES routing_plans (id) ON DELETE CASCADE,
+    terminator_id   bigint NOT NULL REFERENCES terminators (id),
+    priority        integer NOT NULL DEFAULT 100,
+    weight          integer NOT NULL DEFAULT 100 CHECK (weight >= 0),
+    position        integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (routing_plan_id, terminator_id)
+);
+
+CREATE TABLE originators (
+    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    company_id          bigint NOT NULL REFERENCES companies (id),
+    name                text NOT NULL UNIQUE CHECK (name <> ''),
+    tariff_id           bigint NOT NULL REFERENCES tariffs (id),
+    routing_plan_id     bigint REFERENCES routing_plans (id),
+    tech_prefix         text NOT NULL DEFAULT '' CHECK (tech_prefix ~ '^[0-9#*]*$'),
+    max_call_duration   integer NOT NULL DEFAULT 7200 CHECK (max_call_duration > 0),
+    enabled             boolean NOT NULL DEFAULT true
+);
+
+CREATE TABLE devices (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    originator_id   bigint NOT NULL REFERENCES originators (id) ON DELETE CASCADE,
+    network         cidr NOT NULL,
+    port            integer CHECK (port BETWEEN 1 AND 65535),
+    transport       text CHECK (transport IN ('udp', 'tcp')),
+    description     text NOT NULL DEFAULT '',
+    UNIQUE NULLS NOT DISTINCT (originator_id, network, port, transport)
+);
+
+CREATE TABLE users (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    username        text NOT NULL UNIQUE CHECK (username ~ '^[A-Za-z0-9._@-]{2,64}$'),
+    password_hash   text NOT NULL,
+    role            text NOT NULL DEFAULT 'operator' CHECK (role IN ('admin', 'operator', 'viewer')),
+    enabled         boolean NOT NULL DEFAULT true,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    last_login_at   timestamptz
+);
+
+CREATE TABLE audit_log (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at          timestamptz NOT NULL DEFAULT now(),
+    username    text NOT NULL,
+    request_id  text NOT NULL DEFAULT '',
+    entity      text NOT NULL,
+    entity_id   text NOT NULL,
+    action      text NOT NULL,
+    before      jsonb,
+    after       jsonb
+);
+CREATE INDEX audit_log_entity ON audit_log (entity, entity_id, at);
+
+CREATE TABLE snapshot_publications (
+    version         bigint PRIMARY KEY,
+    published_at    timestamptz NOT NULL DEFAULT now(),
+    published_by    text NOT NULL,
+    originators     integer NOT NULL,
+    terminators     integer NOT NULL,
+    tariffs         integer NOT NULL,
+    rates           bigint NOT NULL,
+    duration_ms     integer NOT NULL
+);
+
+-- CDR events the rater could not accept (malformed, unknown format): kept, never dropped.
+CREATE TABLE cdr_rejects (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    stream_id   text NOT NULL,
+    payload     text NOT NULL,
+    error       text NOT NULL
+);
+
+-- TimescaleDB is used when the extension is installed and preloaded; plain PostgreSQL otherwise.
+CREATE FUNCTION akira_timescaledb_usable() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
+       AND current_setting('shared_preload_libraries') LIKE '%timescaledb%'
+$$;
+
+CREATE SEQUENCE cdrs_id_seq;
+
+-- One row per call attempt. The primary key makes a replayed event a no-op; it carries
+-- started_at because partitioned tables and hypertables need the partition key in it.
+DO $cdrs$
+DECLARE
+    columns text := $cols$
+        id                          bigint NOT NULL DEFAULT nextval('cdrs_id_seq'),
+        call_id                     text NOT NULL,
+        attempt                     smallint NOT NULL CHECK (attempt >= 0),
+        node                        text NOT NULL,
+        snapshot_version            bigint NOT NULL,
+        originator_id               bigint NOT NULL,
+        terminator_id               bigint,
+        gateway                     text,
+        src_ip                      inet NOT NULL,
+        caller                      text NOT NULL,
+        called                      text NOT NULL,
+        dialed                      text NOT NULL,
+        sip_code                    smallint NOT NULL,
+        reason                      text NOT NULL,
+        call_started_at             timestamptz NOT NULL,
+        started_at                  timestamptz NOT NULL,
+        answered_at                 timestamptz,
+        ended_at                    timestamptz NOT NULL,
+        duration                    numeric(12, 3) NOT NULL DEFAULT 0,
+        currency                    char(3) NOT NULL,
+        customer_tariff_id          bigint,
+        customer_prefix             text,
+        customer_rate               numeric(18, 8),
+        customer_initial_increment  integer,
+        customer_next_increment     integer,
+        customer_connect_fee        numeric(18, 8),
+        customer_billed_seconds     integer NOT NULL DEFAULT 0,
+        customer_price              numeric(20, 8) NOT NULL DEFAULT 0,
+        vendor_tariff_id            bigint,
+        vendor_prefix               text,
+        vendor_rate                 numeric(18, 8),
+        vendor_initial_increment    integer,
+        vendor_next_increment       integer,
+        vendor_connect_fee          numeric(18, 8),
+        vendor_billed_seconds       integer NOT NULL DEFAULT 0,
+        vendor_cost                 numeric(20, 8) NOT NULL DEFAULT 0,
+        ingested_at                 timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (call_id, attempt, started_at)
+    $cols$;
+BEGIN
+    IF akira_timescaledb_usable() THEN
+        CREATE EXTENSION IF NOT EXISTS timescaledb;
+        EXECUTE format('CREATE TABLE cdrs (%s)', columns);
+        PERFORM create_hypertable('cdrs', 'started_at', chunk_time_interval => interval '1 day');
+    ELSE
+        EXECUTE format('CREATE TABLE cdrs (%s) PARTITION BY RANGE (started_at)', columns);
+    END IF;
+END
+$cdrs$;
+CREATE INDEX cdrs_started_at ON cdrs (started_at);
+CREATE INDEX cdrs_originator ON cdrs (originator_id, started_at);
+CREATE INDEX cdrs_terminator ON cdrs (terminator_id, started_at);
+
+-- Monthly partitions, made on demand by the rater before it writes a month it has not seen.
+-- A no-op on a hypertable (TimescaleDB makes its chunks itself).
+CREATE FUNCTION akira_ensure_cdr_partition(at timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    month_start timestamptz := date_trunc('month', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    partition_name text := 'cdrs_' || to_char(at AT TIME ZONE 'UTC', 'YYYYMM');
+BEGIN
+    IF (SELECT relkind FROM pg_class WHERE oid = 'cdrs'::regclass) <> 'p' THEN
+        RETURN;
+    END IF;
+    IF to_regclass(partition_name) IS NOT NULL THEN
+        RETURN;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('akira_ensure_cdr_partition'));
+    EXECUTE format(
+        'CREATE TABLE IF NOT EXISTS %I PARTITION OF cdrs FOR VALUES FROM (%L) TO (%L)',
+        partition_name, month_start, month_start + interval '1 month');
+END
+$$;
+
+INSERT INTO schema_migrations (version) VALUES ('0001');
