@@ -1,0 +1,129 @@
+"""End-to-end fixtures: a real Kamailio running Akira's engine, SIPp vendors and customers.
+
+One Kamailio serves the whole session on 127.0.0.1:15060 (so a developer's quick-start
+platform on 5060 is left alone). Each test publishes its own catalog into the cleaned Redis
+database that Kamailio reads, from its own fresh PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+from redis import Redis
+
+from admin.publisher import Publication, publish
+from admin.rater import Rater
+from tests.conftest import REDIS_URL
+from tests.e2e.sipp import CallResult, Vendor, call
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SIP_IP, SIP_PORT = "127.0.0.1", 15060
+PROXY = f"{SIP_IP}:{SIP_PORT}"
+CHECK_INTERVAL = 0.1  # the engine looks at the snapshot pointer this often in tests
+
+
+@dataclass
+class Kamailio:
+    process: subprocess.Popen
+    run_dir: Path
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def kamailio(tmp_path_factory) -> Iterator[Kamailio]:
+    for tool in ("kamailio", "sipp", "kamcmd"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed: run scripts/test.sh, which installs it")
+    run_dir = tmp_path_factory.mktemp("kamailio")
+    log = run_dir / "kamailio.log"
+    env = os.environ | {
+        "AKIRA_SIP_LISTEN": f"udp:{SIP_IP}:{SIP_PORT}",
+        "AKIRA_KAMAILIO_DIR": str(run_dir),
+        "AKIRA_REDIS_URL": REDIS_URL,
+        "AKIRA_SNAPSHOT_CHECK_INTERVAL": str(CHECK_INTERVAL),
+        "AKIRA_SPOOL_DIR": str(run_dir / "spool"),
+        "AKIRA_NODE": "e2e",
+        "AKIRA_SIP_WORKERS": "4",
+    }
+    with log.open("w") as log_file:
+        process = subprocess.Popen(
+            [str(ROOT / "scripts" / "kamailio-run.sh")], env=env, stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    ctl = f"unix:{run_dir}/ctl"
+    deadline = time.monotonic() + 20
+    while subprocess.run(["kamcmd", "-s", ctl, "core.uptime"], capture_output=True).returncode:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"Kamailio did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+    yield Kamailio(process, run_dir, log)
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@dataclass
+class Platform:
+    """What one e2e test drives: its database, the shared Kamailio, SIPp peers, the rater."""
+
+    conn: psycopg.Connection
+    redis: Redis
+    kamailio: Kamailio
+    workdir: Path
+    vendors: list[Vendor] = field(default_factory=list)
+
+    def publish(self) -> Publication:
+        """Publish and wait until every engine worker will look at the new pointer."""
+        publication = publish(self.conn, self.redis, published_by="e2e")
+        time.sleep(CHECK_INTERVAL * 1.25 + 0.1)
+        return publication
+
+    def vendor(self, name: str, port: int, reject: int | None = None) -> Vendor:
+        vendor = Vendor(name, port, self.workdir, reject=reject)
+        self.vendors.append(vendor)
+        return vendor
+
+    def call(self, number: str, src_ip: str, **kwargs) -> CallResult:
+        return call(number, src_ip=src_ip, proxy=PROXY, workdir=self.workdir, **kwargs)
+
+    def rate_cdrs(self, expected: int) -> list[dict]:
+        """Run the rater until ``expected`` CDRs are stored (or 15 s pass), then return all."""
+        rater = Rater(conn=self.conn, redis=self.redis, consumer="e2e",
+                      spool_dir=str(self.kamailio.run_dir / "spool"), log=lambda m: None)
+        rater.setup()
+        deadline = time.monotonic() + 15
+        while self._count() < expected and time.monotonic() < deadline:
+            rater.run_once(block_ms=200)
+        rater.run_once(block_ms=300)  # anything beyond the expected would show up now
+        with self.conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+            return cursor.execute("SELECT * FROM cdrs ORDER BY call_id, attempt").fetchall()
+
+    def _count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM cdrs").fetchone()[0]
+
+
+@pytest.fixture
+def platform(conn, redis_client, kamailio, tmp_path) -> Iterator[Platform]:
+    log_start = kamailio.log.stat().st_size
+    platform = Platform(conn, redis_client, kamailio, tmp_path)
+    yield platform
+    for vendor in platform.vendors:
+        vendor.stop()
+    with kamailio.log.open(errors="replace") as log:
+        log.seek(log_start)
+        new_lines = log.read()
+    faults = [line for line in new_lines.splitlines() if "fault" in line or "Traceback" in line]
+    assert not faults, "the engine logged faults during the test:\n" + "\n".join(faults)

@@ -1,0 +1,97 @@
+"""SIPp processes for end-to-end tests: one UAS per vendor, a UAC per customer call."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+PHRASES = {403: "Forbidden", 404: "Not Found", 408: "Request Timeout", 480: "Temporarily Unavailable",
+           484: "Address Incomplete", 486: "Busy Here", 487: "Request Terminated",
+           500: "Server Internal Error", 502: "Bad Gateway", 503: "Service Unavailable",
+           603: "Decline"}
+
+
+def render(template: str, workdir: Path, name: str, **values: object) -> Path:
+    path = workdir / name
+    path.write_text(Template((SCENARIOS / template).read_text()).substitute(values))
+    return path
+
+
+class Vendor:
+    """A SIPp UAS standing in for one vendor gateway; answers, or rejects with a code."""
+
+    def __init__(self, name: str, port: int, workdir: Path, reject: int | None = None) -> None:
+        self.name, self.port, self.reject = name, port, reject
+        self.messages = workdir / f"vendor-{name}-{port}.msg"
+        if reject is None:
+            scenario = SCENARIOS / "uas-answer.xml"
+        else:
+            scenario = render("uas-reject.xml.tmpl", workdir, f"uas-{reject}.xml",
+                              code=reject, phrase=PHRASES[reject])
+        self.process = subprocess.Popen(
+            ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-nostdin",
+             "-trace_msg", "-message_file", str(self.messages)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+
+    def invites(self) -> int:
+        """INVITEs this vendor received (a retransmission would count: there should be none)."""
+        if not self.messages.exists():
+            return 0
+        return sum(1 for line in self.messages.read_text().splitlines()
+                   if line.startswith("INVITE sip:"))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGUSR1)  # SIPp's clean quit
+            try:
+                self.process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass(frozen=True)
+class CallResult:
+    returncode: int
+    messages: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def explain(self) -> str:
+        return f"SIPp exit code {self.returncode}; messages:\n{self.messages[-4000:]}"
+
+
+def call(
+    number: str, *, src_ip: str, proxy: str, workdir: Path, expect: int = 200,
+    reason: str | None = None, hold_ms: int = 1000,
+) -> CallResult:
+    """One customer call from ``src_ip``; succeeds when the final reply is ``expect``
+    (and carries ``X-Akira-Reason: reason`` when given)."""
+    if expect == 200:
+        scenario = SCENARIOS / "uac-answered.xml"
+    else:
+        check = reference = ""
+        if reason:
+            reference = '<Reference variables="found"/>'
+            check = (f'<action><ereg regexp="X-Akira-Reason: *{reason}" search_in="msg" '
+                     f'check_it="true" assign_to="found"/></action>')
+        scenario = render("uac-rejected.xml.tmpl", workdir, f"uac-{expect}-{reason}.xml",
+                          code=expect, reason_check=check, reference=reference)
+    messages = workdir / f"uac-{number}-{src_ip}.msg"
+    messages.unlink(missing_ok=True)
+    completed = subprocess.run(
+        ["sipp", "-sf", str(scenario), "-s", number, "-i", src_ip, "-m", "1",
+         "-d", str(hold_ms), "-timeout", "30s", "-timeout_error", "-nostdin",
+         "-trace_msg", "-message_file", str(messages), proxy],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        timeout=60, check=False,
+    )
+    text = messages.read_text() if messages.exists() else completed.stderr.decode()
+    return CallResult(completed.returncode, text)

@@ -1,0 +1,63 @@
+"""sql/schema.sql and the numbered migrations must give one and the same schema."""
+
+import subprocess
+
+import psycopg
+import pytest
+
+from admin.migrate import migrate, migrations
+from tests.conftest import create_database, database_url_for, drop_database
+
+pytestmark = pytest.mark.integration
+
+
+def dump_schema(url: str) -> str:
+    result = subprocess.run(
+        ["pg_dump", "--schema-only", "--no-owner", "--no-privileges", url],
+        check=True, capture_output=True, text=True,
+    )
+    # pg_dump names the dumped database nowhere in the body, but its \restrict token differs per run
+    return "\n".join(line for line in result.stdout.splitlines() if not line.startswith("\\"))
+
+
+def test_schema_file_equals_all_migrations(template_database):
+    names = ["akira_test_from_schema", "akira_test_from_migrations"]
+    try:
+        for name in names:
+            create_database(name)
+        with psycopg.connect(database_url_for(names[0])) as conn:
+            assert migrate(conn) == ["schema.sql"]
+        with psycopg.connect(database_url_for(names[1])) as conn:
+            applied = migrate(conn, from_schema=False)
+            assert applied == [path.name for _, path in migrations()]
+        dumps = [dump_schema(database_url_for(name)) for name in names]
+        assert dumps[0] == dumps[1]
+        versions = []
+        for name in names:
+            with psycopg.connect(database_url_for(name)) as conn:
+                versions.append(
+                    conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+                )
+                assert conn.execute("SELECT count(*) FROM currencies").fetchone()[0] == 3
+        assert versions[0] == versions[1]
+    finally:
+        for name in names:
+            drop_database(name)
+
+
+def test_migrate_twice_is_a_no_op(conn):
+    assert migrate(conn) == []
+
+
+def test_cdrs_are_partitioned_without_timescaledb(conn):
+    # This machine has no TimescaleDB: the natively partitioned branch must be the one taken.
+    assert conn.execute("SELECT akira_timescaledb_usable()").fetchone()[0] is False
+    assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'cdrs'").fetchone()[0] == "p"
+    conn.execute("SELECT akira_ensure_cdr_partition('2026-02-14T10:00:00Z')")
+    conn.execute("SELECT akira_ensure_cdr_partition('2026-02-28T23:59:59Z')")  # same month: no-op
+    partitions = conn.execute(
+        "SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+        "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'cdrs'::regclass"
+    ).fetchall()
+    assert len(partitions) == 1
+    assert "2026-02-01" in partitions[0][0] and "2026-03-01" in partitions[0][0]
