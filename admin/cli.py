@@ -22,8 +22,10 @@ def _connect(settings: Settings) -> psycopg.Connection:
     try:
         return psycopg.connect(settings.database_url)
     except psycopg.OperationalError as exc:
-        sys.exit(f"akira: cannot reach PostgreSQL at AKIRA_DATABASE_URL "
-                 f"({settings.database_url}): {exc}".strip())
+        sys.exit(
+            f"akira: cannot reach PostgreSQL at AKIRA_DATABASE_URL "
+            f"({settings.database_url}): {exc}".strip()
+        )
 
 
 def _redis(settings: Settings) -> Redis:
@@ -82,15 +84,24 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     if at is not None and at.tzinfo is None:
         sys.exit("akira: --at needs a time zone, e.g. 2026-01-31T12:00:00+00:00")
     result = simulate(
-        _redis(settings), src_ip=args.src_ip, number=args.number, src_port=args.src_port,
-        transport=args.transport, at=at, call_id=args.call_id,
+        _redis(settings),
+        src_ip=args.src_ip,
+        number=args.number,
+        src_port=args.src_port,
+        transport=args.transport,
+        at=at,
+        call_id=args.call_id,
     )
     print(json.dumps(result, indent=2))
     return 0
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import structlog
+
     from admin.rater import Rater, run_forever
+
+    log = structlog.get_logger("akira.worker").info
 
     def make_rater() -> Rater:
         return Rater(
@@ -98,7 +109,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             redis=Redis.from_url(settings.redis_url, socket_timeout=10),
             consumer=args.consumer,
             spool_dir=settings.spool_dir,
-            log=lambda message: print(message, flush=True),
+            log=log,
         )
 
     if args.once:
@@ -107,7 +118,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         result = rater.run_once(block_ms=100)
         print(json.dumps(dataclasses.asdict(result)))
         return 0
-    run_forever(make_rater, log=lambda message: print(message, flush=True))
+    run_forever(make_rater, log=log)
     return 0
 
 
@@ -115,8 +126,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     uvicorn.run(
-        "admin.web.app:create_app", factory=True, host=args.host or settings.http_host,
-        port=args.port or settings.http_port, log_level="info",
+        "admin.web.app:create_app",
+        factory=True,
+        host=args.host or settings.http_host,
+        port=args.port or settings.http_port,
+        log_level="info",
     )
     return 0
 
@@ -138,10 +152,14 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
             password = getpass.getpass(f"password for {args.username}: ")
         if len(password) < 8:
             sys.exit("akira users create: the password needs at least 8 characters")
-        conn.execute(query("insert_user"), {
-            "username": args.username, "password_hash": hash_password(password),
-            "role": args.role,
-        })
+        conn.execute(
+            query("insert_user"),
+            {
+                "username": args.username,
+                "password_hash": hash_password(password),
+                "role": args.role,
+            },
+        )
         print(f"user {args.username} ({args.role}) saved")
     return 0
 
@@ -155,34 +173,51 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
-    migrate.add_argument("--create-database", action="store_true",
-                         help="create the database of AKIRA_DATABASE_URL first if missing")
+    migrate.add_argument(
+        "--create-database",
+        action="store_true",
+        help="create the database of AKIRA_DATABASE_URL first if missing",
+    )
     migrate.set_defaults(run=cmd_migrate)
 
     demo = commands.add_parser("demo", help="load the demo catalog (two customers, three vendors)")
     demo.set_defaults(run=cmd_demo)
 
     publish = commands.add_parser(
-        "publish", help="compile PostgreSQL into a new routing snapshot and make it live")
-    publish.add_argument("--by", default=os.environ.get("USER", "cli"),
-                         help="who publishes, for the record (default: $USER)")
+        "publish", help="compile PostgreSQL into a new routing snapshot and make it live"
+    )
+    publish.add_argument(
+        "--by",
+        default=os.environ.get("USER", "cli"),
+        help="who publishes, for the record (default: $USER)",
+    )
     publish.set_defaults(run=cmd_publish)
 
     simulate = commands.add_parser(
-        "simulate", help="show, as JSON, how the engine would route a call")
+        "simulate", help="show, as JSON, how the engine would route a call"
+    )
     simulate.add_argument("--src-ip", required=True, help="the caller's source IP")
-    simulate.add_argument("--number", required=True,
-                          help="the dialed number as sent in the R-URI (tech-prefix included)")
+    simulate.add_argument(
+        "--number",
+        required=True,
+        help="the dialed number as sent in the R-URI (tech-prefix included)",
+    )
     simulate.add_argument("--at", help="call time, ISO 8601 with zone (default: now)")
     simulate.add_argument("--src-port", type=int, default=5060, help="source port (default 5060)")
     simulate.add_argument("--transport", default="udp", choices=["udp", "tcp"])
-    simulate.add_argument("--call-id", default="simulated-call",
-                          help="Call-ID; the weight strategy orders vendors by it")
+    simulate.add_argument(
+        "--call-id",
+        default="simulated-call",
+        help="Call-ID; the weight strategy orders vendors by it",
+    )
     simulate.set_defaults(run=cmd_simulate)
 
     worker = commands.add_parser("worker", help="rate CDR events from Redis into PostgreSQL")
-    worker.add_argument("--consumer", default=f"{socket.gethostname()}-rater",
-                        help="consumer name in the Redis group; keep it stable across restarts")
+    worker.add_argument(
+        "--consumer",
+        default=f"{socket.gethostname()}-rater",
+        help="consumer name in the Redis group; keep it stable across restarts",
+    )
     worker.add_argument("--once", action="store_true", help="rate one batch and exit")
     worker.set_defaults(run=cmd_worker)
 
@@ -192,11 +227,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
 
     users = commands.add_parser("users", help="manage the admin's operators")
-    users.add_argument("action", choices=["create", "list"], help="create (or reset) a user, or list them")
+    users.add_argument(
+        "action", choices=["create", "list"], help="create (or reset) a user, or list them"
+    )
     users.add_argument("username", nargs="?", help="login name (create)")
     users.add_argument("--role", default="admin", choices=["admin", "operator", "viewer"])
-    users.add_argument("--password-stdin", action="store_true",
-                       help="read the password from standard input instead of prompting")
+    users.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of prompting",
+    )
     users.set_defaults(run=cmd_users)
     return parser
 

@@ -47,6 +47,7 @@ class Rater:
     consumer: str
     spool_dir: str
     batch_size: int = 1000
+    spool_settle_seconds: float = SPOOL_SETTLE_SECONDS
     log: Callable[[str], None] = print
     _precisions: dict[str, int] = field(default_factory=dict)
     _partitions: set[tuple[int, int]] = field(default_factory=set)
@@ -71,8 +72,12 @@ class Rater:
             self._pending_checked = not entries
         if not entries:
             _, claimed, *_ = self.redis.xautoclaim(
-                contract.CDR_STREAM, contract.CDR_GROUP, self.consumer,
-                min_idle_time=CLAIM_IDLE_MS, start_id="0-0", count=self.batch_size,
+                contract.CDR_STREAM,
+                contract.CDR_GROUP,
+                self.consumer,
+                min_idle_time=CLAIM_IDLE_MS,
+                start_id="0-0",
+                count=self.batch_size,
             )
             entries = [(entry_id, fields) for entry_id, fields in claimed if fields]
         if not entries:
@@ -83,8 +88,11 @@ class Rater:
 
     def _read(self, start: str, block_ms: int | None) -> list:
         response = self.redis.xreadgroup(
-            contract.CDR_GROUP, self.consumer, {contract.CDR_STREAM: start},
-            count=self.batch_size, block=block_ms,
+            contract.CDR_GROUP,
+            self.consumer,
+            {contract.CDR_STREAM: start},
+            count=self.batch_size,
+            block=block_ms,
         )
         return response[0][1] if response else []
 
@@ -137,7 +145,7 @@ class Rater:
         for path in glob.glob(os.path.join(self.spool_dir, SPOOL_GLOB)):
             os.rename(path, f"{path}.{now:.0f}.ready")
         for path in sorted(glob.glob(os.path.join(self.spool_dir, "*.ready"))):
-            if now - os.path.getmtime(path) < SPOOL_SETTLE_SECONDS:
+            if now - os.path.getmtime(path) < self.spool_settle_seconds:
                 continue
             with open(path, encoding="utf-8") as spool:
                 for line in spool:

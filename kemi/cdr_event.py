@@ -16,7 +16,13 @@ from kemi.decision import Decision
 
 
 def call_context(
-    decision: Decision, *, call_id: str, src_ip: str, caller: str, dialed: str, version: int,
+    decision: Decision,
+    *,
+    call_id: str,
+    src_ip: str,
+    caller: str,
+    dialed: str,
+    version: int,
     started_ms: int,
 ) -> dict[str, Any]:
     """The routed call as the failure route and dialog events see it.
@@ -36,9 +42,9 @@ def call_context(
         "called": decision.called,
         "dialed": dialed,
         "currency": decision.currency,
-        "customer": None if customer is None else {
-            "tariff_id": originator.tariff_id, **customer.terms()
-        },
+        "customer": None
+        if customer is None
+        else {"tariff_id": originator.tariff_id, **customer.terms()},
         "hunt_stop_codes": sorted(decision.hunt_stop_codes),
         "call_started_ms": started_ms,
         "attempts": [],

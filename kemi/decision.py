@@ -76,7 +76,9 @@ class Decision:
                     "terminator_id": c.terminator.id,
                     "terminator": c.terminator.name,
                     "vendor_rate": c.rate.terms(),
-                    "gateways": [g.uri(c.terminator.tech_prefix + self.called) for g in c.terminator.gateways],
+                    "gateways": [
+                        g.uri(c.terminator.tech_prefix + self.called) for g in c.terminator.gateways
+                    ],
                 }
                 for c in self.routes
             ],

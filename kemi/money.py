@@ -21,7 +21,7 @@ def billable_seconds(duration: Decimal) -> int:
 
 
 def billed_seconds(seconds: int, initial_increment: int, next_increment: int) -> int:
-    """``initial`` if d <= initial, else initial + ceil((d - initial) / next) * next; 0 for d = 0."""
+    """``initial`` if d <= initial, else initial + ceil((d - initial) / next) * next; 0 if d = 0."""
     if seconds <= 0:
         return 0
     if seconds <= initial_increment:

@@ -65,9 +65,13 @@ class Router:
                 socket_connect_timeout=settings.redis_timeout,
             )
             self._store = SnapshotStore(
-                redis, check_interval=settings.snapshot_check_interval, on_event=lambda message: KSR.notice(message + "\n")
+                redis,
+                check_interval=settings.snapshot_check_interval,
+                on_event=lambda message: KSR.notice(message + "\n"),
             )
-            self._sink = CdrSink(redis, settings.spool_dir, on_event=lambda message: KSR.err(message + "\n"))
+            self._sink = CdrSink(
+                redis, settings.spool_dir, on_event=lambda message: KSR.err(message + "\n")
+            )
         return self._store, self._sink
 
     # --- request_route ---------------------------------------------------------------------
@@ -150,10 +154,20 @@ class Router:
             started_ms=started,
         )
         if decision.reason is not None:
-            sink.emit(dumps(attempt_event(
-                context, 0, node=self.settings.node, sip_code=decision.code,
-                reason=decision.reason, started_ms=started, answered_ms=None, ended_ms=now_ms(),
-            )))
+            sink.emit(
+                dumps(
+                    attempt_event(
+                        context,
+                        0,
+                        node=self.settings.node,
+                        sip_code=decision.code,
+                        reason=decision.reason,
+                        started_ms=started,
+                        answered_ms=None,
+                        ended_ms=now_ms(),
+                    )
+                )
+            )
             return self._reject(decision.reason)
 
         KSR.rr.record_route()
@@ -200,8 +214,12 @@ class Router:
             code = KSR.tm.t_get_status_code()
             canceled = KSR.tm.t_is_canceled() > 0
             self._emit_attempt(
-                context, attempt, 487 if canceled else code,
-                "caller-cancel" if canceled else "vendor-reply", started, None,
+                context,
+                attempt,
+                487 if canceled else code,
+                "caller-cancel" if canceled else "vendor-reply",
+                started,
+                None,
             )
             if canceled or code >= 600 or code in context["hunt_stop_codes"]:
                 return STOP  # tm relays the vendor's final reply to the customer
@@ -236,11 +254,22 @@ class Router:
         return OK
 
     def _emit_attempt(
-        self, context: dict, attempt: int, code: int, reason: str, started: int,
+        self,
+        context: dict,
+        attempt: int,
+        code: int,
+        reason: str,
+        started: int,
         answered: int | None,
     ) -> None:
         event = attempt_event(
-            context, attempt, node=self.settings.node, sip_code=code, reason=reason,
-            started_ms=started, answered_ms=answered, ended_ms=now_ms(),
+            context,
+            attempt,
+            node=self.settings.node,
+            sip_code=code,
+            reason=reason,
+            started_ms=started,
+            answered_ms=answered,
+            ended_ms=now_ms(),
         )
         self._runtime()[1].emit(dumps(event))

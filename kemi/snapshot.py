@@ -156,7 +156,9 @@ def decode_tariff(document: dict[str, Any]) -> RateIndex:
 
 def decode_snapshot(meta: dict[str, Any], routing: dict[str, Any], tariffs: dict[int, RateIndex]):
     if meta.get("format") != SNAPSHOT_FORMAT:
-        raise SnapshotError(f"snapshot format {meta.get('format')!r}, engine reads {SNAPSHOT_FORMAT}")
+        raise SnapshotError(
+            f"snapshot format {meta.get('format')!r}, engine reads {SNAPSHOT_FORMAT}"
+        )
     originators = {
         o["id"]: Originator(
             o["id"],

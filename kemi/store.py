@@ -68,8 +68,10 @@ class SnapshotStore:
             )
             self._last_error = ""
         except (RedisError, SnapshotError, ValueError, KeyError, TypeError) as exc:
-            self._report(f"snapshot refresh failed, keeping version "
-                         f"{self._snapshot.version if self._snapshot else None}: {exc!r}")
+            self._report(
+                f"snapshot refresh failed, keeping version "
+                f"{self._snapshot.version if self._snapshot else None}: {exc!r}"
+            )
 
     def load(self, version: int) -> Snapshot:
         meta_raw, routing_raw = self._redis.hmget(contract.snapshot_key(version), "meta", "routing")

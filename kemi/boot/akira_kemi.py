@@ -12,7 +12,9 @@ import sys
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _VENV = os.environ.get("AKIRA_VENV", os.path.join(_ROOT, ".venv"))
 site.addsitedir(
-    os.path.join(_VENV, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}", "site-packages")
+    os.path.join(
+        _VENV, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}", "site-packages"
+    )
 )
 if _ROOT not in sys.path:
     sys.path.insert(1, _ROOT)

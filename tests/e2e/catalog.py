@@ -31,7 +31,11 @@ VENDOR_RATES = {
 }
 CUSTOMER_RATES = {"44": "0.0150", "447": "0.0400", "33": "0.0200"}
 UK_FIXED, LONDON, UK_MOBILE, FRANCE, CHINA = (
-    "441234567890", "442071234567", "447700900123", "33123456789", "861012345678"
+    "441234567890",
+    "442071234567",
+    "447700900123",
+    "33123456789",
+    "861012345678",
 )
 
 
@@ -51,14 +55,23 @@ def load(conn: psycopg.Connection) -> dict[str, int]:
             ids[f"tariff:{name}"] = tariff_id
             terminators.append(ids[name])
         plan_id = catalog.routing_plan(conn, "LCR", terminators)
-        customer_tariff = catalog.tariff(conn, "Acme price list", [
-            RateRow(p, D(r), initial_increment=60, next_increment=60)
-            for p, r in CUSTOMER_RATES.items()
-        ])
+        customer_tariff = catalog.tariff(
+            conn,
+            "Acme price list",
+            [
+                RateRow(p, D(r), initial_increment=60, next_increment=60)
+                for p, r in CUSTOMER_RATES.items()
+            ],
+        )
         for name, ip, tech_prefix in (("acme", ACME_IP, ""), ("globex", GLOBEX_IP, "0707")):
             company_id = catalog.company(conn, name.title(), customer=True)
             ids[name] = catalog.originator(
-                conn, company_id, name, customer_tariff, plan_id, [f"{ip}/32"],
+                conn,
+                company_id,
+                name,
+                customer_tariff,
+                plan_id,
+                [f"{ip}/32"],
                 tech_prefix=tech_prefix,
             )
         ids["tariff:customer"] = customer_tariff

@@ -41,18 +41,25 @@ class Kamailio:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
-@pytest.fixture(scope="session")
-def kamailio(tmp_path_factory) -> Iterator[Kamailio]:
+
+def start_kamailio(run_dir: Path, port: int, redis_url: str) -> Kamailio:
+    """Kamailio with the engine on 127.0.0.1:``port``, reading ``redis_url``; waits until up."""
     for tool in ("kamailio", "sipp", "kamcmd"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is not installed: run scripts/test.sh, which installs it")
-    run_dir = tmp_path_factory.mktemp("kamailio")
     log = run_dir / "kamailio.log"
     env = os.environ | {
-        "AKIRA_SIP_LISTEN": f"udp:{SIP_IP}:{SIP_PORT}",
+        "AKIRA_SIP_LISTEN": f"udp:{SIP_IP}:{port}",
         "AKIRA_KAMAILIO_DIR": str(run_dir),
-        "AKIRA_REDIS_URL": REDIS_URL,
+        "AKIRA_REDIS_URL": redis_url,
         "AKIRA_SNAPSHOT_CHECK_INTERVAL": str(CHECK_INTERVAL),
         "AKIRA_SPOOL_DIR": str(run_dir / "spool"),
         "AKIRA_NODE": "e2e",
@@ -60,19 +67,27 @@ def kamailio(tmp_path_factory) -> Iterator[Kamailio]:
     }
     with log.open("w") as log_file:
         process = subprocess.Popen(
-            [str(ROOT / "scripts" / "kamailio-run.sh")], env=env, stdout=log_file,
+            [str(ROOT / "scripts" / "kamailio-run.sh")],
+            env=env,
+            stdout=log_file,
             stderr=subprocess.STDOUT,
         )
+    kamailio = Kamailio(process, run_dir, log)
     ctl = f"unix:{run_dir}/ctl"
     deadline = time.monotonic() + 20
     while subprocess.run(["kamcmd", "-s", ctl, "core.uptime"], capture_output=True).returncode:
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+            kamailio.stop()
             pytest.fail(f"Kamailio did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.1)
-    yield Kamailio(process, run_dir, log)
-    process.terminate()
-    process.wait(timeout=10)
+    return kamailio
+
+
+@pytest.fixture(scope="session")
+def kamailio(tmp_path_factory) -> Iterator[Kamailio]:
+    kamailio = start_kamailio(tmp_path_factory.mktemp("kamailio"), SIP_PORT, REDIS_URL)
+    yield kamailio
+    kamailio.stop()
 
 
 @dataclass
@@ -101,8 +116,13 @@ class Platform:
 
     def rate_cdrs(self, expected: int) -> list[dict]:
         """Run the rater until ``expected`` CDRs are stored (or 15 s pass), then return all."""
-        rater = Rater(conn=self.conn, redis=self.redis, consumer="e2e",
-                      spool_dir=str(self.kamailio.run_dir / "spool"), log=lambda m: None)
+        rater = Rater(
+            conn=self.conn,
+            redis=self.redis,
+            consumer="e2e",
+            spool_dir=str(self.kamailio.run_dir / "spool"),
+            log=lambda m: None,
+        )
         rater.setup()
         deadline = time.monotonic() + 15
         while self._count() < expected and time.monotonic() < deadline:

@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
 SCENARIOS = Path(__file__).parent / "scenarios"
-PHRASES = {403: "Forbidden", 404: "Not Found", 408: "Request Timeout", 480: "Temporarily Unavailable",
-           484: "Address Incomplete", 486: "Busy Here", 487: "Request Terminated",
-           500: "Server Internal Error", 502: "Bad Gateway", 503: "Service Unavailable",
-           603: "Decline"}
+PHRASES = {
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    480: "Temporarily Unavailable",
+    484: "Address Incomplete",
+    486: "Busy Here",
+    487: "Request Terminated",
+    500: "Server Internal Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    603: "Decline",
+}
+
+
+def free_udp_port(ip: str) -> int:
+    """A port nobody uses on ``ip`` now. SIPp's default (5060, shared with SO_REUSEADDR) would
+    let a concurrent SIPp on the same address receive our replies."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((ip, 0))
+        return probe.getsockname()[1]
 
 
 def render(template: str, workdir: Path, name: str, **values: object) -> Path:
@@ -30,20 +48,39 @@ class Vendor:
         if reject is None:
             scenario = SCENARIOS / "uas-answer.xml"
         else:
-            scenario = render("uas-reject.xml.tmpl", workdir, f"uas-{reject}.xml",
-                              code=reject, phrase=PHRASES[reject])
+            scenario = render(
+                "uas-reject.xml.tmpl",
+                workdir,
+                f"uas-{reject}.xml",
+                code=reject,
+                phrase=PHRASES[reject],
+            )
         self.process = subprocess.Popen(
-            ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-nostdin",
-             "-trace_msg", "-message_file", str(self.messages)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                "sipp",
+                "-sf",
+                str(scenario),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-nostdin",
+                "-trace_msg",
+                "-message_file",
+                str(self.messages),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
 
     def invites(self) -> int:
         """INVITEs this vendor received (a retransmission would count: there should be none)."""
         if not self.messages.exists():
             return 0
-        return sum(1 for line in self.messages.read_text().splitlines()
-                   if line.startswith("INVITE sip:"))
+        return sum(
+            1 for line in self.messages.read_text().splitlines() if line.startswith("INVITE sip:")
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -69,8 +106,14 @@ class CallResult:
 
 
 def call(
-    number: str, *, src_ip: str, proxy: str, workdir: Path, expect: int = 200,
-    reason: str | None = None, hold_ms: int = 1000,
+    number: str,
+    *,
+    src_ip: str,
+    proxy: str,
+    workdir: Path,
+    expect: int = 200,
+    reason: str | None = None,
+    hold_ms: int = 1000,
 ) -> CallResult:
     """One customer call from ``src_ip``; succeeds when the final reply is ``expect``
     (and carries ``X-Akira-Reason: reason`` when given)."""
@@ -80,18 +123,47 @@ def call(
         check = reference = ""
         if reason:
             reference = '<Reference variables="found"/>'
-            check = (f'<action><ereg regexp="X-Akira-Reason: *{reason}" search_in="msg" '
-                     f'check_it="true" assign_to="found"/></action>')
-        scenario = render("uac-rejected.xml.tmpl", workdir, f"uac-{expect}-{reason}.xml",
-                          code=expect, reason_check=check, reference=reference)
+            check = (
+                f'<action><ereg regexp="X-Akira-Reason: *{reason}" search_in="msg" '
+                f'check_it="true" assign_to="found"/></action>'
+            )
+        scenario = render(
+            "uac-rejected.xml.tmpl",
+            workdir,
+            f"uac-{expect}-{reason}.xml",
+            code=expect,
+            reason_check=check,
+            reference=reference,
+        )
     messages = workdir / f"uac-{number}-{src_ip}.msg"
     messages.unlink(missing_ok=True)
     completed = subprocess.run(
-        ["sipp", "-sf", str(scenario), "-s", number, "-i", src_ip, "-m", "1",
-         "-d", str(hold_ms), "-timeout", "30s", "-timeout_error", "-nostdin",
-         "-trace_msg", "-message_file", str(messages), proxy],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        timeout=60, check=False,
+        [
+            "sipp",
+            "-sf",
+            str(scenario),
+            "-s",
+            number,
+            "-i",
+            src_ip,
+            "-m",
+            "1",
+            "-d",
+            str(hold_ms),
+            "-timeout",
+            "30s",
+            "-timeout_error",
+            "-nostdin",
+            "-trace_msg",
+            "-message_file",
+            str(messages),
+            proxy,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=60,
+        check=False,
     )
     text = messages.read_text() if messages.exists() else completed.stderr.decode()
     return CallResult(completed.returncode, text)

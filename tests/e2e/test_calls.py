@@ -33,7 +33,10 @@ def test_cheapest_vendor_answers_and_is_billed(platform, ids):
     (cdr,) = platform.rate_cdrs(expected=1)
     assert (cdr["attempt"], cdr["terminator_id"], cdr["sip_code"]) == (1, ids["cheap"], 200)
     assert (cdr["originator_id"], cdr["called"], cdr["customer_prefix"]) == (
-        ids["acme"], c.UK_FIXED, "44")
+        ids["acme"],
+        c.UK_FIXED,
+        "44",
+    )
     assert D("1.4") <= cdr["duration"] <= D("5")
     # customer 60/60 at 0.0150: one full minute
     assert (cdr["customer_billed_seconds"], cdr["customer_price"]) == (60, D("0.015000"))
@@ -44,9 +47,11 @@ def test_cheapest_vendor_answers_and_is_billed(platform, ids):
 
 
 def test_503_moves_the_call_to_the_next_cheapest(platform, ids):
-    vendors = {"cheap": platform.vendor("cheap", c.PORTS["cheap"], reject=503),
-               "mid": platform.vendor("mid", c.PORTS["mid"]),
-               "dear": platform.vendor("dear", c.PORTS["dear"])}
+    vendors = {
+        "cheap": platform.vendor("cheap", c.PORTS["cheap"], reject=503),
+        "mid": platform.vendor("mid", c.PORTS["mid"]),
+        "dear": platform.vendor("dear", c.PORTS["dear"]),
+    }
     result = platform.call(c.UK_FIXED, c.ACME_IP)
     assert result.ok, result.explain()
     assert {n: v.invites() for n, v in vendors.items()} == {"cheap": 1, "mid": 1, "dear": 0}
@@ -61,9 +66,11 @@ def test_503_moves_the_call_to_the_next_cheapest(platform, ids):
 
 
 def test_486_is_a_hunt_stop_code(platform, ids):
-    vendors = {"cheap": platform.vendor("cheap", c.PORTS["cheap"], reject=486),
-               "mid": platform.vendor("mid", c.PORTS["mid"]),
-               "dear": platform.vendor("dear", c.PORTS["dear"])}
+    vendors = {
+        "cheap": platform.vendor("cheap", c.PORTS["cheap"], reject=486),
+        "mid": platform.vendor("mid", c.PORTS["mid"]),
+        "dear": platform.vendor("dear", c.PORTS["dear"]),
+    }
     result = platform.call(c.UK_FIXED, c.ACME_IP, expect=486)
     assert result.ok, result.explain()
     assert {n: v.invites() for n, v in vendors.items()} == {"cheap": 1, "mid": 0, "dear": 0}
@@ -72,16 +79,21 @@ def test_486_is_a_hunt_stop_code(platform, ids):
 
 
 def test_when_every_vendor_fails_the_customer_gets_503(platform, ids):
-    vendors = {"cheap": platform.vendor("cheap", c.PORTS["cheap"], reject=503),
-               "mid": platform.vendor("mid", c.PORTS["mid"], reject=500),
-               "dear": platform.vendor("dear", c.PORTS["dear"], reject=502)}
+    vendors = {
+        "cheap": platform.vendor("cheap", c.PORTS["cheap"], reject=503),
+        "mid": platform.vendor("mid", c.PORTS["mid"], reject=500),
+        "dear": platform.vendor("dear", c.PORTS["dear"], reject=502),
+    }
     result = platform.call(c.UK_FIXED, c.ACME_IP, expect=503, reason="all-vendors-failed")
     assert result.ok, result.explain()
     assert "Retry-After: 5" in result.messages
     assert {n: v.invites() for n, v in vendors.items()} == {"cheap": 1, "mid": 1, "dear": 1}
     cdrs = platform.rate_cdrs(expected=3)
     assert [(r["attempt"], r["terminator_id"], r["sip_code"]) for r in cdrs] == [
-        (1, ids["cheap"], 503), (2, ids["mid"], 500), (3, ids["dear"], 502)]
+        (1, ids["cheap"], 503),
+        (2, ids["mid"], 500),
+        (3, ids["dear"], 502),
+    ]
 
 
 def test_a_silent_vendor_times_out_and_the_next_one_gets_the_call(platform, ids):
@@ -103,13 +115,18 @@ def test_longer_vendor_prefix_wins_then_price_decides(platform, ids):
     assert {n: v.invites() for n, v in vendors.items()} == {"cheap": 0, "mid": 1, "dear": 0}
     (cdr,) = platform.rate_cdrs(expected=1)
     assert (cdr["terminator_id"], cdr["vendor_prefix"], cdr["vendor_rate"]) == (
-        ids["mid"], "44", D("0.0100"))
+        ids["mid"],
+        "44",
+        D("0.0100"),
+    )
 
 
 def test_a_vendor_dearer_than_the_customer_rate_is_never_used(platform, ids):
-    vendors = {"cheap": platform.vendor("cheap", c.PORTS["cheap"]),
-               "mid": platform.vendor("mid", c.PORTS["mid"], reject=503),
-               "dear": platform.vendor("dear", c.PORTS["dear"], reject=503)}
+    vendors = {
+        "cheap": platform.vendor("cheap", c.PORTS["cheap"]),
+        "mid": platform.vendor("mid", c.PORTS["mid"], reject=503),
+        "dear": platform.vendor("dear", c.PORTS["dear"], reject=503),
+    }
     result = platform.call(c.UK_MOBILE, c.ACME_IP, expect=503, reason="all-vendors-failed")
     assert result.ok, result.explain()
     assert {n: v.invites() for n, v in vendors.items()} == {"cheap": 0, "mid": 1, "dear": 1}
@@ -127,7 +144,11 @@ def test_unrated_number_gets_404_and_a_cdr_without_vendor(platform, ids):
     assert result.ok, result.explain()
     (cdr,) = platform.rate_cdrs(expected=1)
     assert (cdr["attempt"], cdr["sip_code"], cdr["reason"], cdr["terminator_id"]) == (
-        0, 404, "no-customer-rate", None)
+        0,
+        404,
+        "no-customer-rate",
+        None,
+    )
 
 
 def test_no_vendor_for_a_rated_number_gets_503(platform, ids):
@@ -147,7 +168,10 @@ def test_tech_prefix_identifies_the_customer(platform, ids):
     assert mid.invites() == 1
     (cdr,) = platform.rate_cdrs(expected=1)
     assert (cdr["originator_id"], cdr["called"], cdr["dialed"]) == (
-        ids["globex"], c.UK_MOBILE, "0707" + c.UK_MOBILE)
+        ids["globex"],
+        c.UK_MOBILE,
+        "0707" + c.UK_MOBILE,
+    )
 
 
 def test_a_published_tariff_change_reroutes_the_next_call_without_restart(platform, ids):

@@ -28,7 +28,9 @@ CASES = [
 def simulate(src_ip: str, number: str) -> dict:
     completed = subprocess.run(
         [sys.executable, "-m", "admin.cli", "simulate", "--src-ip", src_ip, "--number", number],
-        env=os.environ | {"AKIRA_REDIS_URL": REDIS_URL}, capture_output=True, text=True,
+        env=os.environ | {"AKIRA_REDIS_URL": REDIS_URL},
+        capture_output=True,
+        text=True,
         check=True,
     )
     return json.loads(completed.stdout)

@@ -18,17 +18,42 @@ T0 = 1_780_000_000_000  # 2026-05-28, epoch ms
 
 def event(call_id="c1", attempt=1, code=200, answered=T0 + 2_000, ended=T0 + 63_500, **extra):
     return {
-        "format": 1, "call_id": call_id, "attempt": attempt, "node": "n1",
-        "snapshot_version": 7, "originator_id": 1, "src_ip": "10.0.0.1",
-        "caller": "15550001", "called": "447700900123", "dialed": "+447700900123",
+        "format": 1,
+        "call_id": call_id,
+        "attempt": attempt,
+        "node": "n1",
+        "snapshot_version": 7,
+        "originator_id": 1,
+        "src_ip": "10.0.0.1",
+        "caller": "15550001",
+        "called": "447700900123",
+        "dialed": "+447700900123",
         "currency": "USD",
-        "customer": {"tariff_id": 1, "prefix": "447", "rate": "0.0400", "initial_increment": 30,
-                     "next_increment": 6, "connect_fee": "0.0010"},
-        "terminator_id": 3, "gateway": "sip:447700900123@192.0.2.1:5060",
-        "vendor": {"tariff_id": 3, "prefix": "447", "rate": "0.0250", "initial_increment": 1,
-                   "next_increment": 1, "connect_fee": "0"},
-        "sip_code": code, "reason": "vendor-reply", "call_started_ms": T0,
-        "started_ms": T0 + 10, "answered_ms": answered, "ended_ms": ended, **extra,
+        "customer": {
+            "tariff_id": 1,
+            "prefix": "447",
+            "rate": "0.0400",
+            "initial_increment": 30,
+            "next_increment": 6,
+            "connect_fee": "0.0010",
+        },
+        "terminator_id": 3,
+        "gateway": "sip:447700900123@192.0.2.1:5060",
+        "vendor": {
+            "tariff_id": 3,
+            "prefix": "447",
+            "rate": "0.0250",
+            "initial_increment": 1,
+            "next_increment": 1,
+            "connect_fee": "0",
+        },
+        "sip_code": code,
+        "reason": "vendor-reply",
+        "call_started_ms": T0,
+        "started_ms": T0 + 10,
+        "answered_ms": answered,
+        "ended_ms": ended,
+        **extra,
     }
 
 
@@ -40,8 +65,13 @@ def send(redis_client, *events):
 
 @pytest.fixture
 def rater(conn, redis_client, tmp_path):
-    rater = Rater(conn=conn, redis=redis_client, consumer="test-rater", spool_dir=str(tmp_path),
-                  log=lambda message: None)
+    rater = Rater(
+        conn=conn,
+        redis=redis_client,
+        consumer="test-rater",
+        spool_dir=str(tmp_path),
+        log=lambda message: None,
+    )
     rater.setup()
     return rater
 
@@ -54,9 +84,7 @@ def cdrs(conn):
 
 
 def test_answered_and_failed_attempts_are_priced_exactly(rater, conn, redis_client):
-    send(redis_client,
-         event(attempt=1, code=503, answered=None, ended=T0 + 500),
-         event(attempt=2))
+    send(redis_client, event(attempt=1, code=503, answered=None, ended=T0 + 500), event(attempt=2))
     result = rater.run_once(block_ms=10)
     assert (result.read, result.written, result.rejected) == (2, 2, 0)
     # talk time 61.5 s -> 62 billable seconds.
@@ -80,8 +108,13 @@ def test_replayed_events_are_not_counted_twice(rater, conn, redis_client):
 
 
 def test_malformed_events_are_kept_aside_and_do_not_block_the_stream(rater, conn, redis_client):
-    send(redis_client, "{not json", json.dumps(event(format=99)),
-         json.dumps(event(currency="XXX")), event(call_id="good"))
+    send(
+        redis_client,
+        "{not json",
+        json.dumps(event(format=99)),
+        json.dumps(event(currency="XXX")),
+        event(call_id="good"),
+    )
     result = rater.run_once(block_ms=10)
     assert (result.read, result.written, result.rejected) == (4, 1, 3)
     errors = [row[0] for row in conn.execute("SELECT error FROM cdr_rejects ORDER BY id")]
@@ -115,8 +148,9 @@ def test_no_ack_when_postgresql_fails(rater, conn, redis_client):
     assert redis_client.xpending(contract.CDR_STREAM, contract.CDR_GROUP)["pending"] == 1
     conn.execute("ALTER TABLE cdrs_away RENAME TO cdrs")
     conn.commit()
-    recovered = Rater(conn=conn, redis=redis_client, consumer="test-rater",
-                      spool_dir=rater.spool_dir)
+    recovered = Rater(
+        conn=conn, redis=redis_client, consumer="test-rater", spool_dir=rater.spool_dir
+    )
     recovered.setup()
     assert recovered.run_once(block_ms=10).written == 1
 
@@ -135,12 +169,19 @@ def test_spooled_events_reach_the_stream_and_postgresql(rater, conn, redis_clien
     assert [row[0] for row in cdrs(conn)] == ["spooled"]
 
 
-def test_sink_spools_when_redis_is_down(tmp_path):
+def test_sink_spools_when_redis_is_down_and_retries_redis_later(tmp_path, redis_client):
     from redis import Redis
 
+    now = [100.0]
     dead = Redis(host="127.0.0.1", port=1, socket_timeout=0.2, socket_connect_timeout=0.2)
     messages = []
-    CdrSink(dead, str(tmp_path), on_event=messages.append).emit('{"call_id":"x"}')
+    sink = CdrSink(dead, str(tmp_path), on_event=messages.append, clock=lambda: now[0])
+    sink.emit('{"call_id":"x"}')
+    sink._redis = redis_client  # Redis is back, but the sink does not ask for a second
+    sink.emit('{"call_id":"y"}')
     (spooled,) = tmp_path.glob("cdr-*.jsonl")
-    assert spooled.read_text() == '{"call_id":"x"}\n'
-    assert "spooled" in messages[0]
+    assert spooled.read_text() == '{"call_id":"x"}\n{"call_id":"y"}\n'
+    assert len(messages) == 1 and "spooled" in messages[0]
+    now[0] += 1.5
+    sink.emit('{"call_id":"z"}')
+    assert redis_client.xlen(contract.CDR_STREAM) == 1

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Run the whole test suite: lint, unit, integration (real PostgreSQL + Redis) and end-to-end
+# (real Kamailio + SIPp). Installs what is missing and starts PostgreSQL/Redis when none answer.
+# Extra arguments go to pytest, e.g. scripts/test.sh tests/unit -k money
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$AKIRA_ROOT"
+
+export AKIRA_TEST_DATABASE_URL=${AKIRA_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
+export AKIRA_TEST_REDIS_URL=${AKIRA_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
+mkdir -p "$AKIRA_RUN_DIR"
+
+ensure_packages
+ensure_venv
+ensure_postgres "$AKIRA_TEST_DATABASE_URL"
+ensure_redis "$AKIRA_TEST_REDIS_URL"
+
+say "lint (ruff)"
+"$VENV/bin/ruff" check kemi admin tests bench
+say "tests"
+exec "$VENV/bin/pytest" -v "$@"
