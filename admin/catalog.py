@@ -35,17 +35,33 @@ def _returning_id(conn: psycopg.Connection, name: str, params: dict) -> int:
 
 
 def company(
-    conn: psycopg.Connection, name: str, *, customer: bool = False, vendor: bool = False,
-    currency: str = "USD", credit_limit: Decimal = Decimal(0),
+    conn: psycopg.Connection,
+    name: str,
+    *,
+    customer: bool = False,
+    vendor: bool = False,
+    currency: str = "USD",
+    credit_limit: Decimal = Decimal(0),
 ) -> int:
-    return _returning_id(conn, "insert_company", {
-        "name": name, "is_customer": customer, "is_vendor": vendor, "currency": currency,
-        "credit_limit": credit_limit,
-    })
+    return _returning_id(
+        conn,
+        "insert_company",
+        {
+            "name": name,
+            "is_customer": customer,
+            "is_vendor": vendor,
+            "currency": currency,
+            "credit_limit": credit_limit,
+        },
+    )
 
 
 def tariff(
-    conn: psycopg.Connection, name: str, rates: Iterable[RateRow], *, currency: str = "USD",
+    conn: psycopg.Connection,
+    name: str,
+    rates: Iterable[RateRow],
+    *,
+    currency: str = "USD",
     description: str = "",
 ) -> int:
     tariff_id = _returning_id(
@@ -58,61 +74,126 @@ def tariff(
 def copy_rates(conn: psycopg.Connection, tariff_id: int, rates: Iterable[RateRow]) -> None:
     with conn.cursor() as cursor, cursor.copy(query("copy_rates")) as copy:
         for r in rates:
-            copy.write_row((
-                tariff_id, r.prefix, r.destination, r.rate, r.initial_increment,
-                r.next_increment, r.connect_fee, r.effective_from, r.effective_to,
-            ))
+            copy.write_row(
+                (
+                    tariff_id,
+                    r.prefix,
+                    r.destination,
+                    r.rate,
+                    r.initial_increment,
+                    r.next_increment,
+                    r.connect_fee,
+                    r.effective_from,
+                    r.effective_to,
+                )
+            )
 
 
 def terminator(
-    conn: psycopg.Connection, company_id: int, name: str, tariff_id: int,
-    gateways: Sequence[tuple[str, int, str]], *, tech_prefix: str = "", enabled: bool = True,
+    conn: psycopg.Connection,
+    company_id: int,
+    name: str,
+    tariff_id: int,
+    gateways: Sequence[tuple[str, int, str]],
+    *,
+    tech_prefix: str = "",
+    enabled: bool = True,
 ) -> int:
-    terminator_id = _returning_id(conn, "insert_terminator", {
-        "company_id": company_id, "name": name, "tariff_id": tariff_id,
-        "tech_prefix": tech_prefix, "enabled": enabled,
-    })
+    terminator_id = _returning_id(
+        conn,
+        "insert_terminator",
+        {
+            "company_id": company_id,
+            "name": name,
+            "tariff_id": tariff_id,
+            "tech_prefix": tech_prefix,
+            "enabled": enabled,
+        },
+    )
     for position, (host, port, transport) in enumerate(gateways):
-        conn.execute(query("insert_gateway"), {
-            "terminator_id": terminator_id, "host": host, "port": port,
-            "transport": transport, "position": position,
-        })
+        conn.execute(
+            query("insert_gateway"),
+            {
+                "terminator_id": terminator_id,
+                "host": host,
+                "port": port,
+                "transport": transport,
+                "position": position,
+            },
+        )
     return terminator_id
 
 
 def routing_plan(
-    conn: psycopg.Connection, name: str, terminator_ids: Sequence[int], *,
-    strategy: str = "least_cost", hunt_stop_codes: Sequence[int] = (404, 486, 487),
-    allow_loss: bool = False, priorities: Sequence[int] | None = None,
+    conn: psycopg.Connection,
+    name: str,
+    terminator_ids: Sequence[int],
+    *,
+    strategy: str = "least_cost",
+    hunt_stop_codes: Sequence[int] = (404, 486, 487),
+    allow_loss: bool = False,
+    priorities: Sequence[int] | None = None,
 ) -> int:
-    plan_id = _returning_id(conn, "insert_routing_plan", {
-        "name": name, "strategy": strategy, "hunt_stop_codes": list(hunt_stop_codes),
-        "allow_loss": allow_loss,
-    })
+    plan_id = _returning_id(
+        conn,
+        "insert_routing_plan",
+        {
+            "name": name,
+            "strategy": strategy,
+            "hunt_stop_codes": list(hunt_stop_codes),
+            "allow_loss": allow_loss,
+        },
+    )
     for position, terminator_id in enumerate(terminator_ids):
-        conn.execute(query("insert_routing_plan_entry"), {
-            "routing_plan_id": plan_id, "terminator_id": terminator_id,
-            "priority": priorities[position] if priorities else 100, "weight": 100,
-            "position": position,
-        })
+        conn.execute(
+            query("insert_routing_plan_entry"),
+            {
+                "routing_plan_id": plan_id,
+                "terminator_id": terminator_id,
+                "priority": priorities[position] if priorities else 100,
+                "weight": 100,
+                "position": position,
+            },
+        )
     return plan_id
 
 
 def originator(
-    conn: psycopg.Connection, company_id: int, name: str, tariff_id: int,
-    routing_plan_id: int | None, networks: Sequence[str], *, tech_prefix: str = "",
-    max_call_duration: int = 7200, enabled: bool = True,
+    conn: psycopg.Connection,
+    company_id: int,
+    name: str,
+    tariff_id: int,
+    routing_plan_id: int | None,
+    networks: Sequence[str],
+    *,
+    tech_prefix: str = "",
+    max_call_duration: int = 7200,
+    enabled: bool = True,
 ) -> int:
-    originator_id = _returning_id(conn, "insert_originator", {
-        "company_id": company_id, "name": name, "tariff_id": tariff_id,
-        "routing_plan_id": routing_plan_id, "tech_prefix": tech_prefix,
-        "max_call_duration": max_call_duration, "enabled": enabled,
-    })
+    originator_id = _returning_id(
+        conn,
+        "insert_originator",
+        {
+            "company_id": company_id,
+            "name": name,
+            "tariff_id": tariff_id,
+            "routing_plan_id": routing_plan_id,
+            "tech_prefix": tech_prefix,
+            "max_call_duration": max_call_duration,
+            "enabled": enabled,
+        },
+    )
     for network in networks:
-        conn.execute(query("insert_device"), {
-            "originator_id": originator_id, "network": network, "port": None,
-            "transport": None, "description": "",
-        })
+        conn.execute(
+            query("insert_device"),
+            {
+                "originator_id": originator_id,
+                "network": network,
+                "port": None,
+                "transport": None,
+                "description": "",
+            },
+        )
     return originator_id
 
 

@@ -90,9 +90,13 @@ def rate_event(raw: str | bytes, precisions: dict[str, int]) -> tuple[Any, ...]:
             if terms is None:
                 return 0, Decimal(0)
             return call_cost(
-                answered=answered, duration=duration, rate=terms.rate,
-                initial_increment=terms.initial_increment, next_increment=terms.next_increment,
-                connect_fee=terms.connect_fee, precision=precision,
+                answered=answered,
+                duration=duration,
+                rate=terms.rate,
+                initial_increment=terms.initial_increment,
+                next_increment=terms.next_increment,
+                connect_fee=terms.connect_fee,
+                precision=precision,
             )
 
         customer_billed, customer_price = priced(customer)
@@ -118,6 +122,10 @@ def _side(terms: Terms | None) -> tuple[Any, ...]:
     if terms is None:
         return (None,) * 6
     return (
-        terms.tariff_id, terms.prefix, terms.rate, terms.initial_increment, terms.next_increment,
+        terms.tariff_id,
+        terms.prefix,
+        terms.rate,
+        terms.initial_increment,
+        terms.next_increment,
         terms.connect_fee,
     )

@@ -29,8 +29,13 @@ def verify_password(password: str, encoded: str) -> bool:
             return False
         expected = base64.b64decode(key)
         actual = hashlib.scrypt(
-            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-            maxmem=MAXMEM, dklen=len(expected),
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=MAXMEM,
+            dklen=len(expected),
         )
     except (ValueError, TypeError):
         return False

@@ -82,7 +82,9 @@ def compile_tariffs(conn: psycopg.Connection, now: datetime) -> list[tuple[int, 
                 query("publish_rates"), {"tariff_id": tariff_id, "now": now}
             ).fetchall()
             document = {"id": tariff_id, "currency": currency, "rates": rates}
-            compiled.append((tariff_id, json.dumps(document, separators=(",", ":")).encode(), len(rates)))
+            compiled.append(
+                (tariff_id, json.dumps(document, separators=(",", ":")).encode(), len(rates))
+            )
     return compiled
 
 

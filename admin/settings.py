@@ -27,7 +27,9 @@ class Settings:
     def from_env(cls) -> Settings:
         env = os.environ
         return cls(
-            database_url=env.get("AKIRA_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/akira"),
+            database_url=env.get(
+                "AKIRA_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/akira"
+            ),
             redis_url=env.get("AKIRA_REDIS_URL", "redis://127.0.0.1:6379/0"),
             secret_key=env.get("AKIRA_SECRET_KEY", ""),
             spool_dir=env.get("AKIRA_SPOOL_DIR", "/var/spool/akira"),

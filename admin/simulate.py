@@ -15,18 +15,34 @@ from kemi.store import SnapshotStore
 
 
 def simulate(
-    redis: Redis, *, src_ip: str, number: str, src_port: int = 5060, transport: str = "udp",
-    at: datetime | None = None, call_id: str = "simulated-call",
+    redis: Redis,
+    *,
+    src_ip: str,
+    number: str,
+    src_port: int = 5060,
+    transport: str = "udp",
+    at: datetime | None = None,
+    call_id: str = "simulated-call",
 ) -> dict[str, Any]:
     at = at or datetime.now(UTC)
     store = SnapshotStore(redis)
     store.refresh()
     snapshot = store.snapshot
     if snapshot is None:
-        return {"routed": False, "sip_code": REJECTIONS["no-snapshot"][0], "reason": "no-snapshot",
-                "snapshot_version": None, "at": at.isoformat()}
+        return {
+            "routed": False,
+            "sip_code": REJECTIONS["no-snapshot"][0],
+            "reason": "no-snapshot",
+            "snapshot_version": None,
+            "at": at.isoformat(),
+        }
     decision = decide(
-        snapshot, ip=src_ip, port=src_port, transport=transport, user=number,
-        at=at.timestamp(), call_id=call_id,
+        snapshot,
+        ip=src_ip,
+        port=src_port,
+        transport=transport,
+        user=number,
+        at=at.timestamp(),
+        call_id=call_id,
     )
     return {"snapshot_version": snapshot.version, "at": at.isoformat(), **decision.as_json()}

@@ -37,12 +37,16 @@ def _admin() -> psycopg.Connection:
     try:
         return psycopg.connect(MAINTENANCE_URL, autocommit=True)
     except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL does not answer at AKIRA_TEST_DATABASE_URL={MAINTENANCE_URL}: {exc}")
+        pytest.fail(
+            f"PostgreSQL does not answer at AKIRA_TEST_DATABASE_URL={MAINTENANCE_URL}: {exc}"
+        )
 
 
 def create_database(name: str, template: str | None = None) -> None:
     with _admin() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template:
             statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
@@ -51,7 +55,9 @@ def create_database(name: str, template: str | None = None) -> None:
 
 def drop_database(name: str) -> None:
     with _admin() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,9 @@ pytestmark = pytest.mark.integration
 def dump_schema(url: str) -> str:
     result = subprocess.run(
         ["pg_dump", "--schema-only", "--no-owner", "--no-privileges", url],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     # pg_dump names the dumped database nowhere in the body, but its \restrict token differs per run
     return "\n".join(line for line in result.stdout.splitlines() if not line.startswith("\\"))

@@ -39,7 +39,9 @@ def test_unchanged_tariffs_are_neither_uploaded_nor_reparsed(conn, redis_client)
     # change one vendor's deck only
     with conn.transaction():
         alpha = conn.execute("SELECT tariff_id FROM terminators WHERE name = 'alpha'").fetchone()[0]
-        conn.execute("UPDATE rates SET rate = 0.0001 WHERE tariff_id = %s AND prefix = '44'", (alpha,))
+        conn.execute(
+            "UPDATE rates SET rate = 0.0001 WHERE tariff_id = %s AND prefix = '44'", (alpha,)
+        )
     second_publication = publish(conn, redis_client, published_by="test")
     assert second_publication.uploaded_tariffs == 1
     store.refresh()
@@ -63,7 +65,11 @@ def test_old_versions_and_unused_tariffs_are_removed(conn, redis_client):
     assert not redis_client.exists(contract.snapshot_key(versions[0]))
     in_use = set()
     for version in kept:
-        in_use |= set(json.loads(redis_client.hget(contract.snapshot_key(version), "meta"))["tariffs"].values())
+        in_use |= set(
+            json.loads(redis_client.hget(contract.snapshot_key(version), "meta"))[
+                "tariffs"
+            ].values()
+        )
     stored = {d.decode() for d in redis_client.smembers(contract.TARIFF_DIGESTS)}
     assert stored == in_use
     assert all(redis_client.exists(contract.tariff_key(d)) for d in stored)
@@ -113,10 +119,14 @@ def test_rates_closed_before_publish_are_not_shipped(conn, redis_client):
     from datetime import UTC, datetime
 
     with conn.transaction():
-        tariff_id = catalog.tariff(conn, "t", [
-            RateRow("44", D("0.01")),
-            RateRow("447", D("0.02"), effective_to=datetime(2001, 1, 1, tzinfo=UTC)),
-        ])
+        tariff_id = catalog.tariff(
+            conn,
+            "t",
+            [
+                RateRow("44", D("0.01")),
+                RateRow("447", D("0.02"), effective_to=datetime(2001, 1, 1, tzinfo=UTC)),
+            ],
+        )
         company_id = catalog.company(conn, "c", customer=True)
         catalog.originator(conn, company_id, "o", tariff_id, None, ["10.0.0.1/32"])
     publication = publish(conn, redis_client, published_by="test")

@@ -19,8 +19,11 @@ def standard(**overrides):
             s.tariff(VENDOR_C, {"44": "0.0120", "4420": "0.0090"}),
         ],
         "originators": [s.originator(1, CUSTOMER)],
-        "terminators": [s.terminator(1, VENDOR_A), s.terminator(2, VENDOR_B),
-                        s.terminator(3, VENDOR_C)],
+        "terminators": [
+            s.terminator(1, VENDOR_A),
+            s.terminator(2, VENDOR_B),
+            s.terminator(3, VENDOR_C),
+        ],
         "plans": [s.plan(1, [1, 2, 3])],
         "devices": [("10.0.0.1/32", None, None, 1)],
     }
@@ -29,8 +32,9 @@ def standard(**overrides):
 
 
 def route(snapshot, user, ip="10.0.0.1", port=5060, transport="udp", call_id="c1"):
-    return decide(snapshot, ip=ip, port=port, transport=transport, user=user, at=1000.0,
-                  call_id=call_id)
+    return decide(
+        snapshot, ip=ip, port=port, transport=transport, user=user, at=1000.0, call_id=call_id
+    )
 
 
 def test_vendors_ordered_by_cost_with_longest_prefix_each():
@@ -39,7 +43,8 @@ def test_vendors_ordered_by_cost_with_longest_prefix_each():
     # B: 44 at 0.0090; C: 4420 at 0.0090 -> B and C tie on price, B has the lower id
     assert decision.reason is None
     assert [(c.terminator.id, c.rate.prefix, c.rate.rate) for c in decision.routes] == [
-        (2, "44", D("0.0090")), (3, "4420", D("0.0090"))
+        (2, "44", D("0.0090")),
+        (3, "4420", D("0.0090")),
     ]
     assert [(d.terminator_id, d.reason) for d in decision.dropped] == [(1, DROP_LOSS)]
     assert decision.customer_rate.prefix == "44"
@@ -59,7 +64,9 @@ def test_vendors_without_a_rate_are_dropped():
     decision = route(standard(), "33123456789")
     assert decision.reason == "no-vendor"
     assert {(d.terminator_id, d.reason) for d in decision.dropped} == {
-        (1, DROP_NO_RATE), (2, DROP_NO_RATE), (3, DROP_NO_RATE)
+        (1, DROP_NO_RATE),
+        (2, DROP_NO_RATE),
+        (3, DROP_NO_RATE),
     }
 
 
@@ -83,20 +90,27 @@ def test_disabled_originator_and_terminator():
     )
     assert route(snapshot, "442071234567").reason == "originator-disabled"
 
-    snapshot = standard(terminators=[s.terminator(1, VENDOR_A), s.terminator(2, VENDOR_B, enabled=False),
-                                     s.terminator(3, VENDOR_C)])
+    snapshot = standard(
+        terminators=[
+            s.terminator(1, VENDOR_A),
+            s.terminator(2, VENDOR_B, enabled=False),
+            s.terminator(3, VENDOR_C),
+        ]
+    )
     decision = route(snapshot, "442071234567")
     assert [c.terminator.id for c in decision.routes] == [3]
     assert (2, DROP_DISABLED) in [(d.terminator_id, d.reason) for d in decision.dropped]
 
 
 def test_currency_mismatch_is_dropped():
-    snapshot = standard(tariffs=[
-        s.tariff(CUSTOMER, {"44": "0.0150"}),
-        s.tariff(VENDOR_A, {"44": "0.0100"}, currency="EUR"),
-        s.tariff(VENDOR_B, {"44": "0.0110"}),
-        s.tariff(VENDOR_C, {"44": "0.0120"}),
-    ])
+    snapshot = standard(
+        tariffs=[
+            s.tariff(CUSTOMER, {"44": "0.0150"}),
+            s.tariff(VENDOR_A, {"44": "0.0100"}, currency="EUR"),
+            s.tariff(VENDOR_B, {"44": "0.0110"}),
+            s.tariff(VENDOR_C, {"44": "0.0120"}),
+        ]
+    )
     decision = route(snapshot, "4420")
     assert [c.terminator.id for c in decision.routes] == [2, 3]
     assert (1, DROP_CURRENCY) in [(d.terminator_id, d.reason) for d in decision.dropped]

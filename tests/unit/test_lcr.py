@@ -8,8 +8,12 @@ from kemi.snapshot import PlanEntry, Terminator
 
 def candidate(tid, rate, priority=100, weight=100, position=0):
     terminator = Terminator(tid, f"t{tid}", 1, True, 1, "", ())
-    return Candidate(terminator, PlanEntry(tid, priority, weight), position,
-                     Rate("44", D(rate), 1, 1, D(0), 0.0, None))
+    return Candidate(
+        terminator,
+        PlanEntry(tid, priority, weight),
+        position,
+        Rate("44", D(rate), 1, 1, D(0), 0.0, None),
+    )
 
 
 def order(name, candidates, seed="call"):
@@ -17,26 +21,40 @@ def order(name, candidates, seed="call"):
 
 
 def test_least_cost_breaks_ties_by_priority_then_id():
-    candidates = [candidate(3, "0.01"), candidate(1, "0.02"), candidate(2, "0.01", priority=50),
-                  candidate(4, "0.01")]
+    candidates = [
+        candidate(3, "0.01"),
+        candidate(1, "0.02"),
+        candidate(2, "0.01", priority=50),
+        candidate(4, "0.01"),
+    ]
     assert order("least_cost", candidates) == [2, 3, 4, 1]
 
 
 def test_priority_then_cost_then_id():
-    candidates = [candidate(1, "0.01", priority=20), candidate(2, "0.03", priority=10),
-                  candidate(3, "0.02", priority=10), candidate(4, "0.02", priority=10)]
+    candidates = [
+        candidate(1, "0.01", priority=20),
+        candidate(2, "0.03", priority=10),
+        candidate(3, "0.02", priority=10),
+        candidate(4, "0.02", priority=10),
+    ]
     assert order("priority", candidates) == [3, 4, 2, 1]
 
 
 def test_static_keeps_the_plan_order():
-    candidates = [candidate(1, "0.01", position=2), candidate(2, "0.03", position=0),
-                  candidate(3, "0.02", position=1)]
+    candidates = [
+        candidate(1, "0.01", position=2),
+        candidate(2, "0.03", position=0),
+        candidate(3, "0.02", position=1),
+    ]
     assert order("static", candidates) == [2, 3, 1]
 
 
 def test_weight_is_stable_per_call_and_shares_calls_by_weight():
-    candidates = [candidate(1, "0.01", weight=300), candidate(2, "0.01", weight=100),
-                  candidate(3, "0.01", weight=0)]
+    candidates = [
+        candidate(1, "0.01", weight=300),
+        candidate(2, "0.01", weight=100),
+        candidate(3, "0.01", weight=0),
+    ]
     assert order("weight", candidates, "abc") == order("weight", candidates, "abc")
     firsts = Counter(order("weight", candidates, f"call-{n}")[0] for n in range(4000))
     assert firsts[3] == 0  # zero weight never comes first while others are left

@@ -54,10 +54,18 @@ def test_any_started_second_is_billable(duration, seconds):
     ],
 )
 def test_call_cost(answered, duration, rate, initial, following, fee, precision, expected):
-    assert call_cost(
-        answered=answered, duration=duration, rate=rate, initial_increment=initial,
-        next_increment=following, connect_fee=fee, precision=precision,
-    ) == expected
+    assert (
+        call_cost(
+            answered=answered,
+            duration=duration,
+            rate=rate,
+            initial_increment=initial,
+            next_increment=following,
+            connect_fee=fee,
+            precision=precision,
+        )
+        == expected
+    )
 
 
 def test_decimal_text_has_no_exponent_or_trailing_zeros():

@@ -18,16 +18,15 @@ def test_longest_prefix_wins():
 
 
 def test_effective_window_picks_the_current_row():
-    index = RateIndex(
-        1, "USD", [rate("44", "0.01", 0, 10 * DAY), rate("44", "0.02", 10 * DAY)]
-    )
+    index = RateIndex(1, "USD", [rate("44", "0.01", 0, 10 * DAY), rate("44", "0.02", 10 * DAY)])
     assert index.match("4420", at=5 * DAY).rate == D("0.01")
     assert index.match("4420", at=10 * DAY).rate == D("0.02")
 
 
 def test_closed_or_future_prefix_falls_back_to_its_parent():
     index = RateIndex(
-        1, "USD",
+        1,
+        "USD",
         [rate("44", "0.01"), rate("447", "0.03", 0, 5 * DAY), rate("4420", "0.02", 7 * DAY)],
     )
     assert index.match("447700", at=6 * DAY).prefix == "44"  # 447 closed on day 5
