@@ -28,7 +28,7 @@ class Settings:
         env = os.environ
         return cls(
             database_url=env.get(
-                "AKIRA_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/akira"
+                "AKIRA_DATABASE_URL", "postgresql://akira:akira@127.0.0.1:5432/akira"
             ),
             redis_url=env.get("AKIRA_REDIS_URL", "redis://127.0.0.1:6379/0"),
             secret_key=env.get("AKIRA_SECRET_KEY", ""),

@@ -51,6 +51,7 @@ from urllib.parse import urlsplit
 url, part = sys.argv[1], sys.argv[2]
 u = urlsplit(url)
 print({"host": u.hostname or "127.0.0.1", "user": u.username or "postgres",
+       "password": u.password or "",
        "port": u.port or (5432 if u.scheme.startswith("postgres") else 6379),
        "dbname": u.path.lstrip("/")}[part])
 PY
@@ -80,13 +81,56 @@ ensure_postgres() { # URL
     fi
     if [ ! -f "$data/PG_VERSION" ]; then
         say "creating a private PostgreSQL cluster in $data"
-        run_pg "$bin/initdb" -q -D "$data" -U "$(url_part "$url" user)" -A trust >/dev/null
+        run_pg "$bin/initdb" -D "$data" -U "$(url_part "$url" user)" -A trust >/dev/null
     fi
     say "starting a private PostgreSQL on 127.0.0.1:$port"
     run_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -o \
         "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp" start >/dev/null
     echo "$data" > "$AKIRA_RUN_DIR/private-postgres-$port"
     postgres_answers "$url" || die "PostgreSQL did not start; see $data/server.log"
+}
+
+database_login_works() { # URL
+    PGCONNECT_TIMEOUT=3 psql "$(maintenance_url "$1")" -Atqc 'SELECT 1' >/dev/null 2>&1
+}
+
+maintenance_url() { # URL -> the same server and credentials, database "postgres"
+    "$VENV/bin/python" -c 'import sys, psycopg; print(psycopg.conninfo.make_conninfo(sys.argv[1], dbname="postgres"))' "$1"
+}
+
+# A fresh Debian cluster asks for passwords on TCP, so the URL's role may not exist or may
+# lack one: create it (LOGIN CREATEDB, the URL's password) through a superuser session.
+ensure_database_role() { # URL
+    local url=$1 port user password sql
+    database_login_works "$url" && return
+    port=$(url_part "$url" port); user=$(url_part "$url" user); password=$(url_part "$url" password)
+    [ -n "$password" ] || die "cannot log in to PostgreSQL with $url; put a password in the URL or fix pg_hba.conf"
+    sql="SELECT format(CASE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = :'user')
+                THEN 'ALTER ROLE %I LOGIN CREATEDB PASSWORD %L'
+                ELSE 'CREATE ROLE %I LOGIN CREATEDB PASSWORD %L' END, :'user', :'password') \\gexec"
+    say "creating the PostgreSQL role $user"
+    for superuser in "psql -h 127.0.0.1 -U postgres" "as_root runuser -u postgres -- psql" \
+                     "as_root runuser -u postgres -- psql -h /tmp"; do
+        if echo "$sql" | $superuser -p "$port" -d postgres -v ON_ERROR_STOP=1 -q \
+                -v user="$user" -v password="$password" >/dev/null 2>&1; then
+            database_login_works "$url" && return
+        fi
+    done
+    die "cannot create the PostgreSQL role $user on port $port; create it yourself (LOGIN CREATEDB)"
+}
+
+# Debian starts its own kamailio service on install; it would hold port 5060.
+ensure_sip_port_free() { # LISTEN like udp:127.0.0.1:5060
+    local address=${1#udp:}
+    if command -v systemctl >/dev/null && systemctl is-active --quiet kamailio 2>/dev/null; then
+        say "stopping Debian's kamailio service (Akira runs its own Kamailio)"
+        as_root systemctl stop kamailio
+    fi
+    "$VENV/bin/python" - "${address%:*}" "${address##*:}" <<'PY' || die "UDP $address is taken by another program; stop it or set AKIRA_SIP_LISTEN"
+import socket, sys
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+    probe.bind((sys.argv[1], int(sys.argv[2])))
+PY
 }
 
 redis_answers() { # URL

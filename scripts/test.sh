@@ -6,13 +6,14 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$AKIRA_ROOT"
 
-export AKIRA_TEST_DATABASE_URL=${AKIRA_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
+export AKIRA_TEST_DATABASE_URL=${AKIRA_TEST_DATABASE_URL:-postgresql://akira:akira@127.0.0.1:5432/postgres}
 export AKIRA_TEST_REDIS_URL=${AKIRA_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 mkdir -p "$AKIRA_RUN_DIR"
 
 ensure_packages
 ensure_venv
 ensure_postgres "$AKIRA_TEST_DATABASE_URL"
+ensure_database_role "$AKIRA_TEST_DATABASE_URL"
 ensure_redis "$AKIRA_TEST_REDIS_URL"
 
 say "lint (ruff)"

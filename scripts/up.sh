@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$AKIRA_ROOT"
 
-export AKIRA_DATABASE_URL=${AKIRA_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/akira}
+export AKIRA_DATABASE_URL=${AKIRA_DATABASE_URL:-postgresql://akira:akira@127.0.0.1:5432/akira}
 export AKIRA_REDIS_URL=${AKIRA_REDIS_URL:-redis://127.0.0.1:6379/0}
 export AKIRA_SPOOL_DIR=${AKIRA_SPOOL_DIR:-$AKIRA_RUN_DIR/spool}
 export AKIRA_SIP_LISTEN=${AKIRA_SIP_LISTEN:-udp:127.0.0.1:5060}
@@ -16,6 +16,7 @@ mkdir -p "$AKIRA_RUN_DIR" "$AKIRA_SPOOL_DIR"
 ensure_packages
 ensure_venv
 ensure_postgres "$AKIRA_DATABASE_URL"
+ensure_database_role "$AKIRA_DATABASE_URL"
 ensure_redis "$AKIRA_REDIS_URL"
 akira=$VENV/bin/akira
 
@@ -37,6 +38,7 @@ say "publishing the routing snapshot"
 
 # Restart what a previous `up` left running, so code changes take effect.
 for name in admin worker kamailio; do stop_process "$name"; done
+ensure_sip_port_free "$AKIRA_SIP_LISTEN"
 
 say "starting Kamailio on ${AKIRA_SIP_LISTEN#udp:}"
 AKIRA_KAMAILIO_DIR=$AKIRA_RUN_DIR/kamailio nohup "$AKIRA_ROOT/scripts/kamailio-run.sh" \

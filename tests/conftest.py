@@ -5,7 +5,7 @@ gets a fresh database copied from a migrated template, and a Redis database clea
 keys. When a service does not answer, those tests fail with the reason; they are never skipped.
 
 Environment: AKIRA_TEST_DATABASE_URL (a maintenance database URL, default
-postgresql://postgres@127.0.0.1:5432/postgres) and AKIRA_TEST_REDIS_URL (default
+postgresql://akira:akira@127.0.0.1:5432/postgres) and AKIRA_TEST_REDIS_URL (default
 redis://127.0.0.1:6379/15). scripts/test.sh sets both.
 """
 
@@ -24,7 +24,7 @@ from admin.migrate import migrate
 from kemi import contract
 
 MAINTENANCE_URL = os.environ.get(
-    "AKIRA_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    "AKIRA_TEST_DATABASE_URL", "postgresql://akira:akira@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("AKIRA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

@@ -55,23 +55,10 @@ class Vendor:
                 code=reject,
                 phrase=PHRASES[reject],
             )
+        command = ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-nostdin"]
+        command += ["-trace_msg", "-message_file", str(self.messages)]
         self.process = subprocess.Popen(
-            [
-                "sipp",
-                "-sf",
-                str(scenario),
-                "-i",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-nostdin",
-                "-trace_msg",
-                "-message_file",
-                str(self.messages),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
 
     def invites(self) -> int:
@@ -137,33 +124,13 @@ def call(
         )
     messages = workdir / f"uac-{number}-{src_ip}.msg"
     messages.unlink(missing_ok=True)
+    port = str(free_udp_port(src_ip))
+    command = ["sipp", "-sf", str(scenario), "-s", number, "-i", src_ip, "-p", port, "-m", "1"]
+    command += ["-d", str(hold_ms), "-timeout", "30s", "-timeout_error", "-nostdin"]
+    command += ["-trace_msg", "-message_file", str(messages), proxy]
     completed = subprocess.run(
-        [
-            "sipp",
-            "-sf",
-            str(scenario),
-            "-s",
-            number,
-            "-i",
-            src_ip,
-            "-m",
-            "1",
-            "-d",
-            str(hold_ms),
-            "-timeout",
-            "30s",
-            "-timeout_error",
-            "-nostdin",
-            "-trace_msg",
-            "-message_file",
-            str(messages),
-            proxy,
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        timeout=60,
-        check=False,
-    )
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        timeout=60, check=False,
+    )  # fmt: skip
     text = messages.read_text() if messages.exists() else completed.stderr.decode()
     return CallResult(completed.returncode, text)
