@@ -1,0 +1,212 @@
+"""Generic lists: an entity declares its row type, list query, columns and filters; this module
+pages and filters it for both the HTML views and the JSON API.
+
+A list query (``sql/queries/web_*.sql``) takes ``%(search)s`` (LIKE-escaped text or NULL), one
+parameter per declared filter (NULL when not chosen), the entity's scope parameters (a tariff's
+rates take ``%(tariff_id)s``), ``%(limit)s`` and ``%(offset)s``; it returns the row's fields plus
+``total_count`` (``count(*) OVER ()``), so one statement and one WHERE clause give both the page
+and the total.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Generic, Literal, TypeVar
+from urllib.parse import urlencode
+
+from litestar.exceptions import ValidationException
+from litestar.params import QueryParameter
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from admin.queries import query
+from admin.web.table import Column
+
+RowT = TypeVar("RowT")
+
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 200
+PER_PAGE_CHOICES = (25, 50, 100, 200)
+
+Search = Annotated[str | None, QueryParameter(name="q", description="text search", max_length=100)]
+PageNumber = Annotated[int, QueryParameter(ge=1, description="page number, from 1")]
+PerPage = Annotated[int, QueryParameter(ge=1, le=MAX_PER_PAGE, description="rows per page")]
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    value: str  # as written in the query string
+    label: str
+    sql_value: object  # as passed to the list query
+
+
+ANY = "any"  # the choice of every filter that filters nothing (a select box must send a value)
+RESERVED = frozenset({"q", "page", "per_page"})
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceFilter:
+    """A select box in the UI and a query parameter in the API, both named ``name``."""
+
+    name: str
+    label: str
+    choices: tuple[Choice, ...]
+
+    def __post_init__(self) -> None:
+        if self.name in RESERVED:
+            raise ValueError(f"a filter cannot be named {self.name!r}: the list itself uses it")
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        return (ANY, *(choice.value for choice in self.choices))
+
+    def sql_value(self, raw: str | None) -> object:
+        if raw is None or raw == ANY:
+            return None
+        for choice in self.choices:
+            if choice.value == raw:
+                return choice.sql_value
+        allowed = ", ".join(self.values)
+        raise ValidationException(f"{self.name} must be one of: {allowed}")
+
+
+ENABLED_FILTER = ChoiceFilter(
+    "enabled", "Status", (Choice("yes", "Enabled", True), Choice("no", "Disabled", False))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entity(Generic[RowT]):
+    slug: str  # URL segment of the page and the API: /originators, /api/v1/originators
+    label: str  # plural, for navigation and titles
+    row: type[RowT]  # dataclass of one list row; also the API's schema
+    list_query: str
+    columns: tuple[Column, ...]
+    search_hint: str  # what the text search looks at, shown as the placeholder
+    filters: tuple[ChoiceFilter, ...] = ()
+    scope: tuple[str, ...] = ()  # parameters fixed by a parent page, e.g. ("tariff_id",)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What the user asked for: the search, the chosen filters and the page."""
+
+    search: str | None = None
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+    chosen: Mapping[str, str] = field(default_factory=dict)  # filter name -> choice value
+
+    @classmethod
+    def from_request(
+        cls,
+        entity: Entity[Any],
+        chosen: Mapping[str, str | None],
+        search: str | None,
+        page: int,
+        per_page: int,
+    ) -> Listing:
+        """From a generic handler's arguments; ``chosen`` are the filters it took as **kwargs."""
+        for choice_filter in entity.filters:
+            choice_filter.sql_value(chosen.get(choice_filter.name))  # refuses unknown values
+        filtering = {name: value for name, value in chosen.items() if value not in (None, ANY)}
+        return cls((search or "").strip() or None, page, per_page, filtering)
+
+    def query_string(self, page: int | None = None) -> str:
+        """The query string of this listing at another page, for pager links."""
+        params: dict[str, str | int] = {}
+        if self.search:
+            params["q"] = self.search
+        params.update(self.chosen)
+        if self.per_page != DEFAULT_PER_PAGE:
+            params["per_page"] = self.per_page
+        params["page"] = self.page if page is None else page
+        return "?" + urlencode(params)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[RowT]):
+    items: list[RowT]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def first_index(self) -> int:
+        return (self.page - 1) * self.per_page + 1 if self.items else 0
+
+    @property
+    def last_index(self) -> int:
+        return (self.page - 1) * self.per_page + len(self.items)
+
+
+def declare_filters(handler: Callable[..., Any], entity: Entity[Any]) -> None:
+    """Make an entity's filters real query parameters of a generic handler taking ``**chosen``.
+
+    The generic handler cannot name them in its code; declared in its signature, Litestar
+    refuses an unknown choice with a 400 and the OpenAPI schema lists each filter's choices.
+    """
+    signature = inspect.signature(handler)
+    fixed = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    declared = [
+        inspect.Parameter(
+            choice_filter.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                Literal[choice_filter.values] | None,  # type: ignore[valid-type]
+                QueryParameter(description=f"{choice_filter.label}; {ANY} filters nothing"),
+            ],
+        )
+        for choice_filter in entity.filters
+    ]
+    handler.__signature__ = signature.replace(parameters=[*fixed, *declared])  # type: ignore[attr-defined]
+    handler.__annotations__.update({p.name: p.annotation for p in declared})
+
+
+def like_escaped(search: str | None) -> str | None:
+    """The search text as a LIKE operand matching itself only: ``50%`` is not a wildcard."""
+    if search is None:
+        return None
+    return search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def fetch_page(
+    db: AsyncConnection,
+    entity: Entity[RowT],
+    listing: Listing,
+    scope: Mapping[str, object] | None = None,
+) -> Page[RowT]:
+    scope = dict(scope or {})
+    if set(scope) != set(entity.scope):
+        raise ValueError(f"{entity.slug} is scoped by {entity.scope}, given {tuple(scope)}")
+    params: dict[str, object] = {
+        "search": like_escaped(listing.search),
+        **{f.name: f.sql_value(listing.chosen.get(f.name)) for f in entity.filters},
+        **scope,
+        "limit": listing.per_page,
+        "offset": (listing.page - 1) * listing.per_page,
+    }
+    rows, total = await _fetch(db, entity.list_query, params)
+    if not rows and listing.page > 1:
+        # Past the last page: ask for the first row only, to still tell the total.
+        _, total = await _fetch(db, entity.list_query, {**params, "limit": 1, "offset": 0})
+    return Page([entity.row(**row) for row in rows], total, listing.page, listing.per_page)
+
+
+async def _fetch(
+    db: AsyncConnection, name: str, params: dict[str, object]
+) -> tuple[list[dict[str, Any]], int]:
+    """The rows without their ``total_count`` column, and that count."""
+    async with db.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(query(name), params)
+        rows = await cursor.fetchall()
+    total = int(rows[0]["total_count"]) if rows else 0
+    for row in rows:
+        del row["total_count"]
+    return rows, total

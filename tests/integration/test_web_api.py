@@ -1,0 +1,66 @@
+"""The read-only JSON API under /api/v1 and its OpenAPI schema."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from litestar.testing import TestClient
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("demo_catalog")]
+
+
+def test_originators_api_lists_rows_as_json(logged_in: TestClient) -> None:
+    body = logged_in.get("/api/v1/originators").json()
+    assert body["total"] == 2
+    assert (body["page"], body["per_page"]) == (1, 50)
+    acme = body["items"][0]
+    assert acme["name"] == "acme"
+    assert acme["company"] == "Acme Telecom"
+    assert acme["devices"] == ["127.0.0.2/32"]
+    assert acme["routing_plan"] == "Default LCR"
+    assert acme["enabled"] is True
+
+
+def test_api_pages_searches_and_filters(logged_in: TestClient) -> None:
+    page = logged_in.get("/api/v1/tariffs?per_page=2&page=3").json()
+    assert page["total"] == 5
+    assert [tariff["name"] for tariff in page["items"]] == ["Globex Voice USD"]
+    found = logged_in.get("/api/v1/terminators?q=charlie&enabled=yes").json()
+    assert [terminator["name"] for terminator in found["items"]] == ["charlie"]
+    assert found["items"][0]["gateways"] == ["127.0.0.1:5083/udp"]
+    refused = logged_in.get("/api/v1/terminators?enabled=maybe")
+    assert refused.status_code == 400
+    assert refused.json()["status_code"] == 400
+
+
+def test_rates_api_gives_money_as_exact_decimal_text(
+    logged_in: TestClient, conn: psycopg.Connection
+) -> None:
+    tariff = conn.execute("SELECT id FROM tariffs WHERE name = 'Globex Voice USD'").fetchone()[0]
+    body = logged_in.get(f"/api/v1/tariffs/{tariff}/rates?q=447").json()
+    assert body["total"] == 1
+    rate = body["items"][0]
+    assert rate["prefix"] == "447"
+    assert rate["rate"] == "0.02700000"
+    assert rate["connect_fee"] == "0.00000000"
+    assert (rate["initial_increment"], rate["next_increment"]) == (30, 6)
+    assert rate["effective_from"] == "2000-01-01T00:00:00Z"
+    assert logged_in.get("/api/v1/tariffs/999999/rates").status_code == 404
+
+
+def test_openapi_schema_lists_the_api_and_not_the_pages(web_client: TestClient) -> None:
+    response = web_client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert set(schema["paths"]) == {
+        "/healthz",
+        "/api/v1/originators",
+        "/api/v1/terminators",
+        "/api/v1/tariffs",
+        "/api/v1/tariffs/{tariff_id}/rates",
+    }
+    parameters = {p["name"]: p for p in schema["paths"]["/api/v1/originators"]["get"]["parameters"]}
+    assert set(parameters) == {"q", "page", "per_page", "enabled"}
+    assert parameters["enabled"]["schema"]["enum"] == ["any", "yes", "no", None]
+    rate = schema["components"]["schemas"]["Rate"]["properties"]
+    assert rate["rate"]["type"] == "string"
