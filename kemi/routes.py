@@ -168,7 +168,8 @@ class Router:
                     )
                 )
             )
-            return self._reject(decision.reason)
+            # Stateful, so a retransmitted INVITE is absorbed instead of giving a second CDR.
+            return self._reject(decision.reason, absorb_retransmissions=True)
 
         KSR.rr.record_route()
         KSR.dialog.dlg_manage()
@@ -178,12 +179,14 @@ class Router:
         KSR.dialog.var_sets(CTX, context_json)
         return self._relay(context, 1)
 
-    def _reject(self, reason: str) -> int:
+    def _reject(self, reason: str, *, absorb_retransmissions: bool = False) -> int:
         code, phrase = REJECTIONS[reason]
         KSR.hdr.append_to_reply(f"X-Akira-Reason: {reason}\r\n")
         if code == 503:
             KSR.hdr.append_to_reply("Retry-After: 5\r\n")
-        KSR.sl.send_reply(code, phrase)  # stateful when a transaction exists (failure route)
+        if absorb_retransmissions:
+            KSR.tm.t_newtran()
+        KSR.sl.send_reply(code, phrase)  # stateful when a transaction exists
         return STOP
 
     def _relay(self, context: dict, attempt: int) -> int:
@@ -194,7 +197,6 @@ class Router:
             KSR.pvx.avp_sets(ATTEMPT_STARTED, started)
             KSR.dialog.var_sets(ATTEMPT, str(attempt))
             KSR.dialog.var_sets(ATTEMPT_STARTED, started)
-            KSR.setdsturi(context["attempts"][attempt - 1]["uri"])
             KSR.seturi(context["attempts"][attempt - 1]["uri"])
             KSR.tm.t_on_failure(FAILURE_ROUTE)
             if KSR.tm.t_relay() > 0:
@@ -238,9 +240,12 @@ class Router:
             elif event == "dialog:end":
                 context = json.loads(KSR.dialog.var_get(CTX))
                 answered = int(KSR.dialog.var_get(ANSWERED))
-                reason = "caller-bye"
                 if not KSR.is_BYE():
                     reason = "max-duration"
+                elif KSR.rr.is_direction("downstream") > 0:
+                    reason = "caller-bye"
+                else:
+                    reason = "callee-bye"
                 self._emit_attempt(
                     context,
                     int(KSR.dialog.var_get(ATTEMPT)),

@@ -106,8 +106,8 @@ class Platform:
         time.sleep(CHECK_INTERVAL * 1.25 + 0.1)
         return publication
 
-    def vendor(self, name: str, port: int, reject: int | None = None) -> Vendor:
-        vendor = Vendor(name, port, self.workdir, reject=reject)
+    def vendor(self, name: str, port: int, reject: int | None = None, hangup=False) -> Vendor:
+        vendor = Vendor(name, port, self.workdir, reject=reject, hangup=hangup)
         self.vendors.append(vendor)
         return vendor
 

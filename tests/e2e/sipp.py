@@ -42,10 +42,14 @@ def render(template: str, workdir: Path, name: str, **values: object) -> Path:
 class Vendor:
     """A SIPp UAS standing in for one vendor gateway; answers, or rejects with a code."""
 
-    def __init__(self, name: str, port: int, workdir: Path, reject: int | None = None) -> None:
+    def __init__(
+        self, name: str, port: int, workdir: Path, reject: int | None = None, hangup: bool = False
+    ) -> None:
         self.name, self.port, self.reject = name, port, reject
         self.messages = workdir / f"vendor-{name}-{port}.msg"
-        if reject is None:
+        if hangup:
+            scenario = SCENARIOS / "uas-answer-then-bye.xml"
+        elif reject is None:
             scenario = SCENARIOS / "uas-answer.xml"
         else:
             scenario = render(
@@ -101,10 +105,14 @@ def call(
     expect: int = 200,
     reason: str | None = None,
     hold_ms: int = 1000,
+    remote_hangup: bool = False,
 ) -> CallResult:
     """One customer call from ``src_ip``; succeeds when the final reply is ``expect``
-    (and carries ``X-Akira-Reason: reason`` when given)."""
-    if expect == 200:
+    (and carries ``X-Akira-Reason: reason`` when given). With ``remote_hangup`` the customer
+    waits for the other side's BYE instead of hanging up after ``hold_ms``."""
+    if remote_hangup:
+        scenario = SCENARIOS / "uac-answered-remote-bye.xml"
+    elif expect == 200:
         scenario = SCENARIOS / "uac-answered.xml"
     else:
         check = reference = ""

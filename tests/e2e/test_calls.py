@@ -192,3 +192,28 @@ def test_a_published_tariff_change_reroutes_the_next_call_without_restart(platfo
     assert platform.kamailio.process.pid == pid and platform.kamailio.process.poll() is None
     versions = {r["snapshot_version"] for r in platform.rate_cdrs(expected=2)}
     assert len(versions) == 2
+
+
+def test_a_vendor_hang_up_is_recorded_as_such(platform, ids):
+    platform.vendor("cheap", c.PORTS["cheap"], hangup=True)  # hangs up 1 s after answering
+    result = platform.call(c.UK_FIXED, c.ACME_IP, remote_hangup=True)
+    assert result.ok, result.explain()
+    (cdr,) = platform.rate_cdrs(expected=1)
+    assert (cdr["sip_code"], cdr["reason"]) == (200, "callee-bye")
+    assert D("0.9") <= cdr["duration"] <= D("4")
+
+
+def test_calls_end_at_the_originators_max_duration(platform, ids):
+    with platform.conn.transaction():
+        platform.conn.execute(
+            "UPDATE originators SET max_call_duration = 2 WHERE id = %s", (ids["acme"],)
+        )
+    platform.publish()
+    vendor = platform.vendor("cheap", c.PORTS["cheap"])
+    # the customer never hangs up: the proxy sends BYE to both sides after 2 s
+    result = platform.call(c.UK_FIXED, c.ACME_IP, remote_hangup=True)
+    assert result.ok, result.explain()
+    assert "BYE sip:" in vendor.messages.read_text()
+    (cdr,) = platform.rate_cdrs(expected=1)
+    assert (cdr["sip_code"], cdr["reason"]) == (200, "max-duration")
+    assert D("1.5") <= cdr["duration"] <= D("4")
