@@ -119,7 +119,7 @@ def test_malformed_events_are_kept_aside_and_do_not_block_the_stream(rater, conn
     assert (result.read, result.written, result.rejected) == (4, 1, 3)
     errors = [row[0] for row in conn.execute("SELECT error FROM cdr_rejects ORDER BY id")]
     assert errors[0].startswith("malformed event")
-    assert "format 99" in errors[1]
+    assert "format is not 1" in errors[1]
     assert "unknown currency 'XXX'" in errors[2]
     assert redis_client.xpending(contract.CDR_STREAM, contract.CDR_GROUP)["pending"] == 0
 

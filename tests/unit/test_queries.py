@@ -1,0 +1,29 @@
+"""Named SQL queries: no duplicate names, none unused (STYLE.md, SQL)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from admin.queries import all_queries, parse
+
+ADMIN = Path(__file__).resolve().parents[2] / "admin"
+
+
+def test_every_query_is_used_by_the_admin_code():
+    code = "\n".join(path.read_text() for path in ADMIN.rglob("*.py"))
+    used = set(re.findall(r"""["']([a-z_][a-z0-9_]*)["']""", code))
+    unused = sorted(set(all_queries()) - used)
+    assert not unused, f"queries no code refers to: {unused}"
+
+
+def test_a_duplicate_name_is_refused():
+    with pytest.raises(ValueError, match="defined twice"):
+        parse("-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;\n", "x.sql")
+
+
+def test_blocks_are_split_by_name():
+    assert parse("-- name: one\nSELECT 1;\n\n-- name: two\nSELECT 2;\n", "x.sql") == {
+        "one": "SELECT 1;",
+        "two": "SELECT 2;",
+    }
