@@ -56,7 +56,10 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
         print("created the database")
     with _connect(settings) as conn:
         done = migrate(conn, progress=print)
-    print("schema is up to date" if not done else f"{len(done)} step(s) applied")
+    if not done:
+        print("schema is up to date")
+    elif done != ["schema.sql"]:
+        print(f"{len(done)} migration(s) applied")
     return 0
 
 
@@ -105,7 +108,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     def make_rater() -> Rater:
         return Rater(
-            conn=psycopg.connect(settings.database_url),
+            conn=psycopg.connect(settings.database_url, autocommit=True),
             redis=Redis.from_url(settings.redis_url, socket_timeout=10),
             consumer=args.consumer,
             spool_dir=settings.spool_dir,

@@ -42,6 +42,8 @@ class BatchResult:
 
 @dataclass
 class Rater:
+    # An autocommit connection: each batch is one explicit transaction, and nothing else
+    # (a lookup of currencies, say) may leave a transaction open around it.
     conn: psycopg.Connection
     redis: Redis
     consumer: str
@@ -54,13 +56,14 @@ class Rater:
     _pending_checked: bool = False
 
     def setup(self) -> None:
+        if not self.conn.autocommit:
+            raise ValueError("the rater needs an autocommit connection (psycopg autocommit=True)")
         try:
             self.redis.xgroup_create(contract.CDR_STREAM, contract.CDR_GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
         self.conn.execute(query("create_cdr_staging"))
-        self.conn.commit()
 
     def run_once(self, block_ms: int = 1000) -> BatchResult:
         """Read and rate one batch: first our own unacknowledged entries, then stale ones of

@@ -82,6 +82,6 @@ customer Acme calls from 127.0.0.2; for London, 4420..., Alpha on 5081 is the ch
   scripts/test-call.sh 442071234567
 See how the engine decides it:
   .venv/bin/akira simulate --src-ip 127.0.0.2 --number 442071234567
-Then the CDR: admin -> CDRs, or
+A few seconds later its CDR is in PostgreSQL:
   psql "$AKIRA_DATABASE_URL" -c 'SELECT call_id, attempt, terminator_id, sip_code, duration, customer_price, vendor_cost FROM cdrs'
 TXT

@@ -81,7 +81,17 @@ def database_url(template_database: str) -> Iterator[str]:
 
 @pytest.fixture
 def conn(database_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(database_url) as connection:
+    """The test's own session, autocommit: every write a test makes is visible to the code
+    under test at once (wrap several in ``conn.transaction()`` to make them one)."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def autocommit_conn(database_url: str) -> Iterator[psycopg.Connection]:
+    """A second session, as the rater or the web app have in production: what it writes is
+    visible to ``conn`` only once committed."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
         yield connection
 
 

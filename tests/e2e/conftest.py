@@ -95,6 +95,7 @@ class Platform:
     """What one e2e test drives: its database, the shared Kamailio, SIPp peers, the rater."""
 
     conn: psycopg.Connection
+    rater_conn: psycopg.Connection  # the rater's own autocommit session, as in production
     redis: Redis
     kamailio: Kamailio
     workdir: Path
@@ -117,7 +118,7 @@ class Platform:
     def rate_cdrs(self, expected: int) -> list[dict]:
         """Run the rater until ``expected`` CDRs are stored (or 15 s pass), then return all."""
         rater = Rater(
-            conn=self.conn,
+            conn=self.rater_conn,
             redis=self.redis,
             consumer="e2e",
             spool_dir=str(self.kamailio.run_dir / "spool"),
@@ -136,9 +137,9 @@ class Platform:
 
 
 @pytest.fixture
-def platform(conn, redis_client, kamailio, tmp_path) -> Iterator[Platform]:
+def platform(conn, autocommit_conn, redis_client, kamailio, tmp_path) -> Iterator[Platform]:
     log_start = kamailio.log.stat().st_size
-    platform = Platform(conn, redis_client, kamailio, tmp_path)
+    platform = Platform(conn, autocommit_conn, redis_client, kamailio, tmp_path)
     yield platform
     for vendor in platform.vendors:
         vendor.stop()

@@ -216,4 +216,5 @@ def test_calls_end_at_the_originators_max_duration(platform, ids):
     assert "BYE sip:" in vendor.messages.read_text()
     (cdr,) = platform.rate_cdrs(expected=1)
     assert (cdr["sip_code"], cdr["reason"]) == (200, "max-duration")
-    assert D("1.5") <= cdr["duration"] <= D("4")
+    # the dialog module's timer ticks once a second: the call ends within a second of the limit
+    assert D("1") <= cdr["duration"] <= D("3")

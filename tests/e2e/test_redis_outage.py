@@ -68,7 +68,9 @@ def private_redis(tmp_path):
     redis.kill()
 
 
-def test_calls_route_and_cdrs_survive_a_redis_outage(conn, private_redis, tmp_path):
+def test_calls_route_and_cdrs_survive_a_redis_outage(
+    conn, autocommit_conn, private_redis, tmp_path
+):
     redis = private_redis.start()
     c.load(conn)
     publish(conn, redis, published_by="e2e")
@@ -91,7 +93,7 @@ def test_calls_route_and_cdrs_survive_a_redis_outage(conn, private_redis, tmp_pa
 
         redis = private_redis.start()  # back, with what it had written to its AOF
         rater = Rater(
-            conn=conn,
+            conn=autocommit_conn,
             redis=redis,
             consumer="e2e",
             spool_dir=str(tmp_path / "spool"),

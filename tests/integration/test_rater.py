@@ -64,9 +64,9 @@ def send(redis_client, *events):
 
 
 @pytest.fixture
-def rater(conn, redis_client, tmp_path):
+def rater(autocommit_conn, redis_client, tmp_path):
     rater = Rater(
-        conn=conn,
+        conn=autocommit_conn,
         redis=redis_client,
         consumer="test-rater",
         spool_dir=str(tmp_path),
@@ -124,14 +124,18 @@ def test_malformed_events_are_kept_aside_and_do_not_block_the_stream(rater, conn
     assert redis_client.xpending(contract.CDR_STREAM, contract.CDR_GROUP)["pending"] == 0
 
 
-def test_events_of_a_crashed_worker_are_rated_after_restart(conn, redis_client, tmp_path):
-    first = Rater(conn=conn, redis=redis_client, consumer="w1", spool_dir=str(tmp_path))
+def test_events_of_a_crashed_worker_are_rated_after_restart(
+    conn, autocommit_conn, redis_client, tmp_path
+):
+    first = Rater(conn=autocommit_conn, redis=redis_client, consumer="w1", spool_dir=str(tmp_path))
     first.setup()
     send(redis_client, event(call_id="a"), event(call_id="b"))
     # the worker read the batch, then died before writing it
     delivered = first._read(">", block_ms=None)
     assert len(delivered) == 2
-    restarted = Rater(conn=conn, redis=redis_client, consumer="w1", spool_dir=str(tmp_path))
+    restarted = Rater(
+        conn=autocommit_conn, redis=redis_client, consumer="w1", spool_dir=str(tmp_path)
+    )
     restarted.setup()
     result = restarted.run_once(block_ms=10)
     assert result.written == 2
@@ -144,12 +148,11 @@ def test_no_ack_when_postgresql_fails(rater, conn, redis_client):
     conn.commit()
     with pytest.raises(Exception, match="cdrs"):
         rater.run_once(block_ms=10)
-    conn.rollback()
     assert redis_client.xpending(contract.CDR_STREAM, contract.CDR_GROUP)["pending"] == 1
     conn.execute("ALTER TABLE cdrs_away RENAME TO cdrs")
     conn.commit()
     recovered = Rater(
-        conn=conn, redis=redis_client, consumer="test-rater", spool_dir=rater.spool_dir
+        conn=rater.conn, redis=redis_client, consumer="test-rater", spool_dir=rater.spool_dir
     )
     recovered.setup()
     assert recovered.run_once(block_ms=10).written == 1
