@@ -136,10 +136,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--allocator",
         choices=servers.ALLOCATORS,
-        help="Kamailio shared-memory allocator of both variants: tlsf (default; -x tlsf, the "
-        "notes' load-test setting; Akira then runs scripts/kamailio-run.sh's command line plus "
-        "-x tlsf, as the script has no allocator option) or shipped (Debian's default q_malloc; "
-        "Akira through scripts/kamailio-run.sh unchanged)",
+        help="Kamailio shared-memory allocator of both variants: tlsf (default; -x tlsf, also "
+        "scripts/kamailio-run.sh's default) or shipped (Debian's default q_malloc with "
+        "debugging; AKIRA_SHM_ALLOCATOR=default for the script)",
     )
     parser.add_argument(
         "--deck",

@@ -7,9 +7,15 @@
 #   AKIRA_SIP_WORKERS      [4]                    UDP worker processes
 #   AKIRA_KAMAILIO_DIR     [$AKIRA_RUN_DIR/kamailio]  pid file, ctl socket
 #   AKIRA_SHM_MB / AKIRA_PKG_MB  [256 / 16]       shared / per-process memory
+#   AKIRA_SHM_ALLOCATOR    [tlsf]                 shared-memory allocator (-x); "default" keeps
+#                                                 Debian's q_malloc with debugging, ~3x the CPU
+#                                                 per call (docs/BENCHMARKS.md)
 #   AKIRA_REDIS_URL, AKIRA_SPOOL_DIR, AKIRA_NODE, AKIRA_SNAPSHOT_CHECK_INTERVAL,
 #   AKIRA_REDIS_TIMEOUT, AKIRA_VENV               passed to the engine (docs/configuration.md)
 set -euo pipefail
+allocator=${AKIRA_SHM_ALLOCATOR:-tlsf}
+allocator_args=()
+[ "$allocator" = default ] || allocator_args=(-x "$allocator")
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 run_dir=${AKIRA_RUN_DIR:-$root/.run}
 kamailio_dir=${AKIRA_KAMAILIO_DIR:-$run_dir/kamailio}
@@ -30,5 +36,5 @@ exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     -A "KEMI_SCRIPT=\"$root/kemi/boot/akira_kemi.py\"" \
     -A "CTL_SOCKET=\"unix:$kamailio_dir/ctl\"" \
     -A "WORKERS=${AKIRA_SIP_WORKERS:-4}" \
-    -m "${AKIRA_SHM_MB:-256}" -M "${AKIRA_PKG_MB:-16}" \
+    -m "${AKIRA_SHM_MB:-256}" -M "${AKIRA_PKG_MB:-16}" "${allocator_args[@]}" \
     -DD -E

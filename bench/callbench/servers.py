@@ -194,62 +194,17 @@ def _akira_env(supervisor: Supervisor, run_dir: Path, workers: int, redis_url: s
     }
 
 
-def _akira_argv(env: dict, run_dir: Path, allocator: str) -> list[str]:
-    """scripts/kamailio-run.sh as shipped, or its command line plus an allocator option.
-
-    The script has no allocator setting, so for ``-x tlsf`` its ``exec`` line is mirrored
-    here (same clean environment, same arguments); keep the two in step.
-    """
-    if allocator == SHIPPED_ALLOCATOR:
-        return ["bash", str(KAMAILIO_RUN)]
-    engine_env = [
-        f"{name}={env[name]}"
-        for name in (
-            "AKIRA_REDIS_URL",
-            "AKIRA_REDIS_TIMEOUT",
-            "AKIRA_SPOOL_DIR",
-            "AKIRA_NODE",
-            "AKIRA_SNAPSHOT_CHECK_INTERVAL",
-            "AKIRA_VENV",
-        )
-    ]
-    return [
-        "env",
-        "-i",
-        f"PATH={CLEAN_PATH}",
-        *engine_env,
-        "kamailio",
-        "-f",
-        str(PROJECT_DIR / "kamailio-cfg" / "kamailio.cfg"),
-        "-l",
-        env["AKIRA_SIP_LISTEN"],
-        "-Y",
-        str(run_dir),
-        "-P",
-        str(run_dir / "kamailio.pid"),
-        "-w",
-        str(run_dir),
-        "-A",
-        f'KEMI_SCRIPT="{PROJECT_DIR / "kemi/boot/akira_kemi.py"}"',
-        "-A",
-        f'CTL_SOCKET="unix:{run_dir / "ctl"}"',
-        "-A",
-        f"WORKERS={env['AKIRA_SIP_WORKERS']}",
-        "-m",
-        env["AKIRA_SHM_MB"],
-        "-M",
-        env["AKIRA_PKG_MB"],
-        *_allocator_args(allocator),
-        "-DD",
-        "-E",
-    ]
+def _akira_argv(env: dict, allocator: str) -> list[str]:
+    """scripts/kamailio-run.sh exactly as operators run it, with the allocator under test."""
+    env["AKIRA_SHM_ALLOCATOR"] = "default" if allocator == SHIPPED_ALLOCATOR else allocator
+    return ["bash", str(KAMAILIO_RUN)]
 
 
 def start_akira(supervisor: Supervisor, workers: int, redis_url: str, allocator: str) -> Kamailio:
     run_dir = supervisor.run_dir / "kamailio-akira"
     run_dir.mkdir()
     env = _akira_env(supervisor, run_dir, workers, redis_url)
-    process = supervisor.start("kamailio-akira", _akira_argv(env, run_dir, allocator), env=env)
+    process = supervisor.start("kamailio-akira", _akira_argv(env, allocator), env=env)
     kamailio = Kamailio("akira", AKIRA_PORT, run_dir, process)
 
     def loaded() -> bool:

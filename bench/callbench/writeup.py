@@ -194,14 +194,8 @@ def method(results: BenchResults) -> list[str]:
         + ", `maxbuffer=4194304`, for both. "
         "(a) `bench/native-relay.cfg`: maxfwd, sanity, record_route, tm `t_relay` to vendor "
         "A, `loose_route` in dialog; no dialog module, no Python. "
-        "(b) `kamailio-cfg/kamailio.cfg` + `kemi/` "
-        + (
-            "started by `scripts/kamailio-run.sh`"
-            if plan.allocator == SHIPPED_ALLOCATOR
-            else "started with `scripts/kamailio-run.sh`'s command line plus `-x "
-            f"{plan.allocator}` (the script has no allocator option)"
-        )
-        + ", Redis database 14.",
+        "(b) `kamailio-cfg/kamailio.cfg` + `kemi/` started by `scripts/kamailio-run.sh` "
+        f"(`AKIRA_SHM_ALLOCATOR={_script_allocator(plan.allocator)}`), Redis database 14.",
         "Kamailio CPU per call: utime+stime of the main process and all its children from "
         f"`/proc/<pid>/stat` before the run and {plan.settle:.0f} s after SIPp ended (so tm's "
         "clean-up of the calls is included), divided by SIPp's successful calls. SIPp's UAC "
@@ -218,6 +212,10 @@ def method(results: BenchResults) -> list[str]:
         "CDR: after every Akira run the `akira:cdr` stream is counted, each event's vendor "
         "compared with the in-process decision for its number, then the stream is deleted.",
     ]
+
+
+def _script_allocator(allocator: str) -> str:
+    return "default" if allocator == SHIPPED_ALLOCATOR else allocator
 
 
 def _allocator_text(allocator: str) -> str:
