@@ -1,9 +1,14 @@
 """Rates and longest-prefix match with effective dates.
 
-A tariff is indexed as ``{prefix: (Rate, ...)}``; several rows of one prefix differ only by their
-effective window. The match walks from the longest candidate prefix down and takes the first
-prefix that has a row effective at the call time, so a closed or not-yet-effective prefix falls
-back to its shorter parent, as carriers' decks intend.
+A tariff is indexed as ``{prefix: (terms, ...)}``, where several terms of one prefix differ only
+by their effective window. The match walks from the longest candidate prefix down and takes the
+first prefix that has terms effective at the call time, so a closed or not-yet-effective prefix
+falls back to its shorter parent, as carriers' decks intend.
+
+Memory matters here: every Kamailio worker holds every published tariff (docs/decisions/0001).
+Terms do not carry their prefix, so the many prefixes of a deck that share a price share one
+terms object (a third as many objects as rows in real decks), and the prefix is attached only
+to the one rate a lookup returns.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from typing import NamedTuple
 from kemi.money import decimal_text
 
 
-class Rate(NamedTuple):
-    prefix: str
+class Terms(NamedTuple):
+    """How one prefix is priced during one effective window."""
+
     rate: Decimal  # per minute
     initial_increment: int  # seconds
     next_increment: int  # seconds
@@ -24,8 +30,17 @@ class Rate(NamedTuple):
     effective_from: float  # epoch seconds
     effective_to: float | None  # epoch seconds, exclusive; None = open
 
-    def effective_at(self, at: float) -> bool:
-        return self.effective_from <= at and (self.effective_to is None or at < self.effective_to)
+
+class Rate(NamedTuple):
+    """The terms a lookup found, with the prefix they were found under."""
+
+    prefix: str
+    rate: Decimal
+    initial_increment: int
+    next_increment: int
+    connect_fee: Decimal
+    effective_from: float
+    effective_to: float | None
 
     def terms(self) -> dict[str, str | int]:
         """The rating terms carried in a CDR event: exact decimals travel as strings."""
@@ -43,18 +58,27 @@ class RateIndex:
 
     __slots__ = ("_by_prefix", "_longest", "currency", "tariff_id")
 
-    def __init__(self, tariff_id: int, currency: str, rates: Iterable[Rate]) -> None:
+    def __init__(self, tariff_id: int, currency: str, rows: Iterable[tuple[str, Terms]]) -> None:
+        """``rows``: (prefix, terms) pairs in any order; equal terms should be one object."""
         self.tariff_id = tariff_id
         self.currency = currency
-        grouped: dict[str, list[Rate]] = {}
-        for rate in rates:
-            grouped.setdefault(rate.prefix, []).append(rate)
-        # Newest window first: at call time the first effective row wins.
-        self._by_prefix = {
-            prefix: tuple(sorted(rows, key=lambda r: r.effective_from, reverse=True))
-            for prefix, rows in grouped.items()
-        }
-        self._longest = max((len(p) for p in self._by_prefix), default=0)
+        by_prefix: dict[str, tuple[Terms, ...]] = {}
+        shared: dict[tuple[Terms, ...], tuple[Terms, ...]] = {}
+        for prefix, terms in rows:
+            windows = by_prefix.get(prefix)
+            if windows is None:
+                single = (terms,)
+                by_prefix[prefix] = shared.setdefault(single, single)
+            else:  # newest window first: at call time the first effective one wins
+                by_prefix[prefix] = tuple(
+                    sorted((*windows, terms), key=lambda t: t.effective_from, reverse=True)
+                )
+        self._by_prefix = by_prefix
+        self._longest = max((len(p) for p in by_prefix), default=0)
+
+    @classmethod
+    def of_rates(cls, tariff_id: int, currency: str, rates: Iterable[Rate]) -> RateIndex:
+        return cls(tariff_id, currency, ((r.prefix, Terms(*r[1:])) for r in rates))
 
     def __len__(self) -> int:
         return len(self._by_prefix)
@@ -63,9 +87,9 @@ class RateIndex:
         """The rate of the longest prefix of ``number`` that is effective at ``at``."""
         by_prefix = self._by_prefix
         for length in range(min(len(number), self._longest), 0, -1):
-            rows = by_prefix.get(number[:length])
-            if rows is not None:
-                for row in rows:
-                    if row.effective_at(at):
-                        return row
+            windows = by_prefix.get(number[:length])
+            if windows is not None:
+                for terms in windows:
+                    if terms[4] <= at and (terms[5] is None or at < terms[5]):
+                        return Rate(number[:length], *terms)
         return None

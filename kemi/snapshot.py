@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import sys
 import zlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from kemi.contract import SNAPSHOT_FORMAT
-from kemi.rates import Rate, RateIndex
+from kemi.rates import RateIndex, Terms
 
 
 class SnapshotError(Exception):
@@ -139,19 +140,26 @@ def unpack(blob: bytes) -> dict[str, Any]:
 
 
 def decode_tariff(document: dict[str, Any]) -> RateIndex:
-    rates = [
-        Rate(
-            prefix,
-            Decimal(rate),
-            int(initial),
-            int(nxt),
-            Decimal(fee),
-            float(eff_from),
-            None if eff_to is None else float(eff_to),
-        )
-        for prefix, rate, initial, nxt, fee, eff_from, eff_to in document["rates"]
-    ]
-    return RateIndex(int(document["id"]), document["currency"], rates)
+    """A tariff blob -> its index. Rows with equal terms (a third as many as rows in real
+    decks) are decoded once and shared, which saves both load time and memory."""
+    decoded: dict[tuple, Terms] = {}
+
+    def terms_of(rate: str, initial: int, nxt: int, fee: str, start: float, end: float | None):
+        key = (rate, initial, nxt, fee, start, end)
+        terms = decoded.get(key)
+        if terms is None:
+            terms = decoded[key] = Terms(
+                Decimal(rate), int(initial), int(nxt), Decimal(fee), float(start),
+                None if end is None else float(end),
+            )  # fmt: skip
+        return terms
+
+    return RateIndex(
+        int(document["id"]),
+        document["currency"],
+        # interned: the same prefix in every tariff of the snapshot is one string object
+        ((sys.intern(row[0]), terms_of(*row[1:])) for row in document["rates"]),
+    )
 
 
 def decode_snapshot(meta: dict[str, Any], routing: dict[str, Any], tariffs: dict[int, RateIndex]):
