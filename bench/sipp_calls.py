@@ -370,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.text(results))
     if args.write:
-        args.write.write_text(writeup.document(results))
+        previous = args.write.read_text() if args.write.exists() else ""
+        args.write.write_text(writeup.with_kept_notes(writeup.document(results), previous))
         print(f"\nwrote {args.write}")
     if keep:
         print(f"run directory kept: {run_dir}")

@@ -20,6 +20,16 @@ SCALE_PREFIXES = 1_000_000
 SCALE_TARIFFS = 30
 
 
+# Everything from this heading on is written by people and kept when the file is regenerated.
+KEPT_HEADING = "## Notes kept across runs"
+
+
+def with_kept_notes(generated: str, previous: str) -> str:
+    """The new document, followed by the hand-written notes of the previous one, if any."""
+    start = previous.find(KEPT_HEADING)
+    return generated if start < 0 else generated.rstrip("\n") + "\n\n" + previous[start:]
+
+
 def document(results: BenchResults) -> str:
     plan = results.plan
     lines = [
