@@ -146,7 +146,9 @@ class Rater:
         moved = 0
         now = time.time()
         for path in glob.glob(os.path.join(self.spool_dir, SPOOL_GLOB)):
-            os.rename(path, f"{path}.{now:.0f}.ready")
+            # nanoseconds: two renames of one worker's file within a second must not collide
+            # (os.rename would overwrite a spool file not drained yet)
+            os.rename(path, f"{path}.{time.time_ns()}.ready")
         for path in sorted(glob.glob(os.path.join(self.spool_dir, "*.ready"))):
             if now - os.path.getmtime(path) < self.spool_settle_seconds:
                 continue

@@ -81,7 +81,10 @@ class SnapshotStore:
         indexes: dict[str, RateIndex] = {}
         tariffs: dict[int, RateIndex] = {}
         for tariff_id, digest in meta["tariffs"].items():
-            index = self._indexes.get(digest) or indexes.get(digest)
+            # "is None", not "or": an empty tariff is falsy and must not be re-parsed each time
+            index = self._indexes.get(digest)
+            if index is None:
+                index = indexes.get(digest)
             if index is None:
                 blob = self._redis.get(contract.tariff_key(digest))
                 if blob is None:
