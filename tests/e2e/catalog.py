@@ -4,9 +4,9 @@ Customer Acme (source IP 127.0.0.2) buys 44 at 0.0150 and 447 at 0.0400 per minu
 33 at 0.0200. Globex (127.0.0.3) is recognised by its tech-prefix 0707 and buys the same.
 
             44        4420      447       (vendors bill 1/1)
-  cheap   0.0080    0.0200    0.0500      port 15081
-  mid     0.0100      -       0.0300      port 15082
-  dear    0.0120      -       0.0350      port 15083
+  cheap   0.0080    0.0200    0.0500      port base+81
+  mid     0.0100      -       0.0300      port base+82
+  dear    0.0120      -       0.0350      port base+83
 
 So for 44...: cheap, mid, dear. For 4420...: cheap's longer prefix (0.0200) beats its own 44 and
 is dearer than the customer's 0.0150, so only mid, dear. For 447...: cheap (0.05) is dearer than
@@ -21,9 +21,10 @@ import psycopg
 
 from admin import catalog
 from admin.catalog import RateRow
+from tests.e2e.ports import port
 
 ACME_IP, GLOBEX_IP, UNKNOWN_IP = "127.0.0.2", "127.0.0.3", "127.0.0.9"
-PORTS = {"cheap": 15081, "mid": 15082, "dear": 15083}
+PORTS = {"cheap": port(81), "mid": port(82), "dear": port(83)}
 VENDOR_RATES = {
     "cheap": {"44": "0.0080", "4420": "0.0200", "447": "0.0500"},
     "mid": {"44": "0.0100", "447": "0.0300"},

@@ -1,8 +1,8 @@
 """End-to-end fixtures: a real Kamailio running Akira's engine, SIPp vendors and customers.
 
-One Kamailio serves the whole session on 127.0.0.1:15060 (so a developer's quick-start
-platform on 5060 is left alone). Each test publishes its own catalog into the cleaned Redis
-database that Kamailio reads, from its own fresh PostgreSQL database.
+One Kamailio serves the whole session on 127.0.0.1:15060 (``tests/e2e/ports.py``; so a
+developer's quick-start platform on 5060 is left alone). Each test publishes its own catalog
+into the cleaned Redis database that Kamailio reads, from its own fresh PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from redis import Redis
 from admin.publisher import Publication, publish
 from admin.rater import Rater
 from tests.conftest import REDIS_URL
+from tests.e2e.ports import port
 from tests.e2e.sipp import CallResult, Vendor, call
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-SIP_IP, SIP_PORT = "127.0.0.1", 15060
+SIP_IP, SIP_PORT = "127.0.0.1", port(60)
 PROXY = f"{SIP_IP}:{SIP_PORT}"
 CHECK_INTERVAL = 0.1  # the engine looks at the snapshot pointer this often in tests
 

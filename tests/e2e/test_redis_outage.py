@@ -1,7 +1,7 @@
 """Redis dies mid-traffic: calls keep routing from the engine's copy, and no CDR is lost.
 
 This test runs its own Redis (with an append-only file, as production should) and its own
-Kamailio on 127.0.0.1:15070, so killing Redis disturbs nothing else.
+Kamailio on 127.0.0.1:base+70, so killing Redis disturbs nothing else.
 """
 
 import subprocess
@@ -14,11 +14,12 @@ from admin.publisher import publish
 from admin.rater import Rater
 from tests.e2e import catalog as c
 from tests.e2e.conftest import SIP_IP, start_kamailio
+from tests.e2e.ports import port
 from tests.e2e.sipp import Vendor, call
 
 pytestmark = pytest.mark.e2e
 
-REDIS_PORT, SIP_PORT = 16379, 15070
+REDIS_PORT, SIP_PORT = port(1379), port(70)
 
 
 class PrivateRedis:
