@@ -1,31 +1,33 @@
 """CDR events -> priced CDR rows (DESIGN §4, §5): validation and exact pricing, no I/O.
 
-The event schema is a pydantic model: strict about what the engine promises (money as decimal
-strings, never JSON floats; positive increments; times in epoch milliseconds), and its errors
-say which field is wrong, which is what an operator reads in ``cdr_rejects``.
+The event schema is a pydantic model derived from the one CDR declaration (kemi.cdr): strict
+about what the engine promises (money as decimal strings, never JSON floats; positive
+increments; times in epoch milliseconds), and its errors say which field is wrong, which is
+what an operator reads in ``cdr_rejects``. Rows come out in ``kemi.cdr.COLUMNS`` order.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
+from kemi import cdr
 from kemi.contract import CDR_EVENT_FORMAT
 from kemi.money import call_cost
 
-# Column order of the COPY into cdr_staging; rate_event() returns rows in this order.
-COLUMNS = (
-    "call_id", "attempt", "node", "snapshot_version", "originator_id", "terminator_id", "gateway",
-    "src_ip", "caller", "called", "dialed", "sip_code", "reason", "call_started_at", "started_at",
-    "answered_at", "ended_at", "duration", "currency",
-    "customer_tariff_id", "customer_prefix", "customer_rate", "customer_initial_increment",
-    "customer_next_increment", "customer_connect_fee", "customer_billed_seconds", "customer_price",
-    "vendor_tariff_id", "vendor_prefix", "vendor_rate", "vendor_initial_increment",
-    "vendor_next_increment", "vendor_connect_fee", "vendor_billed_seconds", "vendor_cost",
-)  # fmt: skip
+COLUMNS = cdr.COLUMNS
 
 
 class InvalidEvent(ValueError):
@@ -40,83 +42,56 @@ def _decimal_text(value: Any) -> Any:
 
 Money = Annotated[Decimal, BeforeValidator(_decimal_text), Field(ge=0, allow_inf_nan=False)]
 EpochMs = Annotated[int, Field(gt=0, strict=True)]
+_KINDS: dict[str, Any] = {"text": str, "int": int, "money": Money, "epoch_ms": EpochMs}
 
 
-class Terms(BaseModel):
-    """The rating terms the engine routed on, for one side of the call."""
-
-    model_config = ConfigDict(frozen=True)
-
-    tariff_id: int
-    prefix: str = Field(pattern=r"^[0-9]{1,20}$")
-    rate: Money
-    initial_increment: int = Field(gt=0)
-    next_increment: int = Field(gt=0)
-    connect_fee: Money
-
-    def price(self, answered: bool, duration: Decimal, precision: int) -> tuple[int, Decimal]:
-        return call_cost(
-            answered=answered,
-            duration=duration,
-            rate=self.rate,
-            initial_increment=self.initial_increment,
-            next_increment=self.next_increment,
-            connect_fee=self.connect_fee,
-            precision=precision,
-        )
-
-    def columns(self) -> tuple[Any, ...]:
-        return (
-            self.tariff_id, self.prefix, self.rate, self.initial_increment, self.next_increment,
-            self.connect_fee,
-        )  # fmt: skip
-
-
-class CdrEvent(BaseModel):
-    """One call attempt as ``kemi.cdr_event.attempt_event`` writes it."""
-
-    format: Literal[1]
-    call_id: str = Field(min_length=1)
-    attempt: int = Field(ge=0)
-    node: str
-    snapshot_version: int
-    originator_id: int
-    src_ip: str
-    caller: str
-    called: str
-    dialed: str
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
-    customer: Terms | None
-    terminator_id: int | None
-    gateway: str | None
-    vendor: Terms | None
-    sip_code: int = Field(ge=100, le=699)
-    reason: str
-    call_started_ms: EpochMs
-    started_ms: EpochMs
-    answered_ms: EpochMs | None
-    ended_ms: EpochMs
+class _EventBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     @model_validator(mode="after")
-    def _answer_within_the_attempt(self) -> CdrEvent:
+    def _consistent(self) -> _EventBase:
         if self.answered_ms is not None and self.answered_ms > self.ended_ms:
             raise ValueError("answered_ms is after ended_ms")
+        for side in ("customer", "vendor"):
+            present = [getattr(self, f"{side}_{name}") is not None for name in cdr.TERMS]
+            if any(present) and not all(present):
+                raise ValueError(f"{side} terms are incomplete")
         return self
 
-    @property
-    def duration(self) -> Decimal:
-        """Talk time in seconds, exact to the millisecond; 0 when not answered."""
-        if self.answered_ms is None:
-            return Decimal(0)
-        return Decimal(self.ended_ms - self.answered_ms) / 1000
+
+def _annotation(item: cdr.CdrField) -> Any:
+    kind = Annotated[_KINDS[item.kind], Field(**item.checks)] if item.checks else _KINDS[item.kind]
+    return (kind | None, ...) if item.nullable else (kind, ...)
+
+
+# One call attempt as kemi.context.CallContext.event writes it.
+CdrEvent = create_model(
+    "CdrEvent",
+    __base__=_EventBase,
+    format=(Literal[CDR_EVENT_FORMAT], ...),
+    **{item.name: _annotation(item) for item in cdr.EVENT_FIELDS},
+)
 
 
 def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def parse_event(raw: str | bytes) -> CdrEvent:
+def _from_format_1(document: dict[str, Any]) -> dict[str, Any]:
+    """Events the engine wrote before the CDR was declared flat (format 1: each side's terms
+    nested), still in a journal or the stream during an upgrade."""
+    upgraded = {k: v for k, v in document.items() if k not in ("customer", "vendor")}
+    for side in ("customer", "vendor"):
+        terms = document.get(side) or {}
+        upgraded |= {f"{side}_{name}": terms.get(name) for name in cdr.TERMS}
+    upgraded["format"] = CDR_EVENT_FORMAT
+    return upgraded
+
+
+def parse_event(raw: str | bytes) -> Any:
     try:
+        if (raw if isinstance(raw, bytes) else raw.encode()).startswith(b'{"format":1,'):
+            return CdrEvent.model_validate(_from_format_1(json.loads(raw)))
         return CdrEvent.model_validate_json(raw)
     except ValidationError as exc:
         problems = "; ".join(
@@ -126,6 +101,22 @@ def parse_event(raw: str | bytes) -> CdrEvent:
         if any(error["loc"] == ("format",) for error in exc.errors()):
             problems = f"format is not {CDR_EVENT_FORMAT}; {problems}"
         raise InvalidEvent(f"malformed event: {problems}") from exc
+    except ValueError as exc:  # not JSON at all
+        raise InvalidEvent(f"malformed event: {exc}") from exc
+
+
+def _price(event: Any, side: str, answered: bool, duration: Decimal, precision: int):
+    if getattr(event, f"{side}_rate") is None:
+        return 0, Decimal(0)
+    return call_cost(
+        answered=answered,
+        duration=duration,
+        rate=getattr(event, f"{side}_rate"),
+        initial_increment=getattr(event, f"{side}_initial_increment"),
+        next_increment=getattr(event, f"{side}_next_increment"),
+        connect_fee=getattr(event, f"{side}_connect_fee"),
+        precision=precision,
+    )
 
 
 def rate_event(raw: str | bytes, precisions: dict[str, int]) -> tuple[Any, ...]:
@@ -135,22 +126,18 @@ def rate_event(raw: str | bytes, precisions: dict[str, int]) -> tuple[Any, ...]:
     if precision is None:
         raise InvalidEvent(f"unknown currency {event.currency!r}")
     answered = event.answered_ms is not None
-    duration = event.duration
-    none_side = (None,) * 6
-    customer_billed, customer_price = (
-        event.customer.price(answered, duration, precision) if event.customer else (0, Decimal(0))
-    )
-    vendor_billed, vendor_cost = (
-        event.vendor.price(answered, duration, precision) if event.vendor else (0, Decimal(0))
-    )
-    return (
-        event.call_id, event.attempt, event.node, event.snapshot_version, event.originator_id,
-        event.terminator_id, event.gateway, event.src_ip, event.caller, event.called,
-        event.dialed, event.sip_code, event.reason, _at(event.call_started_ms),
-        _at(event.started_ms), _at(event.answered_ms) if answered else None, _at(event.ended_ms),
-        duration, event.currency,
-        *(event.customer.columns() if event.customer else none_side),
-        customer_billed, customer_price,
-        *(event.vendor.columns() if event.vendor else none_side),
-        vendor_billed, vendor_cost,
-    )  # fmt: skip
+    # talk time in seconds, exact to the millisecond; 0 when not answered
+    duration = Decimal(event.ended_ms - event.answered_ms) / 1000 if answered else Decimal(0)
+    rated: dict[str, Any] = {"duration": duration}
+    for side, priced in (("customer", "customer_price"), ("vendor", "vendor_cost")):
+        rated[f"{side}_billed_seconds"], rated[priced] = _price(
+            event, side, answered, duration, precision
+        )
+    row = []
+    for item in cdr.FIELDS:
+        if item.source == cdr.RATED:
+            row.append(rated[item.name])
+        else:
+            value = getattr(event, item.name)
+            row.append(_at(value) if item.kind == "epoch_ms" and value is not None else value)
+    return tuple(row)

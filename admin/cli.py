@@ -9,16 +9,20 @@ import json
 import os
 import socket
 import sys
+import time
 from datetime import datetime
-
-import psycopg
-from psycopg import sql
-from redis import Redis
+from typing import TYPE_CHECKING
 
 from admin.settings import Settings
 
+if TYPE_CHECKING:  # imported where used: `akira simulate` must start fast
+    import psycopg
+    from redis import Redis
+
 
 def _connect(settings: Settings) -> psycopg.Connection:
+    import psycopg
+
     try:
         return psycopg.connect(settings.database_url)
     except psycopg.OperationalError as exc:
@@ -29,6 +33,8 @@ def _connect(settings: Settings) -> psycopg.Connection:
 
 
 def _redis(settings: Settings) -> Redis:
+    from redis import Redis
+
     client = Redis.from_url(settings.redis_url, socket_timeout=5)
     try:
         client.ping()
@@ -39,6 +45,9 @@ def _redis(settings: Settings) -> Redis:
 
 def create_database(url: str) -> bool:
     """Create the database named in ``url`` if it does not exist (needs CREATEDB)."""
+    import psycopg
+    from psycopg import sql
+
     info = psycopg.conninfo.conninfo_to_dict(url)
     name = info.get("dbname")
     maintenance = psycopg.conninfo.make_conninfo(url, dbname="postgres")
@@ -75,32 +84,68 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     from admin.publisher import publish
 
     with _connect(settings) as conn:
-        publication = publish(conn, _redis(settings), published_by=args.by)
+        publication = publish(
+            conn,
+            _redis(settings),
+            published_by=args.by,
+            snapshot_dir=settings.snapshot_dir,
+            node_wait=args.node_wait,
+        )
     print(json.dumps(dataclasses.asdict(publication)))
+    if publication.lagging_nodes:
+        print(
+            f"akira publish: went live before these nodes had it: "
+            f"{', '.join(publication.lagging_nodes)}",
+            file=sys.stderr,
+        )
     return 0
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from admin.simulate import simulate
+    from admin import simulate
 
     at = datetime.fromisoformat(args.at) if args.at else None
     if at is not None and at.tzinfo is None:
         sys.exit("akira: --at needs a time zone, e.g. 2026-01-31T12:00:00+00:00")
-    result = simulate(
-        _redis(settings),
-        src_ip=args.src_ip,
-        number=args.number,
-        src_port=args.src_port,
-        transport=args.transport,
-        at=at,
-        call_id=args.call_id,
-    )
-    print(json.dumps(result, indent=2))
+    if (args.number is None) == (args.numbers is None):
+        sys.exit("akira simulate: give --number or --numbers FILE (one of them)")
+    request_args = {
+        "src_ip": args.src_ip,
+        "src_port": args.src_port,
+        "transport": args.transport,
+        "at": at,
+    }
+    try:
+        snapshot = simulate.live_snapshot(
+            None if args.offline else _redis(settings), settings.snapshot_dir
+        )
+    except simulate.NoSnapshot:
+        if args.numbers:
+            sys.exit("akira simulate: nothing is published yet (akira publish)")
+        print(json.dumps(simulate.no_snapshot_answer(at), indent=2))
+        return 0
+    if args.numbers:
+        started = time.perf_counter()
+        with open(args.numbers, encoding="utf-8-sig") as numbers:
+            count = simulate.simulate_numbers(
+                snapshot, simulate.numbers_in(numbers), sys.stdout, **request_args
+            )
+        elapsed = time.perf_counter() - started
+        print(
+            f"akira simulate: {count} numbers in {elapsed:.2f}s "
+            f"({count / elapsed if elapsed else 0:,.0f}/s), snapshot {snapshot.version}",
+            file=sys.stderr,
+        )
+        return 0
+    call_request = simulate.request(args.number, call_id=args.call_id, **request_args)
+    print(json.dumps(simulate.simulate(snapshot, call_request), indent=2))
     return 0
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import psycopg
     import structlog
+    from redis import Redis
 
     from admin.rater import Rater, run_forever
 
@@ -111,7 +156,6 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             conn=psycopg.connect(settings.database_url, autocommit=True),
             redis=Redis.from_url(settings.redis_url, socket_timeout=10),
             consumer=args.consumer,
-            spool_dir=settings.spool_dir,
             log=log,
         )
 
@@ -123,6 +167,27 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     run_forever(make_rater, log=log)
     return 0
+
+
+def cmd_cdr_relay(args: argparse.Namespace, settings: Settings) -> int:
+    from kemi.relay import RedisStreamBus, Relay
+
+    relay = Relay(
+        os.path.join(settings.spool_dir, "journal"),
+        RedisStreamBus(_redis(settings)),
+        legacy_spool_dir=settings.spool_dir,
+        on_event=lambda message: print(message, file=sys.stderr),
+    )
+    while True:
+        shipped = relay.run_once()
+        if shipped:
+            print(f"shipped {shipped} CDR events")
+        if args.once:
+            waiting, oldest = relay.backlog()
+            if waiting:
+                print(f"{waiting} journal segment(s) left (oldest {oldest:.0f}s): run again")
+            return 0
+        time.sleep(0.2)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -194,16 +259,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("USER", "cli"),
         help="who publishes, for the record (default: $USER)",
     )
+    publish.add_argument(
+        "--node-wait",
+        type=float,
+        default=30.0,
+        help="seconds to wait for every live node to fetch the new files before it goes "
+        "live (default 30)",
+    )
     publish.set_defaults(run=cmd_publish)
 
     simulate = commands.add_parser(
-        "simulate", help="show, as JSON, how the engine would route a call"
+        "simulate",
+        help="show how the engine would route a call (JSON), or a CSV of numbers (CSV)",
     )
     simulate.add_argument("--src-ip", required=True, help="the caller's source IP")
     simulate.add_argument(
-        "--number",
-        required=True,
-        help="the dialed number as sent in the R-URI (tech-prefix included)",
+        "--number", help="the dialed number as sent in the R-URI (tech-prefix included)"
+    )
+    simulate.add_argument(
+        "--numbers",
+        metavar="FILE",
+        help="a CSV whose first column holds dialed numbers: one output row each "
+        "(decision, vendor order, each vendor's rate)",
     )
     simulate.add_argument("--at", help="call time, ISO 8601 with zone (default: now)")
     simulate.add_argument("--src-port", type=int, default=5060, help="source port (default 5060)")
@@ -212,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--call-id",
         default="simulated-call",
         help="Call-ID; the weight strategy orders vendors by it",
+    )
+    simulate.add_argument(
+        "--offline",
+        action="store_true",
+        help="use the snapshot installed in AKIRA_SNAPSHOT_DIR without asking Redis",
     )
     simulate.set_defaults(run=cmd_simulate)
 
@@ -223,6 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--once", action="store_true", help="rate one batch and exit")
     worker.set_defaults(run=cmd_worker)
+
+    relay = commands.add_parser(
+        "cdr-relay",
+        help="ship this node's CDR journal to the bus (Kamailio's timer process does this; "
+        "use it when Kamailio is down)",
+    )
+    relay.add_argument("--once", action="store_true", help="ship what is there and exit")
+    relay.set_defaults(run=cmd_cdr_relay)
 
     serve = commands.add_parser("serve", help="run the admin web app and JSON API")
     serve.add_argument("--host", help="bind address (default AKIRA_HTTP_HOST or 127.0.0.1)")

@@ -1,31 +1,49 @@
-"""Publisher: PostgreSQL -> a new versioned routing snapshot in Redis -> atomic pointer flip.
+"""Publisher: PostgreSQL -> compiled snapshot files in Redis -> every node -> pointer flip.
 
-DESIGN §3. The snapshot is written under a new version, read back and decoded with the engine's
-own code (a snapshot the engine cannot load is never made current), then the pointer moves in
-one step. Tariff blobs are content-addressed: an unchanged tariff is not uploaded again.
+DESIGN §3, decisions/0006. In one repeatable-read view of PostgreSQL the publisher builds the
+routing records and, per tariff, the binary COPY of its rates; a tariff whose rows are
+unchanged (same digest) is neither compiled nor uploaded again. The new version is written
+to this host's snapshot directory and loaded with the engine's own code (a snapshot the engine
+cannot load never goes live), uploaded, and announced as pending; once every live node has
+fetched its files (or ``node_wait`` runs out), the pointer moves in one step, so the switch in
+the workers is a matter of mapping files already on disk.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
+import os
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row, tuple_row
+from psycopg.rows import dict_row
 from redis import Redis
 
 from admin.queries import query
+from admin.tariff_compiler import compile_tariff, copy_row_count, rows_from_copy
 from kemi import contract
-from kemi.snapshot import pack
+from kemi.lcr import STRATEGIES
+from kemi.snapshot import (
+    Device,
+    Gateway,
+    Originator,
+    PlanEntry,
+    RoutingPlan,
+    Terminator,
+    encode_manifest,
+)
+from kemi.snapshot_files import install, write_atomic
 from kemi.store import SnapshotStore
 
 # Serializes publishes, so versions go live in the order they were compiled.
 PUBLISH_LOCK_ID = 0x616B697270  # "akirp"
+NODE_WAIT_SECONDS = 30.0
 
 # Moves the pointer only forward: a slow older publish never replaces a newer one.
 _FLIP = """
@@ -50,6 +68,10 @@ return version
 """
 
 
+class PublishError(ValueError):
+    """The catalog cannot be published as it is (the message says what to fix)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Publication:
     version: int
@@ -57,38 +79,117 @@ class Publication:
     terminators: int
     tariffs: int
     rates: int
-    uploaded_tariffs: int  # tariffs whose content changed since an earlier publish
+    compiled_tariffs: int  # tariffs whose rates changed since an earlier publish
+    uploaded_tariffs: int  # of those, the ones Redis did not hold yet
     duration_ms: int
+    lagging_nodes: list[str] = field(default_factory=list)  # went live before these had it
 
 
-def compile_routing(conn: psycopg.Connection) -> dict[str, Any]:
-    """The small part of the snapshot: trunks, devices and routing plans."""
+@dataclass(slots=True)
+class _Compiled:
+    digests: dict[int, tuple[str, str]] = field(default_factory=dict)  # id -> (digest, cur.)
+    rates: int = 0
+    compiled: int = 0
+    uploaded: int = 0
+
+
+def compile_routing(conn: psycopg.Connection) -> dict[str, list[Any]]:
+    """The small part of the snapshot: trunks, devices and routing plans, as engine records."""
     with conn.cursor(row_factory=dict_row) as cursor:
-        return {
-            "originators": cursor.execute(query("publish_originators")).fetchall(),
-            "devices": cursor.execute(query("publish_devices")).fetchall(),
-            "terminators": cursor.execute(query("publish_terminators")).fetchall(),
-            "routing_plans": cursor.execute(query("publish_routing_plans")).fetchall(),
-        }
-
-
-def compile_tariffs(conn: psycopg.Connection, now: datetime) -> list[tuple[int, bytes, int]]:
-    """(tariff id, canonical JSON, number of rates) for every tariff a trunk uses."""
-    compiled = []
-    with conn.cursor(row_factory=tuple_row) as cursor:
-        tariffs = cursor.execute(query("publish_tariffs")).fetchall()
-        for tariff_id, currency in tariffs:
-            rates = cursor.execute(
-                query("publish_rates"), {"tariff_id": tariff_id, "now": now}
-            ).fetchall()
-            document = {"id": tariff_id, "currency": currency, "rates": rates}
-            compiled.append(
-                (tariff_id, json.dumps(document, separators=(",", ":")).encode(), len(rates))
+        originators = [Originator(**row) for row in cursor.execute(query("publish_originators"))]
+        terminators = [
+            Terminator(**(row | {"gateways": tuple(Gateway(**g) for g in row["gateways"])}))
+            for row in cursor.execute(query("publish_terminators"))
+        ]
+        plans = []
+        for row in cursor.execute(query("publish_routing_plans")):
+            if row["strategy"] not in STRATEGIES:
+                raise PublishError(
+                    f"routing plan {row['name']!r}: unknown strategy {row['strategy']!r} "
+                    f"(known: {', '.join(sorted(STRATEGIES))})"
+                )
+            plans.append(
+                RoutingPlan(
+                    **(
+                        row
+                        | {
+                            "hunt_stop_codes": frozenset(row["hunt_stop_codes"]),
+                            "entries": tuple(PlanEntry(**e) for e in row["entries"]),
+                        }
+                    )
+                )
             )
+        devices = [
+            Device(**(row | {"network": ipaddress.ip_network(row["network"], strict=False)}))
+            for row in cursor.execute(query("publish_devices"))
+        ]
+    return {
+        "originators": originators,
+        "terminators": terminators,
+        "routing_plans": plans,
+        "devices": devices,
+    }
+
+
+def rates_copy(conn: psycopg.Connection, tariff_id: int, now: datetime) -> bytes:
+    """One tariff's rates effective now or later, as the binary COPY the compiler reads."""
+    buffer = bytearray()
+    with (
+        conn.cursor() as cursor,
+        cursor.copy(query("publish_rates_copy"), {"tariff_id": tariff_id, "now": now}) as copy,
+    ):
+        for data in copy:
+            buffer += data
+    return bytes(buffer)
+
+
+def upload_tariff(redis: Redis, digest: str, data: bytes) -> None:
+    step = contract.TARIFF_CHUNK
+    chunks = [data[i : i + step] for i in range(0, len(data), step)] or [b""]
+    mapping: dict[str, bytes | str] = {
+        str(index): zlib.compress(chunk, 1) for index, chunk in enumerate(chunks)
+    }
+    mapping["meta"] = json.dumps({"size": len(data), "chunks": len(chunks)})
+    pipe = redis.pipeline(transaction=True)
+    pipe.hset(contract.tariff_key(digest), mapping=mapping)
+    pipe.sadd(contract.TARIFF_DIGESTS, digest)
+    pipe.execute()
+
+
+def compile_tariffs(
+    conn: psycopg.Connection, redis: Redis, snapshot_dir: str, now: datetime
+) -> _Compiled:
+    """Every tariff a trunk uses, as a file in ``snapshot_dir`` and in Redis."""
+    compiled = _Compiled()
+    for tariff_id, currency in conn.execute(query("publish_tariffs")).fetchall():
+        buffer = rates_copy(conn, tariff_id, now)
+        digest = hashlib.sha256(buffer).hexdigest()
+        path = contract.tariff_path(snapshot_dir, digest)
+        in_redis = redis.hexists(contract.tariff_key(digest), "meta")
+        if not (in_redis and os.path.exists(path)):
+            if os.path.exists(path):
+                with open(path, "rb") as existing:
+                    data = existing.read()
+            else:
+                data = compile_tariff(rows_from_copy(buffer))
+                write_atomic(path, [data])
+                compiled.compiled += 1
+            if not in_redis:
+                upload_tariff(redis, digest, data)
+                compiled.uploaded += 1
+        compiled.rates += copy_row_count(buffer)
+        compiled.digests[tariff_id] = (digest, currency)
     return compiled
 
 
-def publish(conn: psycopg.Connection, redis: Redis, *, published_by: str) -> Publication:
+def publish(
+    conn: psycopg.Connection,
+    redis: Redis,
+    *,
+    published_by: str,
+    snapshot_dir: str,
+    node_wait: float = NODE_WAIT_SECONDS,
+) -> Publication:
     started = time.perf_counter()
     conn.execute("SELECT pg_advisory_lock(%s)", (PUBLISH_LOCK_ID,))
     conn.commit()  # the session lock stays; the compile gets a fresh transaction
@@ -98,42 +199,40 @@ def publish(conn: psycopg.Connection, redis: Redis, *, published_by: str) -> Pub
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             now = datetime.now(UTC)
             routing = compile_routing(conn)
-            tariffs = compile_tariffs(conn, now)
+            tariffs = compile_tariffs(conn, redis, snapshot_dir, now)
             last_version = conn.execute(query("last_published_version")).fetchone()[0]
 
         version = int(redis.eval(_NEXT_VERSION, 1, contract.SNAPSHOT_SEQ, last_version))
-        digests: dict[str, str] = {}
-        uploaded = 0
-        for tariff_id, document, _ in tariffs:
-            digest = hashlib.sha256(document).hexdigest()
-            digests[str(tariff_id)] = digest
-            if redis.set(contract.tariff_key(digest), zlib.compress(document, 6), nx=True):
-                uploaded += 1
-            redis.sadd(contract.TARIFF_DIGESTS, digest)
-        meta = {
-            "format": contract.SNAPSHOT_FORMAT,
-            "version": version,
-            "published_at": time.time(),
-            "tariffs": digests,
-        }
-        redis.hset(
-            contract.snapshot_key(version),
-            mapping={"meta": json.dumps(meta), "routing": pack(routing)},
+        manifest = encode_manifest(
+            version=version, published_at=time.time(), tariffs=tariffs.digests, **routing
         )
+        write_atomic(contract.manifest_path(snapshot_dir, version), [json.dumps(manifest).encode()])
         # The check: the engine's own loader must accept it before it goes live.
-        SnapshotStore(redis).load(version)
-        redis.zadd(contract.SNAPSHOT_VERSIONS, {str(version): version})
+        SnapshotStore(snapshot_dir).load(version)
+        pipe = redis.pipeline(transaction=True)
+        pipe.hset(
+            contract.snapshot_key(version),
+            "manifest",
+            zlib.compress(json.dumps(manifest).encode(), 6),
+        )
+        pipe.zadd(contract.SNAPSHOT_VERSIONS, {str(version): version})
+        pipe.set(contract.SNAPSHOT_PENDING, version)
+        pipe.execute()
+        lagging = wait_for_nodes(redis, version, node_wait)
         redis.eval(_FLIP, 1, contract.SNAPSHOT_POINTER, version)
+        install(snapshot_dir, version)
         remove_old_versions(redis)
 
         publication = Publication(
             version=version,
             originators=len(routing["originators"]),
             terminators=len(routing["terminators"]),
-            tariffs=len(tariffs),
-            rates=sum(count for _, _, count in tariffs),
-            uploaded_tariffs=uploaded,
+            tariffs=len(tariffs.digests),
+            rates=tariffs.rates,
+            compiled_tariffs=tariffs.compiled,
+            uploaded_tariffs=tariffs.uploaded,
             duration_ms=int((time.perf_counter() - started) * 1000),
+            lagging_nodes=lagging,
         )
         with conn.transaction():
             conn.execute(
@@ -155,17 +254,43 @@ def publish(conn: psycopg.Connection, redis: Redis, *, published_by: str) -> Pub
         conn.commit()
 
 
+def live_nodes(redis: Redis) -> dict[str, dict[str, Any]]:
+    """Nodes that reported within NODE_ALIVE_SECONDS, with what they hold."""
+    now = time.time()
+    nodes = {}
+    for name, raw in redis.hgetall(contract.NODES).items():
+        state = json.loads(raw)
+        if now - state["seen"] <= contract.NODE_ALIVE_SECONDS:
+            nodes[name.decode() if isinstance(name, bytes) else name] = state
+    return nodes
+
+
+def wait_for_nodes(redis: Redis, version: int, timeout: float) -> list[str]:
+    """Wait until every live node has ``version``'s files; the names of those that did not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lagging = sorted(
+            name
+            for name, state in live_nodes(redis).items()
+            if (state.get("prepared") or 0) < version
+        )
+        if not lagging or time.monotonic() >= deadline:
+            return lagging
+        time.sleep(0.05)
+
+
 def remove_old_versions(redis: Redis, keep: int = contract.SNAPSHOT_KEEP) -> None:
-    """Drop all but the newest ``keep`` versions, and tariff blobs none of those use."""
+    """Drop all but the newest ``keep`` versions, and tariff files none of those use."""
     versions = [int(v) for v in redis.zrange(contract.SNAPSHOT_VERSIONS, 0, -1)]
     old, kept = versions[:-keep], versions[-keep:]
     if not old:
         return
     in_use: set[str] = set()
     for version in kept:
-        meta = redis.hget(contract.snapshot_key(version), "meta")
-        if meta is not None:
-            in_use.update(json.loads(meta)["tariffs"].values())
+        blob = redis.hget(contract.snapshot_key(version), "manifest")
+        if blob is not None:
+            manifest = json.loads(zlib.decompress(blob))
+            in_use.update(t["digest"] for t in manifest["tariffs"].values())
     for version in old:
         redis.delete(contract.snapshot_key(version))
         redis.zrem(contract.SNAPSHOT_VERSIONS, str(version))

@@ -5,31 +5,35 @@ with COPY and one set-based merge in one transaction, and acknowledges only afte
 A crash between commit and ack replays the batch, which the merge skips (idempotent on
 call_id, attempt). A malformed event is stored in ``cdr_rejects`` and acknowledged, so it can
 neither block the stream nor be lost. PostgreSQL or Redis failures are retried with back-off;
-the worker never crashes on them.
+the worker never crashes on them. Events reach the stream through each node's relay
+(kemi.relay), which also ships what a node journaled while the bus was down.
 """
 
 from __future__ import annotations
 
-import glob
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
+from psycopg import sql
 from redis import Redis, RedisError
 from redis.exceptions import ResponseError
 
 from admin.cdr_rating import COLUMNS, InvalidEvent, rate_event
 from admin.queries import query
 from kemi import contract
-from kemi.cdr_sink import SPOOL_GLOB
 
+# The merge of a batch, its column lists from the one CDR declaration (kemi.cdr).
+MERGE = sql.SQL(query("merge_cdr_staging")).format(
+    columns=sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+)
+COPY_IN = sql.SQL("COPY cdr_staging ({columns}) FROM STDIN").format(
+    columns=sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+)
 # An entry another consumer took this long ago without acknowledging is taken over.
 CLAIM_IDLE_MS = 60_000
-# A spool file renamed this long ago can no longer receive an append from a Kamailio worker.
-SPOOL_SETTLE_SECONDS = 5.0
 
 
 @dataclass(slots=True)
@@ -37,7 +41,6 @@ class BatchResult:
     read: int = 0
     written: int = 0  # new CDR rows (replays excluded)
     rejected: int = 0
-    spooled_in: int = 0  # events moved from spool files into the stream
 
 
 @dataclass
@@ -47,9 +50,7 @@ class Rater:
     conn: psycopg.Connection
     redis: Redis
     consumer: str
-    spool_dir: str
     batch_size: int = 1000
-    spool_settle_seconds: float = SPOOL_SETTLE_SECONDS
     log: Callable[[str], None] = print
     _precisions: dict[str, int] = field(default_factory=dict)
     _partitions: set[tuple[int, int]] = field(default_factory=set)
@@ -68,7 +69,7 @@ class Rater:
     def run_once(self, block_ms: int = 1000) -> BatchResult:
         """Read and rate one batch: first our own unacknowledged entries, then stale ones of
         crashed consumers, then new ones."""
-        result = BatchResult(spooled_in=self.drain_spool())
+        result = BatchResult()
         entries = []
         if not self._pending_checked:
             entries = self._read("0", block_ms=None)  # ours, delivered before a restart
@@ -113,10 +114,10 @@ class Rater:
             for started in {row[COLUMNS.index("started_at")] for row in rows}:
                 self._ensure_partition(started)
             with self.conn.cursor() as cursor:
-                with cursor.copy(f"COPY cdr_staging ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                with cursor.copy(COPY_IN) as copy:
                     for row in rows:
                         copy.write_row(row)
-                cursor.execute(query("merge_cdr_staging"))
+                cursor.execute(MERGE)
                 result.written += max(cursor.rowcount, 0)
                 for stream_id, payload, error in rejects:
                     cursor.execute(
@@ -141,27 +142,6 @@ class Rater:
             self.conn.execute(query("ensure_cdr_partition"), {"at": at})
             self._partitions.add(month)
 
-    def drain_spool(self) -> int:
-        """Move events that Kamailio spooled while Redis was down into the stream."""
-        moved = 0
-        now = time.time()
-        for path in glob.glob(os.path.join(self.spool_dir, SPOOL_GLOB)):
-            # nanoseconds: two renames of one worker's file within a second must not collide
-            # (os.rename would overwrite a spool file not drained yet)
-            os.rename(path, f"{path}.{time.time_ns()}.ready")
-        for path in sorted(glob.glob(os.path.join(self.spool_dir, "*.ready"))):
-            if now - os.path.getmtime(path) < self.spool_settle_seconds:
-                continue
-            with open(path, encoding="utf-8") as spool:
-                for line in spool:
-                    if line.strip():
-                        self.redis.xadd(
-                            contract.CDR_STREAM, {contract.CDR_EVENT_FIELD: line.strip()}
-                        )
-                        moved += 1
-            os.unlink(path)  # a crash before this replays the file; the merge dedups
-        return moved
-
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
@@ -178,10 +158,10 @@ def run_forever(make_rater: Callable[[], Rater], log: Callable[[str], None]) -> 
                 rater.setup()
                 log(f"worker {rater.consumer} ready")
             result = rater.run_once()
-            if result.read or result.spooled_in:
+            if result.read:
                 log(
                     f"rated {result.read} events: {result.written} new CDRs, "
-                    f"{result.rejected} rejected, {result.spooled_in} recovered from spool"
+                    f"{result.rejected} rejected"
                 )
             backoff = 1.0
         except (psycopg.Error, RedisError, OSError) as exc:

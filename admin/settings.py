@@ -19,6 +19,7 @@ class Settings:
     redis_url: str
     secret_key: str
     spool_dir: str
+    snapshot_dir: str  # this host's copy of the published snapshot (publish, simulate)
     http_host: str
     http_port: int
     secure_cookies: bool
@@ -33,6 +34,7 @@ class Settings:
             redis_url=env.get("AKIRA_REDIS_URL", "redis://127.0.0.1:6379/0"),
             secret_key=env.get("AKIRA_SECRET_KEY", ""),
             spool_dir=env.get("AKIRA_SPOOL_DIR", "/var/spool/akira"),
+            snapshot_dir=env.get("AKIRA_SNAPSHOT_DIR", "/var/lib/akira/snapshot"),
             http_host=env.get("AKIRA_HTTP_HOST", "127.0.0.1"),
             http_port=int(env.get("AKIRA_HTTP_PORT", "8000")),
             secure_cookies=env.get("AKIRA_SECURE_COOKIES", "0") == "1",

@@ -1,48 +1,118 @@
 """Route simulation: what the engine decides for a call, explained (DESIGN §2 last paragraph).
 
-Runs the very functions Kamailio runs (kemi.store, kemi.decision) on the published snapshot.
+Runs the very code Kamailio runs (kemi.store, kemi.pipeline) on the live snapshot, mapped from
+this host's snapshot directory; the snapshot sync fetches the live version's files first if
+they are not here yet, so only a version seen for the first time costs a download.
 """
 
 from __future__ import annotations
 
+import csv
+import sys
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from redis import Redis
 
-from kemi.decision import REJECTIONS, decide
+from kemi.pipeline import REJECTIONS, Call, decide, explain
+from kemi.rates import money_text
+from kemi.request import CallRequest
+from kemi.snapshot import Snapshot
+from kemi.snapshot_sync import SnapshotSync
 from kemi.store import SnapshotStore
 
 
-def simulate(
-    redis: Redis,
+class NoSnapshot(Exception):
+    """Nothing has been published yet."""
+
+
+def live_snapshot(redis: Redis | None, snapshot_dir: str) -> Snapshot:
+    """The live snapshot, mapped; without Redis, the one installed here."""
+    if redis is not None:
+        SnapshotSync(redis, snapshot_dir, node="simulate").sync_current()
+    store = SnapshotStore(snapshot_dir)
+    store.refresh()
+    if store.snapshot is None:
+        raise NoSnapshot(f"no snapshot published (nor installed in {snapshot_dir})")
+    return store.snapshot
+
+
+def request(
+    number: str,
     *,
     src_ip: str,
-    number: str,
     src_port: int = 5060,
     transport: str = "udp",
     at: datetime | None = None,
     call_id: str = "simulated-call",
-) -> dict[str, Any]:
-    at = at or datetime.now(UTC)
-    store = SnapshotStore(redis)
-    store.refresh()
-    snapshot = store.snapshot
-    if snapshot is None:
-        return {
-            "routed": False,
-            "sip_code": REJECTIONS["no-snapshot"][0],
-            "reason": "no-snapshot",
-            "snapshot_version": None,
-            "at": at.isoformat(),
-        }
-    decision = decide(
-        snapshot,
-        ip=src_ip,
-        port=src_port,
-        transport=transport,
-        user=number,
-        at=at.timestamp(),
+) -> CallRequest:
+    at_ms = int((at or datetime.now(UTC)).timestamp() * 1000)
+    return CallRequest(
         call_id=call_id,
+        src_ip=src_ip,
+        src_port=src_port,
+        transport=transport,
+        ruri_user=number,
+        from_user="simulator",
+        from_tag="simulated",
+        at_ms=at_ms,
     )
-    return {"snapshot_version": snapshot.version, "at": at.isoformat(), **decision.as_json()}
+
+
+def simulate(snapshot: Snapshot, call_request: CallRequest) -> dict[str, Any]:
+    call = decide(snapshot, call_request)
+    at = datetime.fromtimestamp(call_request.at_ms / 1000, UTC)
+    return {"snapshot_version": snapshot.version, "at": at.isoformat(), **explain(call)}
+
+
+def no_snapshot_answer(at: datetime | None = None) -> dict[str, Any]:
+    return {
+        "routed": False,
+        "sip_code": REJECTIONS["no-snapshot"].code,
+        "reason": "no-snapshot",
+        "snapshot_version": None,
+        "at": (at or datetime.now(UTC)).isoformat(),
+    }
+
+
+CSV_HEADER = ("number", "sip_code", "reason", "customer_prefix", "customer_rate", "routes")
+
+
+def _row(number: str, call: Call) -> tuple[str, ...]:
+    rejection = call.rejection
+    customer = call.customer_rate
+    routes = " ".join(
+        f"{c.terminator.name}@{c.rate.prefix}:{money_text(c.rate.rate)}" for c in call.routes
+    )
+    return (
+        number,
+        "" if rejection is None else str(rejection.code),
+        call.reason or "",
+        "" if customer is None else customer.prefix,
+        "" if customer is None else money_text(customer.rate),
+        routes,
+    )
+
+
+def numbers_in(lines: Iterable[str]) -> Iterator[str]:
+    """Dialed numbers of a CSV: the first column, a header row ("number") skipped."""
+    for index, row in enumerate(csv.reader(lines)):
+        if not row or not row[0].strip():
+            continue
+        if index == 0 and not row[0].strip().lstrip("+").isdigit():
+            continue
+        yield row[0].strip()
+
+
+def simulate_numbers(
+    snapshot: Snapshot, numbers: Iterable[str], out: TextIO = sys.stdout, **request_args: Any
+) -> int:
+    """One CSV row per number: the decision, the vendor order and each vendor's rate."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    count = 0
+    for number in numbers:
+        writer.writerow(_row(number, decide(snapshot, request(number, **request_args))))
+        count += 1
+    return count

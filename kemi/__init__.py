@@ -2,6 +2,6 @@
 
 Loaded by Kamailio's embedded Python (app_python3, KEMI) through ``kemi/boot/akira_kemi.py``.
 Only the standard library and ``redis`` may be imported here: this code runs in every SIP worker.
-The pure modules (contract, prefix, normalize, lcr, money, snapshot, decision, cdr_event) are
+The pure modules (contract, rates, normalize, lcr, money, snapshot, pipeline, context, cdr) are
 shared with the admin plane so that ``akira simulate`` and Kamailio run one implementation.
 """

@@ -1,28 +1,44 @@
-"""The Redis contract between the publisher (admin) and the engine (kemi).
+"""The contract between the publisher (admin), the nodes' snapshot sync and the engine (kemi).
 
-Every key name and encoding version lives here, so both sides import one definition.
+Every Redis key name, node-local file name and format version lives here, so every side
+imports one definition.
 
-Layout (``{v}`` is the snapshot version, an integer from ``SNAPSHOT_SEQ``):
+Redis (``{v}`` is a snapshot version, an integer from ``SNAPSHOT_SEQ``):
 
-- ``akira:snapshot:current``   -> ``{v}``; the one pointer the engine follows (flipped atomically)
-- ``akira:snapshot:{v}``       -> hash: ``meta`` (JSON), ``routing`` (zlib JSON)
-- ``akira:tariff:{sha256}``    -> zlib JSON of one tariff's rates; content-addressed, so an
-  unchanged tariff is neither uploaded nor re-parsed when another one changes
-- ``akira:cdr``                -> stream of CDR events, one per call attempt
+- ``akira:snapshot:current``  -> ``{v}``: the version the engines route with (moves forward only)
+- ``akira:snapshot:pending``  -> ``{v}``: published but not yet live; nodes fetch its files now
+- ``akira:snapshot:{v}``      -> the manifest (zlib JSON): routing document + tariff digests
+- ``akira:tariff:{sha256}``   -> hash of one compiled tariff file: ``meta`` (JSON: size, chunk
+  count) and the zlib chunks ``0``, ``1``, ...; content-addressed, so an unchanged tariff is
+  neither compiled, uploaded nor fetched again
+- ``akira:nodes``             -> hash: node name -> JSON of what it has prepared and installed
+- ``akira:cdr``               -> stream of CDR events, one per call attempt
+
+A node's snapshot directory (``AKIRA_SNAPSHOT_DIR``), written only by its sync process:
+
+- ``tariffs/{sha256}.akt``    compiled tariff files (kemi.tariff_format), mapped by workers
+- ``versions/{v}.json``       manifests, written after every tariff they name
+- ``current``                 the version the node's workers route with (renamed into place)
 """
 
 from __future__ import annotations
 
-# Bump when the snapshot encoding changes; the engine refuses any other value rather than guess.
-SNAPSHOT_FORMAT = 1
-# Bump when the CDR event fields change; the ingester refuses unknown versions.
-CDR_EVENT_FORMAT = 1
+import os
+
+# Bump when the manifest or routing document changes; the engine refuses any other value.
+SNAPSHOT_FORMAT = 2
+# Bump when the CDR event fields change; the rater refuses unknown versions.
+CDR_EVENT_FORMAT = 2
 
 SNAPSHOT_POINTER = "akira:snapshot:current"
+SNAPSHOT_PENDING = "akira:snapshot:pending"
 SNAPSHOT_SEQ = "akira:snapshot:seq"
 SNAPSHOT_VERSIONS = "akira:snapshot:versions"  # sorted set of published versions, for cleanup
-SNAPSHOT_KEEP = 5  # versions kept after a publish, so a worker mid-reload never loses its data
-TARIFF_DIGESTS = "akira:tariff:digests"  # set of stored tariff blobs, for cleanup
+SNAPSHOT_KEEP = 5  # versions kept, in Redis and on nodes: calls in flight may still use one
+TARIFF_DIGESTS = "akira:tariff:digests"  # set of stored tariff files, for cleanup
+TARIFF_CHUNK = 32 << 20  # bytes of a tariff file per Redis value, before compression
+NODES = "akira:nodes"
+NODE_ALIVE_SECONDS = 3.0  # a node that has not reported for this long is not waited for
 
 CDR_STREAM = "akira:cdr"
 CDR_GROUP = "akira-rater"
@@ -35,3 +51,15 @@ def snapshot_key(version: int) -> str:
 
 def tariff_key(digest: str) -> str:
     return f"akira:tariff:{digest}"
+
+
+def tariff_path(directory: str, digest: str) -> str:
+    return os.path.join(directory, "tariffs", f"{digest}.akt")
+
+
+def manifest_path(directory: str, version: int) -> str:
+    return os.path.join(directory, "versions", f"{version}.json")
+
+
+def current_path(directory: str) -> str:
+    return os.path.join(directory, "current")

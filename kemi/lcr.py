@@ -1,7 +1,8 @@
 """Route-ordering strategies: a name -> function registry (after CGRateS' route sorters).
 
 Each strategy orders the kept candidates of one call. Every key ends with the terminator id, so
-equal candidates always come out in the same order (deterministic tie-break).
+equal candidates always come out in the same order (deterministic tie-break). A routing plan
+naming a strategy that is not here is refused at publish (admin.publisher), never replaced.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ class Candidate:
     terminator: Terminator
     entry: PlanEntry
     position: int  # order of the entry in the routing plan
-    rate: Rate  # the vendor's rate for this number
+    rate: Rate  # the vendor's rate for this number (money in 1e-8 units)
 
 
 Strategy = Callable[[list[Candidate], str], list[Candidate]]

@@ -1,95 +1,147 @@
-"""Rates and longest-prefix match with effective dates.
+"""Longest-prefix rate lookups in a memory-mapped tariff file (layout: ``kemi.tariff_format``).
 
-A tariff is indexed as ``{prefix: (terms, ...)}``, where several terms of one prefix differ only
-by their effective window. The match walks from the longest candidate prefix down and takes the
-first prefix that has terms effective at the call time, so a closed or not-yet-effective prefix
-falls back to its shorter parent, as carriers' decks intend.
-
-Memory matters here: every Kamailio worker holds every published tariff (docs/decisions/0001).
-Terms do not carry their prefix, so the many prefixes of a deck that share a price share one
-terms object (a third as many objects as rows in real decks), and the prefix is attached only
-to the one rate a lookup returns.
+A lookup walks the number's digits down the trie, remembering the deepest prefix of the tariff
+on the way, then takes that prefix's first window effective at the call time; when none is
+(closed, or not yet in force) it falls back to the parent prefix, as carriers' decks intend.
+Money stays an exact integer of 1e-8 units until it is shown or billed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import mmap
+import os
 from decimal import Decimal
 from typing import NamedTuple
 
-from kemi.money import decimal_text
-
-
-class Terms(NamedTuple):
-    """How one prefix is priced during one effective window."""
-
-    rate: Decimal  # per minute
-    initial_increment: int  # seconds
-    next_increment: int  # seconds
-    connect_fee: Decimal
-    effective_from: float  # epoch seconds
-    effective_to: float | None  # epoch seconds, exclusive; None = open
+from kemi import tariff_format as fmt
 
 
 class Rate(NamedTuple):
     """The terms a lookup found, with the prefix they were found under."""
 
     prefix: str
-    rate: Decimal
-    initial_increment: int
-    next_increment: int
-    connect_fee: Decimal
-    effective_from: float
-    effective_to: float | None
-
-    def terms(self) -> dict[str, str | int]:
-        """The rating terms carried in a CDR event: exact decimals travel as strings."""
-        return {
-            "prefix": self.prefix,
-            "rate": decimal_text(self.rate),
-            "initial_increment": self.initial_increment,
-            "next_increment": self.next_increment,
-            "connect_fee": decimal_text(self.connect_fee),
-        }
+    rate: int  # per minute, 1e-8 units
+    initial_increment: int  # seconds
+    next_increment: int  # seconds
+    connect_fee: int  # 1e-8 units
 
 
-class RateIndex:
-    """One tariff's rates, ready for longest-prefix lookups."""
+def money_text(units: int) -> str:
+    """Exact decimal text of 1e-8 units without trailing zeros: 2700000 -> '0.027'."""
+    sign = "-" if units < 0 else ""
+    whole, fraction = divmod(abs(units), fmt.MONEY_SCALE)
+    fraction_text = f"{fraction:08d}".rstrip("0")
+    return f"{sign}{whole}.{fraction_text}" if fraction_text else f"{sign}{whole}"
 
-    __slots__ = ("_by_prefix", "_longest", "currency", "tariff_id")
 
-    def __init__(self, tariff_id: int, currency: str, rows: Iterable[tuple[str, Terms]]) -> None:
-        """``rows``: (prefix, terms) pairs in any order; equal terms should be one object."""
-        self.tariff_id = tariff_id
-        self.currency = currency
-        by_prefix: dict[str, tuple[Terms, ...]] = {}
-        shared: dict[tuple[Terms, ...], tuple[Terms, ...]] = {}
-        for prefix, terms in rows:
-            windows = by_prefix.get(prefix)
-            if windows is None:
-                single = (terms,)
-                by_prefix[prefix] = shared.setdefault(single, single)
-            else:  # newest window first: at call time the first effective one wins
-                by_prefix[prefix] = tuple(
-                    sorted((*windows, terms), key=lambda t: t.effective_from, reverse=True)
-                )
-        self._by_prefix = by_prefix
-        self._longest = max((len(p) for p in by_prefix), default=0)
+def money_decimal(units: int) -> Decimal:
+    return Decimal(units).scaleb(-fmt.MONEY_DECIMALS)
 
-    @classmethod
-    def of_rates(cls, tariff_id: int, currency: str, rates: Iterable[Rate]) -> RateIndex:
-        return cls(tariff_id, currency, ((r.prefix, Terms(*r[1:])) for r in rates))
 
-    def __len__(self) -> int:
-        return len(self._by_prefix)
+def money_units(value: Decimal | str) -> int:
+    """Decimal -> 1e-8 units; refuses what does not fit exactly (no silent rounding)."""
+    scaled = Decimal(value).scaleb(fmt.MONEY_DECIMALS)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{value} has more than {fmt.MONEY_DECIMALS} decimals")
+    return int(scaled)
 
-    def match(self, number: str, at: float) -> Rate | None:
-        """The rate of the longest prefix of ``number`` that is effective at ``at``."""
-        by_prefix = self._by_prefix
-        for length in range(min(len(number), self._longest), 0, -1):
-            windows = by_prefix.get(number[:length])
-            if windows is not None:
-                for terms in windows:
-                    if terms[4] <= at and (terms[5] is None or at < terms[5]):
-                        return Rate(number[:length], *terms)
-        return None
+
+class TariffError(Exception):
+    """A tariff file is missing, truncated or of another format."""
+
+
+class TariffFile:
+    """One tariff, mapped read-only; all workers of a node share its pages."""
+
+    __slots__ = (
+        "_entries",
+        "_map",
+        "_money",
+        "_nodes",
+        "_steps",
+        "_view",
+        "_windows",
+        "prefixes",
+        "size",
+    )
+
+    def __init__(self, path: str) -> None:
+        try:
+            with open(path, "rb") as file:
+                size = os.fstat(file.fileno()).st_size
+                self._map = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:
+            raise TariffError(f"cannot map tariff file {path}: {exc}") from exc
+        magic, n_nodes, n_entries, n_windows, n_terms, _ = fmt.HEADER.unpack_from(self._map)
+        sizes = fmt.section_sizes(n_nodes, n_entries, n_windows, n_terms)
+        if magic != fmt.MAGIC or size != fmt.HEADER_SIZE + sum(sizes):
+            raise TariffError(f"{path} is not a complete tariff file of format {fmt.MAGIC!r}")
+        self._map.madvise(mmap.MADV_WILLNEED)
+        view = self._view = memoryview(self._map)
+        offset = fmt.HEADER_SIZE
+        sections = []
+        for length, kind in zip(sizes, "IIIqI", strict=True):
+            sections.append(view[offset : offset + length].cast(kind))
+            offset += length
+        self._nodes, self._entries, self._windows, self._money, self._steps = sections
+        self.size = size
+        self.prefixes = n_entries
+
+    def find(self, digits: bytes, at: int) -> int:
+        """The match for ``digits`` (ASCII) at ``at`` (epoch seconds) as one int, -1 if none:
+        ``terms index << 5 | prefix length``. The engine's hot path: it compares vendors by
+        ``rate_of`` and builds a ``Rate`` only for the ones it keeps."""
+        nodes = self._nodes
+        base = 0
+        found = 0  # entry + 1
+        for digit in digits:
+            child = nodes[base + digit - 48]
+            if not child:
+                break
+            if child & 1:
+                found = (child >> 1) + 1
+                break
+            base = (child >> 1) * 11  # fmt.NODE_WIDTH
+            own = nodes[base + 10]  # fmt.OWN_ENTRY
+            if own:
+                found = own
+        entries, windows = self._entries, self._windows
+        while found:
+            slot = (found - 1) * 3  # fmt.ENTRY_WIDTH
+            packed = entries[slot + 2]
+            window = entries[slot] * 3  # fmt.WINDOW_WIDTH
+            end = window + (packed >> 8) * 3
+            while window < end:
+                if windows[window] <= at < windows[window + 1]:
+                    return windows[window + 2] << 5 | (packed & 0xFF)
+                window += 3
+            found = entries[slot + 1]
+        return -1
+
+    def rate_of(self, found: int) -> int:
+        """The per-minute rate (1e-8 units) of a ``find`` result."""
+        return self._money[(found >> 5) * 2]
+
+    def rate(self, digits: bytes, found: int) -> Rate:
+        terms = found >> 5
+        money, steps = self._money, self._steps
+        return Rate(
+            digits[: found & 31].decode(),
+            money[2 * terms],
+            steps[2 * terms],
+            steps[2 * terms + 1],
+            money[2 * terms + 1],
+        )
+
+    def match(self, number: str, at: int) -> Rate | None:
+        """The rate of the longest prefix of ``number`` (ASCII digits) effective at ``at``."""
+        digits = number.encode()
+        found = self.find(digits, at)
+        return None if found < 0 else self.rate(digits, found)
+
+    def close(self) -> None:
+        """Unmap now (tests); otherwise the mapping goes when the last reference does."""
+        for view in (self._nodes, self._entries, self._windows, self._money, self._steps):
+            view.release()
+        self._view.release()
+        self._map.close()

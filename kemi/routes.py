@@ -1,120 +1,198 @@
-"""Kamailio's routing blocks, written in Python (KEMI). The only module that talks to ``KSR``.
+"""Kamailio's routing blocks, written in Python (KEMI): the only module that talks to ``KSR``.
 
-Each ``ksr_*`` method replaces the native block of the same name. Decisions are delegated to the
-pure modules (``kemi.decision``); this module only reads the SIP message, applies the decision
-and records attempts. Per-call state goes into the transaction (AVP) and the dialog (dlg_var),
-because the failure route and the dialog-end event may run in another Kamailio process.
+Each ``ksr_*`` method replaces the native block of the same name. It reads the message once
+into a typed request, hands it to the pure pipeline (kemi.pipeline) and applies what comes
+back: a reject, or relay to attempt N. Per-call state is one encoded context in a dialog
+variable (kemi.context), because the failure route and the dialog events may run in another
+Kamailio process. Nothing here waits on the network: the snapshot comes from mapped files
+(kemi.store) and CDR events go to a local journal (kemi.journal); Redis is only touched by the
+node's timer processes (snapshot sync, CDR relay).
+
+Every SIP message is hostile until proven otherwise: in-dialog requests must belong to a
+dialog this proxy created, sources that are no customer's learn nothing (no reason header,
+and a flooding one is dropped without a reply), malformed input gets a precise code.
 """
 
 from __future__ import annotations
 
-import json
+import random
 import time
 import traceback
 
 import KSR  # provided by Kamailio's app_python3
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from kemi.cdr_event import attempt_event, call_context, dumps
-from kemi.cdr_sink import CdrSink
-from kemi.decision import REJECTIONS, decide
-from kemi.normalize import calling_number
+from kemi.context import CallContext
+from kemi.journal import Journal
+from kemi.overload import LoadMonitor, SheddingController, listen_port
+from kemi.pipeline import EXHAUSTED, REJECTIONS, STOP, after_failure, decide, end_reason
+from kemi.relay import RedisStreamBus, Relay
+from kemi.request import CallRequest, call_id_ok, printable
 from kemi.settings import EngineSettings
+from kemi.snapshot import Snapshot
+from kemi.snapshot_sync import SnapshotSync
 from kemi.store import SnapshotStore
 
 # KEMI return codes: negative is false, positive is true, 0 stops the script.
-STOP = 0
+EXIT = 0
 OK = 1
 
-CTX = "akira_ctx"  # AVP / dlg_var: the call context JSON
-ATTEMPT = "akira_attempt"  # AVP / dlg_var: 1-based number of the attempt in flight
-ATTEMPT_STARTED = "akira_attempt_ms"  # AVP / dlg_var: when that attempt was relayed
-ANSWERED = "akira_answered_ms"  # dlg_var: when the 200 OK came
+CONTEXT = "akira_ctx"  # dialog variable: the encoded CallContext
+ATTEMPT = "akira_att"  # dialog variable: "<attempt>,<relayed at ms>" of the attempt in flight
+ANSWERED = "akira_ans"  # dialog variable: when the 200 OK came, epoch ms
+SHED = "akira_shed"  # shared variable: permille of new INVITEs to refuse (kemi.overload)
 FAILURE_ROUTE = "ksr_failure_vendor"
+
+# sanity checks (README.sanity): every default one but "digest credentials" (2048), which
+# drops a non-Digest Authorization without a reply; we answer that ourselves. Plus URI
+# parsing (1024), duplicate tags (4096) and the first Via (16384). URIs: R-URI, From, To.
+SANITY_CHECKS = 1 | 2 | 4 | 32 | 64 | 128 | 256 | 512 | 1024 | 4096 | 16384
+SANITY_URIS = 1 | 2 | 4
+ALLOW = "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS\r\n"
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _text(getter, hexa: str) -> tuple[str, bool]:
+    """A header value as text, and whether it was valid UTF-8. app_python3 raises on invalid
+    bytes, so those are read again hex-encoded and decoded with replacement."""
+    try:
+        return getter() or "", True
+    except UnicodeDecodeError:
+        raw = bytes.fromhex(KSR.pv.get(hexa) or "")
+        return raw.decode("utf-8", "replace"), False
+
+
 class Router:
-    """The KEMI object Kamailio calls for every request, failure and dialog event."""
+    """The KEMI object Kamailio calls for every request, failure, dialog event and timer."""
 
     def __init__(self) -> None:
         self.settings = EngineSettings.from_env()
         self._store: SnapshotStore | None = None
-        self._sink: CdrSink | None = None
+        self._journal: Journal | None = None
+        self._sync: SnapshotSync | None = None
+        self._cdr_relay: Relay | None = None
+        self._monitor: LoadMonitor | None = None
 
     # --- process lifecycle -----------------------------------------------------------------
 
     def child_init(self, rank: int) -> int:
-        """After fork: each process gets its own Redis client (never shared across a fork)."""
-        self._store = None
-        self._sink = None
-        if rank > 0:  # SIP workers: load the snapshot before the first call arrives
-            self._runtime()[0].refresh()
+        """After fork: per-process state is made lazily, by the first call that needs it."""
+        self._store = self._journal = self._sync = self._cdr_relay = self._monitor = None
+        if rank > 0:  # SIP workers: map the installed snapshot before the first call
+            self.store().refresh()
         return 0
 
-    def _runtime(self) -> tuple[SnapshotStore, CdrSink]:
-        """Lazily made, so timer and RPC processes that call in get clients too."""
-        if self._store is None or self._sink is None:
-            settings = self.settings
-            redis = Redis.from_url(
-                settings.redis_url,
-                socket_timeout=settings.redis_timeout,
-                socket_connect_timeout=settings.redis_timeout,
-            )
+    def store(self) -> SnapshotStore:
+        if self._store is None:
             self._store = SnapshotStore(
-                redis,
-                check_interval=settings.snapshot_check_interval,
+                self.settings.snapshot_dir,
+                check_interval=self.settings.snapshot_check_interval,
                 on_event=lambda message: KSR.notice(message + "\n"),
             )
-            self._sink = CdrSink(
-                redis, settings.spool_dir, on_event=lambda message: KSR.err(message + "\n")
-            )
-        return self._store, self._sink
+        return self._store
+
+    def journal(self) -> Journal:
+        if self._journal is None:
+            self._journal = Journal(self.settings.journal_dir, self.settings.node)
+        return self._journal
+
+    def _redis(self) -> Redis:
+        """For the timer processes: a dead Redis costs one short timeout per tick, and the
+        next tick is the retry (redis-py's own retries would stall the process for seconds)."""
+        return Redis.from_url(
+            self.settings.redis_url,
+            socket_timeout=self.settings.redis_timeout,
+            socket_connect_timeout=self.settings.redis_timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
 
     # --- request_route ---------------------------------------------------------------------
 
     def ksr_request_route(self, msg) -> int:
-        """request_route: checks, in-dialog handling, then the routing of a new INVITE."""
+        """request_route: shedding, checks, in-dialog handling, then a new INVITE."""
+        initial_invite = KSR.is_INVITE() and KSR.siputils.has_totag() < 0
+        if initial_invite:
+            shed = KSR.pvx.shv_get(SHED)
+            if shed and random.random() * 1000 < shed:
+                return self._reject("overload", tell=True)  # before any decision
+        if KSR.is_ACK():
+            return self._ack()
         if KSR.maxfwd.process_maxfwd(10) < 0:
             KSR.sl.sl_send_reply(483, "Too Many Hops")
-            return STOP
-        if KSR.sanity.sanity_check_defaults() < 0:
-            return STOP  # sanity has replied (or dropped) already
-
-        if KSR.siputils.has_totag() > 0:
+            return EXIT
+        if KSR.sanity.sanity_check(SANITY_CHECKS, SANITY_URIS) < 0:
+            KSR.sanity.sanity_reply()
+            return EXIT
+        if self._foreign_credentials():
+            KSR.sl.sl_send_reply(400, "Unsupported Authorization Scheme")
+            return EXIT
+        if not initial_invite and KSR.siputils.has_totag() > 0:
             return self._in_dialog()
-        if KSR.is_CANCEL() or KSR.is_ACK():
+        if KSR.is_CANCEL():
             if KSR.tm.t_check_trans() > 0:
                 KSR.tm.t_relay()
-            return STOP
+            return EXIT
         if KSR.tmx.t_precheck_trans() > 0:  # a retransmission being processed elsewhere
             KSR.tm.t_check_trans()
-            return STOP
+            return EXIT
         if KSR.tm.t_check_trans() == 0:  # retransmission of a known transaction: absorbed
-            return STOP
-
-        if KSR.is_INVITE():
+            return EXIT
+        if initial_invite:
             return self._route_invite()
-        if KSR.is_OPTIONS() and KSR.pv.is_null("$rU"):
-            KSR.sl.sl_send_reply(200, "OK")  # keepalive pings from trunks
-            return STOP
-        KSR.hdr.append_to_reply("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS\r\n")
-        KSR.sl.sl_send_reply(405, "Method Not Allowed")
-        return STOP
+        return self._other_request()
+
+    def _ack(self) -> int:
+        """ACKs: of a 2xx along the dialog, of a negative reply to its transaction; others
+        (forged, or for nothing) go nowhere and are never answered."""
+        if KSR.siputils.has_totag() > 0 and KSR.rr.loose_route() > 0:
+            if KSR.dialog.is_known_dlg() > 0:
+                KSR.tm.t_relay()
+            return EXIT
+        if KSR.tm.t_check_trans() > 0:
+            KSR.tm.t_relay()
+        return EXIT
+
+    def _foreign_credentials(self) -> bool:
+        for header in ("Authorization", "Proxy-Authorization"):
+            if KSR.hdr.is_present(header) > 0:
+                value = KSR.hdr.get(header) or ""
+                if not value.lstrip().lower().startswith("digest "):
+                    return True
+        return False
 
     def _in_dialog(self) -> int:
-        if KSR.rr.loose_route() > 0:
+        """Sequential requests follow the record-route only within a dialog we created."""
+        if KSR.rr.loose_route() > 0 and KSR.dialog.is_known_dlg() > 0:
             KSR.tm.t_relay()
-            return STOP
-        if KSR.is_ACK():
-            if KSR.tm.t_check_trans() > 0:
-                KSR.tm.t_relay()
-            return STOP  # an ACK to a negative reply of ours is absorbed
-        KSR.sl.sl_send_reply(404, "Not here")
-        return STOP
+            return EXIT
+        return self._refuse("no-dialog", 404, "Not Found")
+
+    def _other_request(self) -> int:
+        snapshot = self.store().current()
+        known = snapshot is not None and snapshot.knows_address(KSR.kx.get_srcip())
+        if KSR.is_OPTIONS() and KSR.pv.is_null("$rU") and known:
+            KSR.sl.sl_send_reply(200, "OK")  # keepalive pings from trunks and vendors
+            return EXIT
+        if not known:
+            return self._refuse("unknown-originator", 403, "Forbidden")
+        KSR.hdr.append_to_reply(ALLOW)
+        KSR.sl.sl_send_reply(405, "Method Not Allowed")
+        return EXIT
+
+    def _refuse(self, reason: str, code: int, phrase: str) -> int:
+        """A request that is nobody's business: a flooding source is dropped without a word;
+        the others get ``code``, and the reason only where sources are told."""
+        if KSR.pike.pike_check_req() < 0:
+            return EXIT
+        if self.settings.tell_unknown_sources:
+            KSR.hdr.append_to_reply(f"X-Akira-Reason: {reason}\r\n")
+        KSR.sl.sl_send_reply(code, phrase)
+        return EXIT
 
     def _route_invite(self) -> int:
         try:
@@ -122,115 +200,97 @@ class Router:
         except Exception:
             # An engine fault must answer at once, never hang the caller.
             KSR.err("akira: engine fault: " + traceback.format_exc().replace("\n", " | "))
-            return self._reject("engine-fault")
+            return self._reject("engine-fault", tell=False)
+
+    def _read_request(self) -> CallRequest:
+        call_id, call_id_utf8 = _text(KSR.kx.get_callid, "$(ci{s.encode.hexa})")
+        ruri_user, _ = _text(KSR.kx.get_ruser, "$(rU{s.encode.hexa})")
+        from_user, _ = _text(KSR.kx.get_fuser, "$(fU{s.encode.hexa})")
+        from_tag, _ = _text(lambda: KSR.pv.get("$ft"), "$(ft{s.encode.hexa})")
+        return CallRequest(
+            call_id=call_id if call_id_utf8 else printable(call_id),
+            src_ip=KSR.kx.get_srcip(),
+            src_port=int(KSR.kx.get_srcport()),
+            transport=KSR.kx.get_proto(),
+            ruri_user=ruri_user,
+            from_user=printable(from_user),
+            from_tag=from_tag,
+            at_ms=now_ms(),
+            call_id_ok=call_id_utf8 and call_id_ok(call_id),
+        )
 
     def _route_invite_unsafe(self) -> int:
-        store, sink = self._runtime()
-        snapshot = store.current()
+        snapshot = self.store().current()
         if snapshot is None:
-            return self._reject("no-snapshot")
-        started = now_ms()
-        call_id = KSR.pv.get("$ci")
-        ip = KSR.pv.get("$si")
-        dialed = KSR.pv.get("$rU") or ""
-        decision = decide(
-            snapshot,
-            ip=ip,
-            port=KSR.pv.get("$sp"),
-            transport=KSR.pv.get("$pr"),
-            user=dialed,
-            at=started / 1000,
-            call_id=call_id,
-        )
-        if decision.reason is not None and decision.originator is None:
-            return self._reject(decision.reason)  # unknown caller: no CDR, nobody to bill
-        context = call_context(
-            decision,
-            call_id=call_id,
-            src_ip=ip,
-            caller=calling_number(KSR.pv.get("$fU") or ""),
-            dialed=dialed,
-            version=snapshot.version,
-            started_ms=started,
-        )
-        if decision.reason is not None:
-            sink.emit(
-                dumps(
-                    attempt_event(
-                        context,
-                        0,
-                        node=self.settings.node,
-                        sip_code=decision.code,
-                        reason=decision.reason,
-                        started_ms=started,
-                        answered_ms=None,
-                        ended_ms=now_ms(),
-                    )
-                )
-            )
+            return self._reject("no-snapshot", tell=False)
+        request = self._read_request()
+        call = decide(snapshot, request)
+        if call.originator is None:  # nobody to bill, nobody to tell
+            if snapshot.knows_address(request.src_ip):
+                return self._reject("unknown-originator", tell=True)
+            return self._refuse("unknown-originator", 403, "Forbidden")
+        context = call.context(snapshot.version)
+        if call.reason is not None:
+            self._emit(context, 0, REJECTIONS[call.reason].code, call.reason, request.at_ms)
             # Stateful, so a retransmitted INVITE is absorbed instead of giving a second CDR.
-            return self._reject(decision.reason, absorb_retransmissions=True)
+            return self._reject(call.reason, tell=True, stateful=True)
+        return self._start(snapshot, call.originator.max_call_duration, context)
 
+    def _start(self, snapshot: Snapshot, max_duration: int, context: CallContext) -> int:
         KSR.rr.record_route()
-        KSR.dialog.dlg_manage()
-        KSR.dialog.dlg_set_timeout(decision.originator.max_call_duration)
-        context_json = dumps(context)
-        KSR.pvx.avp_sets(CTX, context_json)
-        KSR.dialog.var_sets(CTX, context_json)
+        if KSR.dialog.dlg_manage() < 0:  # no dialog, no CDR, no max duration: no call
+            self._emit(context, 0, 500, "dialog-failed", context.call_started_ms)
+            return self._reject("dialog-failed", tell=True, stateful=True)
+        KSR.dialog.dlg_set_timeout(max_duration)
+        KSR.dialog.var_sets(CONTEXT, context.encode())
         return self._relay(context, 1)
 
-    def _reject(self, reason: str, *, absorb_retransmissions: bool = False) -> int:
-        code, phrase = REJECTIONS[reason]
-        KSR.hdr.append_to_reply(f"X-Akira-Reason: {reason}\r\n")
-        if code == 503:
+    def _reject(self, reason: str, *, tell: bool, stateful: bool = False) -> int:
+        rejection = REJECTIONS[reason]
+        if tell:
+            KSR.hdr.append_to_reply(f"X-Akira-Reason: {reason}\r\n")
+        if rejection.retry_after:
             KSR.hdr.append_to_reply("Retry-After: 5\r\n")
-        if absorb_retransmissions:
+        if stateful:
             KSR.tm.t_newtran()
-        KSR.sl.send_reply(code, phrase)  # stateful when a transaction exists
-        return STOP
+        KSR.sl.send_reply(rejection.code, rejection.phrase)  # stateful when a transaction exists
+        return EXIT
 
-    def _relay(self, context: dict, attempt: int) -> int:
+    def _relay(self, context: CallContext, attempt: int) -> int:
         """Relay to attempt N (1-based); on a failed send, move on to the next one."""
-        while attempt <= len(context["attempts"]):
-            started = str(now_ms())
-            KSR.pvx.avp_sets(ATTEMPT, str(attempt))
-            KSR.pvx.avp_sets(ATTEMPT_STARTED, started)
-            KSR.dialog.var_sets(ATTEMPT, str(attempt))
-            KSR.dialog.var_sets(ATTEMPT_STARTED, started)
-            KSR.seturi(context["attempts"][attempt - 1]["uri"])
+        while attempt <= len(context.targets):
+            started = now_ms()
+            KSR.dialog.var_sets(ATTEMPT, f"{attempt},{started}")
+            KSR.seturi(context.targets[attempt - 1].uri)
             KSR.tm.t_on_failure(FAILURE_ROUTE)
             if KSR.tm.t_relay() > 0:
-                return STOP
-            self._emit_attempt(context, attempt, 500, "relay-failed", int(started), None)
+                return EXIT
+            self._emit(context, attempt, 500, "relay-failed", started)
             attempt += 1
-        return self._reject("all-vendors-failed")
+        return self._reject("all-vendors-failed", tell=True)
 
     # --- failure_route ---------------------------------------------------------------------
 
     def ksr_failure_vendor(self, msg) -> int:
         """failure_route[VENDOR]: record the failed attempt, then hunt or stop."""
         try:
-            context = json.loads(KSR.pvx.avp_get(CTX))
-            attempt = int(KSR.pvx.avp_get(ATTEMPT))
-            started = int(KSR.pvx.avp_get(ATTEMPT_STARTED))
+            context = CallContext.decode(KSR.dialog.var_get(CONTEXT))
+            attempt, started = map(int, KSR.dialog.var_get(ATTEMPT).split(","))
             code = KSR.tm.t_get_status_code()
             canceled = KSR.tm.t_is_canceled() > 0
-            self._emit_attempt(
-                context,
-                attempt,
-                487 if canceled else code,
-                "caller-cancel" if canceled else "vendor-reply",
-                started,
-                None,
-            )
-            if canceled or code >= 600 or code in context["hunt_stop_codes"]:
-                return STOP  # tm relays the vendor's final reply to the customer
-            return self._relay(context, attempt + 1)
+            reason = "caller-cancel" if canceled else "vendor-reply"
+            self._emit(context, attempt, 487 if canceled else code, reason, started)
+            following = after_failure(context, attempt, code, canceled)
+            if following == STOP:
+                return EXIT  # tm relays the vendor's final reply to the customer
+            if following == EXHAUSTED:
+                return self._reject("all-vendors-failed", tell=True)
+            return self._relay(context, following)
         except Exception:
             KSR.err("akira: failure route fault: " + traceback.format_exc().replace("\n", " | "))
-            return self._reject("engine-fault")
+            return self._reject("engine-fault", tell=False)
 
-    # --- dialog events ---------------------------------------------------------------------
+    # --- dialog events, stray replies ------------------------------------------------------
 
     def ksr_dialog_event(self, msg, event: str) -> int:
         """event_route[dialog:*]: note the answer time, emit the answered attempt's CDR."""
@@ -238,37 +298,31 @@ class Router:
             if event == "dialog:start":
                 KSR.dialog.var_sets(ANSWERED, str(now_ms()))
             elif event == "dialog:end":
-                context = json.loads(KSR.dialog.var_get(CTX))
+                context = CallContext.decode(KSR.dialog.var_get(CONTEXT))
+                attempt, started = map(int, KSR.dialog.var_get(ATTEMPT).split(","))
+                by_bye = KSR.is_BYE()
+                reason = end_reason(by_bye, by_bye and KSR.rr.is_direction("downstream") > 0)
                 answered = int(KSR.dialog.var_get(ANSWERED))
-                if not KSR.is_BYE():
-                    reason = "max-duration"
-                elif KSR.rr.is_direction("downstream") > 0:
-                    reason = "caller-bye"
-                else:
-                    reason = "callee-bye"
-                self._emit_attempt(
-                    context,
-                    int(KSR.dialog.var_get(ATTEMPT)),
-                    200,
-                    reason,
-                    int(KSR.dialog.var_get(ATTEMPT_STARTED)),
-                    answered,
-                )
+                self._emit(context, attempt, 200, reason, started, answered)
         except Exception:
             KSR.err("akira: dialog event fault: " + traceback.format_exc().replace("\n", " | "))
         return OK
 
-    def _emit_attempt(
+    def ksr_stray_reply(self, msg, event: str = "") -> int:
+        """tm's on_sl_reply: a reply that belongs to no transaction of ours is dropped, never
+        forwarded statelessly (to wherever its Via says, a broadcast address included)."""
+        return EXIT
+
+    def _emit(
         self,
-        context: dict,
+        context: CallContext,
         attempt: int,
         code: int,
         reason: str,
         started: int,
-        answered: int | None,
+        answered: int | None = None,
     ) -> None:
-        event = attempt_event(
-            context,
+        event = context.event(
             attempt,
             node=self.settings.node,
             sip_code=code,
@@ -277,4 +331,49 @@ class Router:
             answered_ms=answered,
             ended_ms=now_ms(),
         )
-        self._runtime()[1].emit(dumps(event))
+        self.journal().append(event)
+
+    # --- the node's timer processes (rtimer) -----------------------------------------------
+
+    def ksr_timer_sync(self, msg, name: str = "") -> int:
+        """Fetch published snapshots into this node's directory; install the live one."""
+        if self._sync is None:
+            self._sync = SnapshotSync(
+                self._redis(),
+                self.settings.snapshot_dir,
+                node=self.settings.node,
+                on_event=lambda message: KSR.notice(message + "\n"),
+            )
+        self._sync.poll()
+        return OK
+
+    def ksr_timer_relay(self, msg, name: str = "") -> int:
+        """Ship the CDR journal to the bus."""
+        if self._cdr_relay is None:
+            self._cdr_relay = Relay(
+                self.settings.journal_dir,
+                RedisStreamBus(self._redis()),
+                legacy_spool_dir=self.settings.spool_dir,
+                on_event=lambda message: KSR.err(message + "\n"),
+            )
+        self._cdr_relay.run_once()
+        return OK
+
+    def ksr_timer_load(self, msg, name: str = "") -> int:
+        """Watch the SIP socket's queue; publish the shed fraction to the workers."""
+        if self._monitor is None:
+            settings = self.settings
+            self._monitor = LoadMonitor(
+                listen_port(settings.sip_listen),
+                SheddingController(settings.shed_queue_high, settings.shed_queue_low),
+            )
+        previous = self._monitor.controller.shed
+        shed = self._monitor.tick()
+        if shed != previous:
+            KSR.pvx.shv_seti(SHED, shed)
+            if not previous or not shed:
+                KSR.notice(
+                    f"akira: overload: shedding {'on' if shed else 'off'} "
+                    f"({self._monitor.queued} bytes queued)\n"
+                )
+        return OK

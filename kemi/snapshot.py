@@ -1,22 +1,20 @@
-"""The published snapshot as the engine holds it in memory (DESIGN §3).
+"""The published snapshot: its records, its manifest encoding, and the engine's view of it.
 
-``encode_*`` are used by the publisher, ``decode_*`` and ``Snapshot`` by the engine and the
-simulator. The routing document is small (trunks, devices, plans); tariffs are large and
-content-addressed, so an unchanged tariff keeps its parsed index across versions.
+The publisher builds these records from PostgreSQL and calls ``encode_manifest``; a node's
+workers call ``decode_manifest`` on the same document with their mapped tariff files. The
+records' fields are the document's fields, so the encoding is declared once, here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-import json
-import sys
-import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from kemi.contract import SNAPSHOT_FORMAT
-from kemi.rates import RateIndex, Terms
+from kemi.rates import TariffFile
 
 
 class SnapshotError(Exception):
@@ -39,7 +37,7 @@ class Originator:
     id: int
     name: str
     company_id: int
-    enabled: bool
+    enabled: bool  # false when the trunk or its company is disabled
     tariff_id: int
     routing_plan_id: int | None
     tech_prefix: str
@@ -82,6 +80,13 @@ class Device:
     originator_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    id: int
+    currency: str
+    rates: TariffFile
+
+
 @dataclass(slots=True)
 class Snapshot:
     version: int
@@ -89,10 +94,11 @@ class Snapshot:
     originators: dict[int, Originator]
     terminators: dict[int, Terminator]
     routing_plans: dict[int, RoutingPlan]
-    tariffs: dict[int, RateIndex]
+    tariffs: dict[int, Tariff]
     # exact source IP -> devices; CIDR devices (not /32 or /128) are scanned, longest first
     _hosts: dict[str, tuple[Device, ...]] = field(default_factory=dict)
     _networks: tuple[Device, ...] = ()
+    _gateways: frozenset[str] = frozenset()  # vendors' gateway hosts (they send BYEs, pings)
 
     def index_devices(self, devices: list[Device]) -> None:
         hosts: dict[str, list[Device]] = {}
@@ -109,11 +115,28 @@ class Snapshot:
         """Devices that accept a request from ip:port/transport, most specific first."""
         found = [d for d in self._hosts.get(ip, ()) if _port_ok(d, port, transport)]
         if self._networks:
-            address = ipaddress.ip_address(ip)
+            try:
+                address = ipaddress.ip_address(ip)
+            except ValueError:
+                return found
             found += [
                 d for d in self._networks if address in d.network and _port_ok(d, port, transport)
             ]
         return found
+
+    def knows_address(self, ip: str) -> bool:
+        """Whether some device admits this address (on whatever port or transport), or a
+        vendor's gateway has it: such a source is a partner's, told why it was refused and
+        never treated as a scanner."""
+        if ip in self._hosts or ip in self._gateways:
+            return True
+        if not self._networks:
+            return False
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in d.network for d in self._networks)
 
 
 def _port_ok(device: Device, port: int, transport: str) -> bool:
@@ -122,105 +145,103 @@ def _port_ok(device: Device, port: int, transport: str) -> bool:
     )
 
 
-# --- encoding (publisher side) -------------------------------------------------------------
+# --- the manifest: one JSON document per version ------------------------------------------
 
 
-def pack(document: dict[str, Any]) -> bytes:
-    return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
-
-
-def unpack(blob: bytes) -> dict[str, Any]:
-    try:
-        return json.loads(zlib.decompress(blob))
-    except (zlib.error, ValueError) as exc:
-        raise SnapshotError(f"undecodable snapshot blob: {exc}") from exc
-
-
-# --- decoding (engine side) ----------------------------------------------------------------
-
-
-def decode_tariff(document: dict[str, Any]) -> RateIndex:
-    """A tariff blob -> its index. Rows with equal terms (a third as many as rows in real
-    decks) are decoded once and shared, which saves both load time and memory."""
-    decoded: dict[tuple, Terms] = {}
-
-    def terms_of(rate: str, initial: int, nxt: int, fee: str, start: float, end: float | None):
-        key = (rate, initial, nxt, fee, start, end)
-        terms = decoded.get(key)
-        if terms is None:
-            terms = decoded[key] = Terms(
-                Decimal(rate), int(initial), int(nxt), Decimal(fee), float(start),
-                None if end is None else float(end),
-            )  # fmt: skip
-        return terms
-
-    return RateIndex(
-        int(document["id"]),
-        document["currency"],
-        # interned: the same prefix in every tariff of the snapshot is one string object
-        ((sys.intern(row[0]), terms_of(*row[1:])) for row in document["rates"]),
-    )
-
-
-def decode_snapshot(meta: dict[str, Any], routing: dict[str, Any], tariffs: dict[int, RateIndex]):
-    if meta.get("format") != SNAPSHOT_FORMAT:
-        raise SnapshotError(
-            f"snapshot format {meta.get('format')!r}, engine reads {SNAPSHOT_FORMAT}"
-        )
-    originators = {
-        o["id"]: Originator(
-            o["id"],
-            o["name"],
-            o["company_id"],
-            o["enabled"],
-            o["tariff_id"],
-            o["routing_plan_id"],
-            o["tech_prefix"] or "",
-            o["max_call_duration"],
-        )
-        for o in routing["originators"]
+def encode_manifest(
+    *,
+    version: int,
+    published_at: float,
+    originators: list[Originator],
+    terminators: list[Terminator],
+    routing_plans: list[RoutingPlan],
+    devices: list[Device],
+    tariffs: Mapping[int, tuple[str, str]],  # tariff id -> (file digest, currency)
+) -> dict[str, Any]:
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "version": version,
+        "published_at": published_at,
+        "tariffs": {
+            str(tariff_id): {"digest": digest, "currency": currency}
+            for tariff_id, (digest, currency) in tariffs.items()
+        },
+        "originators": [_plain(o) for o in originators],
+        "terminators": [_plain(t) for t in terminators],
+        "routing_plans": [_plain(p) for p in routing_plans],
+        "devices": [_plain(d) for d in devices],
     }
-    terminators = {
-        t["id"]: Terminator(
-            t["id"],
-            t["name"],
-            t["company_id"],
-            t["enabled"],
-            t["tariff_id"],
-            t["tech_prefix"] or "",
-            tuple(Gateway(g["host"], g["port"], g["transport"]) for g in t["gateways"]),
+
+
+def _plain(record: Any) -> dict[str, Any]:
+    document = {}
+    for item in dataclasses.fields(record):
+        value = getattr(record, item.name)
+        if isinstance(value, frozenset):
+            value = sorted(value)
+        elif isinstance(value, tuple):
+            value = [_plain(v) for v in value]
+        elif isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            value = str(value)
+        document[item.name] = value
+    return document
+
+
+def _record(cls: type, document: dict[str, Any], **converted: Any) -> Any:
+    names = [item.name for item in dataclasses.fields(cls)]
+    if sorted(document) != sorted(names):
+        raise SnapshotError(f"{cls.__name__} fields {sorted(document)}, engine reads {names}")
+    return cls(**{name: converted.get(name, document[name]) for name in names})
+
+
+def decode_manifest(manifest: dict[str, Any], open_tariff: Callable[[str], TariffFile]) -> Snapshot:
+    """The engine's snapshot; ``open_tariff`` maps a tariff file by its digest."""
+    if manifest.get("format") != SNAPSHOT_FORMAT:
+        raise SnapshotError(
+            f"snapshot format {manifest.get('format')!r}, engine reads {SNAPSHOT_FORMAT}"
         )
-        for t in routing["terminators"]
+    try:
+        return _decode(manifest, open_tariff)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SnapshotError(f"snapshot {manifest.get('version')} is malformed: {exc!r}") from exc
+
+
+def _decode(manifest: dict[str, Any], open_tariff: Callable[[str], TariffFile]) -> Snapshot:
+    originators = {o["id"]: _record(Originator, o) for o in manifest["originators"]}
+    terminators = {
+        t["id"]: _record(Terminator, t, gateways=tuple(_record(Gateway, g) for g in t["gateways"]))
+        for t in manifest["terminators"]
     }
     plans = {
-        p["id"]: RoutingPlan(
-            p["id"],
-            p["name"],
-            p["strategy"],
-            frozenset(p["hunt_stop_codes"]),
-            p["allow_loss"],
-            tuple(PlanEntry(e["terminator_id"], e["priority"], e["weight"]) for e in p["entries"]),
+        p["id"]: _record(
+            RoutingPlan,
+            p,
+            hunt_stop_codes=frozenset(p["hunt_stop_codes"]),
+            entries=tuple(_record(PlanEntry, e) for e in p["entries"]),
         )
-        for p in routing["routing_plans"]
+        for p in manifest["routing_plans"]
     }
-    needed = {o.tariff_id for o in originators.values()} | {
-        t.tariff_id for t in terminators.values()
+    tariffs = {
+        int(tariff_id): Tariff(int(tariff_id), item["currency"], open_tariff(item["digest"]))
+        for tariff_id, item in manifest["tariffs"].items()
     }
-    missing = needed - tariffs.keys()
+    used = {o.tariff_id for o in originators.values()} | {t.tariff_id for t in terminators.values()}
+    missing = used - tariffs.keys()
     if missing:
-        raise SnapshotError(f"snapshot {meta['version']} lacks tariffs {sorted(missing)}")
+        raise SnapshotError(f"snapshot {manifest['version']} lacks tariffs {sorted(missing)}")
     snapshot = Snapshot(
-        int(meta["version"]), float(meta["published_at"]), originators, terminators, plans, tariffs
+        int(manifest["version"]),
+        float(manifest["published_at"]),
+        originators,
+        terminators,
+        plans,
+        tariffs,
     )
+    snapshot._gateways = frozenset(g.host for t in terminators.values() for g in t.gateways)
     snapshot.index_devices(
         [
-            Device(
-                ipaddress.ip_network(d["network"], strict=False),
-                d["port"],
-                d["transport"],
-                d["originator_id"],
-            )
-            for d in routing["devices"]
+            _record(Device, d, network=ipaddress.ip_network(d["network"], strict=False))
+            for d in manifest["devices"]
         ]
     )
     return snapshot

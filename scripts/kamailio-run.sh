@@ -10,8 +10,10 @@
 #   AKIRA_SHM_ALLOCATOR    [tlsf]                 shared-memory allocator (-x); "default" keeps
 #                                                 Debian's q_malloc with debugging, ~3x the CPU
 #                                                 per call (docs/BENCHMARKS.md)
-#   AKIRA_REDIS_URL, AKIRA_SPOOL_DIR, AKIRA_NODE, AKIRA_SNAPSHOT_CHECK_INTERVAL,
-#   AKIRA_REDIS_TIMEOUT, AKIRA_VENV               passed to the engine (docs/configuration.md)
+#   AKIRA_FLOOD_REQUESTS / AKIRA_FLOOD_SECONDS  [30 / 2]  pike's flood limit per source IP
+#   AKIRA_REDIS_URL, AKIRA_SPOOL_DIR, AKIRA_SNAPSHOT_DIR, AKIRA_NODE, AKIRA_SNAPSHOT_CHECK_INTERVAL,
+#   AKIRA_REDIS_TIMEOUT, AKIRA_TELL_UNKNOWN_SOURCES, AKIRA_SHED_QUEUE_HIGH/LOW, AKIRA_VENV
+#                                                 passed to the engine (docs/configuration.md)
 set -euo pipefail
 allocator=${AKIRA_SHM_ALLOCATOR:-tlsf}
 allocator_args=()
@@ -25,16 +27,22 @@ mkdir -p "$kamailio_dir"
 # would make it load another interpreter's standard library (shared/notes/kamailio-kemi.md).
 exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     AKIRA_REDIS_URL="${AKIRA_REDIS_URL:-redis://127.0.0.1:6379/0}" \
-    AKIRA_REDIS_TIMEOUT="${AKIRA_REDIS_TIMEOUT:-0.2}" \
+    AKIRA_REDIS_TIMEOUT="${AKIRA_REDIS_TIMEOUT:-0.5}" \
     AKIRA_SPOOL_DIR="${AKIRA_SPOOL_DIR:-$run_dir/spool}" \
+    AKIRA_SNAPSHOT_DIR="${AKIRA_SNAPSHOT_DIR:-$kamailio_dir/snapshot}" \
+    AKIRA_SIP_LISTEN="${AKIRA_SIP_LISTEN:-udp:127.0.0.1:5060}" \
+    AKIRA_TELL_UNKNOWN_SOURCES="${AKIRA_TELL_UNKNOWN_SOURCES:-0}" \
     AKIRA_NODE="${AKIRA_NODE:-$(hostname)}" \
-    AKIRA_SNAPSHOT_CHECK_INTERVAL="${AKIRA_SNAPSHOT_CHECK_INTERVAL:-1.0}" \
+    AKIRA_SNAPSHOT_CHECK_INTERVAL="${AKIRA_SNAPSHOT_CHECK_INTERVAL:-0.25}" \
     AKIRA_VENV="${AKIRA_VENV:-$root/.venv}" \
+    ${AKIRA_SHED_QUEUE_HIGH:+AKIRA_SHED_QUEUE_HIGH=$AKIRA_SHED_QUEUE_HIGH} \
+    ${AKIRA_SHED_QUEUE_LOW:+AKIRA_SHED_QUEUE_LOW=$AKIRA_SHED_QUEUE_LOW} \
     kamailio -f "$root/kamailio-cfg/kamailio.cfg" \
     -l "${AKIRA_SIP_LISTEN:-udp:127.0.0.1:5060}" \
     -Y "$kamailio_dir" -P "$kamailio_dir/kamailio.pid" -w "$kamailio_dir" \
     -A "KEMI_SCRIPT=\"$root/kemi/boot/akira_kemi.py\"" \
     -A "CTL_SOCKET=\"unix:$kamailio_dir/ctl\"" \
     -A "WORKERS=${AKIRA_SIP_WORKERS:-4}" \
+    -A "FLOOD_REQUESTS=${AKIRA_FLOOD_REQUESTS:-30}" -A "FLOOD_SECONDS=${AKIRA_FLOOD_SECONDS:-2}" \
     -m "${AKIRA_SHM_MB:-256}" -M "${AKIRA_PKG_MB:-16}" "${allocator_args[@]}" \
     -DD -E

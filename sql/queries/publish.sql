@@ -43,15 +43,26 @@ FROM tariffs t
 WHERE t.id IN (SELECT tariff_id FROM originators UNION SELECT tariff_id FROM terminators)
 ORDER BY t.id;
 
--- name: publish_rates
--- Rates still effective or to come; epochs keep the engine free of date parsing.
-SELECT prefix, rate::text, initial_increment, next_increment, connect_fee::text,
-       extract(epoch FROM effective_from)::float8 AS effective_from,
-       extract(epoch FROM effective_to)::float8 AS effective_to
-FROM rates
-WHERE tariff_id = %(tariff_id)s
-  AND (effective_to IS NULL OR effective_to > %(now)s)
-ORDER BY prefix, effective_from;
+-- name: publish_rates_copy
+-- Rates still effective or to come, in the fixed-width binary layout admin/tariff_compiler.py
+-- reads: the prefix padded with 'x' to 20 bytes, money in 1e-8 units, windows in whole epoch
+-- seconds (a bound inside a second moves to the next whole one; "to" 4294967295 = open).
+-- Sorted the way the compiler needs: byte order of the prefix, newest window first.
+COPY (
+    SELECT rpad(prefix, 20, 'x')::bytea,
+           (rate * 100000000)::bigint,
+           initial_increment,
+           next_increment,
+           (connect_fee * 100000000)::bigint,
+           least(4294967294, greatest(0, ceil(extract(epoch FROM effective_from))))::bigint,
+           coalesce(least(4294967295, ceil(extract(epoch FROM effective_to))), 4294967295)::bigint
+    FROM rates
+    WHERE tariff_id = %(tariff_id)s
+      AND (effective_to IS NULL OR effective_to > %(now)s)
+      AND (effective_to IS NULL
+           OR ceil(extract(epoch FROM effective_to)) > ceil(extract(epoch FROM effective_from)))
+    ORDER BY prefix COLLATE "C", effective_from DESC
+) TO STDOUT (FORMAT binary);
 
 -- name: record_publication
 INSERT INTO snapshot_publications

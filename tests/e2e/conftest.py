@@ -21,6 +21,7 @@ from redis import Redis
 
 from admin.publisher import Publication, publish
 from admin.rater import Rater
+from kemi.snapshot_files import installed_version
 from tests.conftest import REDIS_URL
 from tests.e2e.ports import port
 from tests.e2e.sipp import CallResult, Vendor, call
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 SIP_IP, SIP_PORT = "127.0.0.1", port(60)
 PROXY = f"{SIP_IP}:{SIP_PORT}"
-CHECK_INTERVAL = 0.1  # the engine looks at the snapshot pointer this often in tests
+CHECK_INTERVAL = 0.1  # a worker looks at its node's installed version this often in tests
 
 
 @dataclass
@@ -42,6 +43,32 @@ class Kamailio:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.run_dir / "snapshot"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.run_dir / "spool" / "journal"
+
+    def journal_drained(self, timeout: float = 5.0) -> bool:
+        """Until the relay has shipped every CDR event this node journaled."""
+        deadline = time.monotonic() + timeout
+        while any(p.stat().st_size for p in self.journal_dir.glob("*") if p.is_file()):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def wait_installed(self, version: int, timeout: float = 10.0) -> None:
+        """Until this node's sync installed ``version`` and every worker looked at it."""
+        deadline = time.monotonic() + timeout
+        while (installed_version(str(self.snapshot_dir)) or 0) < version:
+            if time.monotonic() > deadline:
+                pytest.fail(f"snapshot {version} was not installed in {timeout} s")
+            time.sleep(0.02)
+        time.sleep(CHECK_INTERVAL * 1.25 + 0.05)
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -51,11 +78,12 @@ class Kamailio:
             self.process.wait()
 
 
-def start_kamailio(run_dir: Path, port: int, redis_url: str) -> Kamailio:
+def start_kamailio(run_dir: Path, port: int, redis_url: str, node: str = "e2e") -> Kamailio:
     """Kamailio with the engine on 127.0.0.1:``port``, reading ``redis_url``; waits until up."""
     for tool in ("kamailio", "sipp", "kamcmd"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is not installed: run scripts/test.sh, which installs it")
+    run_dir.mkdir(parents=True, exist_ok=True)
     log = run_dir / "kamailio.log"
     env = os.environ | {
         "AKIRA_SIP_LISTEN": f"udp:{SIP_IP}:{port}",
@@ -63,7 +91,7 @@ def start_kamailio(run_dir: Path, port: int, redis_url: str) -> Kamailio:
         "AKIRA_REDIS_URL": redis_url,
         "AKIRA_SNAPSHOT_CHECK_INTERVAL": str(CHECK_INTERVAL),
         "AKIRA_SPOOL_DIR": str(run_dir / "spool"),
-        "AKIRA_NODE": "e2e",
+        "AKIRA_NODE": node,
         "AKIRA_SIP_WORKERS": "4",
     }
     with log.open("w") as log_file:
@@ -103,9 +131,15 @@ class Platform:
     vendors: list[Vendor] = field(default_factory=list)
 
     def publish(self) -> Publication:
-        """Publish and wait until every engine worker will look at the new pointer."""
-        publication = publish(self.conn, self.redis, published_by="e2e")
-        time.sleep(CHECK_INTERVAL * 1.25 + 0.1)
+        """Publish as the admin does, and wait until the engine's workers route with it."""
+        publication = publish(
+            self.conn,
+            self.redis,
+            published_by="e2e",
+            snapshot_dir=str(self.workdir / "admin-snapshot"),
+            node_wait=10,
+        )
+        self.kamailio.wait_installed(publication.version)
         return publication
 
     def vendor(self, name: str, port: int, reject: int | None = None, hangup=False) -> Vendor:
@@ -118,17 +152,12 @@ class Platform:
 
     def rate_cdrs(self, expected: int) -> list[dict]:
         """Run the rater until ``expected`` CDRs are stored (or 15 s pass), then return all."""
-        rater = Rater(
-            conn=self.rater_conn,
-            redis=self.redis,
-            consumer="e2e",
-            spool_dir=str(self.kamailio.run_dir / "spool"),
-            log=lambda m: None,
-        )
+        rater = Rater(conn=self.rater_conn, redis=self.redis, consumer="e2e", log=lambda m: None)
         rater.setup()
         deadline = time.monotonic() + 15
         while self._count() < expected and time.monotonic() < deadline:
             rater.run_once(block_ms=200)
+        assert self.kamailio.journal_drained(), "CDR events are stuck in the node's journal"
         rater.run_once(block_ms=300)  # anything beyond the expected would show up now
         with self.conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
             return cursor.execute("SELECT * FROM cdrs ORDER BY call_id, attempt").fetchall()
@@ -144,6 +173,8 @@ def platform(conn, autocommit_conn, redis_client, kamailio, tmp_path) -> Iterato
     yield platform
     for vendor in platform.vendors:
         vendor.stop()
+    # this test's CDR events leave the node before the next test cleans the stream
+    assert kamailio.journal_drained(), "CDR events are stuck in the node's journal"
     with kamailio.log.open(errors="replace") as log:
         log.seek(log_start)
         new_lines = log.read()

@@ -25,15 +25,19 @@ CASES = [
 ]
 
 
-def simulate(src_ip: str, number: str) -> dict:
-    completed = subprocess.run(
-        [sys.executable, "-m", "admin.cli", "simulate", "--src-ip", src_ip, "--number", number],
-        env=os.environ | {"AKIRA_REDIS_URL": REDIS_URL},
+def akira(workdir, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "admin.cli", *args],
+        env=os.environ
+        | {"AKIRA_REDIS_URL": REDIS_URL, "AKIRA_SNAPSHOT_DIR": str(workdir / "cli-snapshot")},
         capture_output=True,
         text=True,
         check=True,
     )
-    return json.loads(completed.stdout)
+
+
+def simulate(workdir, src_ip: str, number: str) -> dict:
+    return json.loads(akira(workdir, "simulate", "--src-ip", src_ip, "--number", number).stdout)
 
 
 def test_simulate_agrees_with_kamailio(platform):
@@ -42,7 +46,7 @@ def test_simulate_agrees_with_kamailio(platform):
     vendors = {name: platform.vendor(name, port) for name, port in c.PORTS.items()}
     names = {ids[name]: name for name in c.PORTS}
     for src_ip, number in CASES:
-        decision = simulate(src_ip, number)
+        decision = simulate(platform.workdir, src_ip, number)
         assert decision["snapshot_version"] == version
         before = {name: vendor.invites() for name, vendor in vendors.items()}
         if decision["routed"]:
@@ -51,9 +55,37 @@ def test_simulate_agrees_with_kamailio(platform):
             after = {name: vendor.invites() for name, vendor in vendors.items()}
             got = [name for name in vendors if after[name] > before[name]]
             assert (result.ok, got) == (True, [chosen]), (src_ip, number, result.explain())
+        elif src_ip == c.UNKNOWN_IP:  # a source that is no customer's is told nothing
+            result = platform.call(number, src_ip, expect=decision["sip_code"])
+            assert result.ok and "X-Akira-Reason" not in result.messages, result.explain()
         else:
             result = platform.call(
                 number, src_ip, expect=decision["sip_code"], reason=decision["reason"]
             )
             assert result.ok, (src_ip, number, decision["reason"], result.explain())
-    assert [case for case in CASES if simulate(*case)["routed"]] == CASES[:4]
+    routed = [case for case in CASES if simulate(platform.workdir, *case)["routed"]]
+    assert routed == CASES[:4]
+
+
+def test_simulate_a_csv_of_numbers_row_by_row(platform, tmp_path):
+    c.load(platform.conn)
+    platform.publish()
+    numbers = tmp_path / "numbers.csv"
+    dialed = [c.UK_FIXED, "+" + c.LONDON, c.UK_MOBILE, c.CHINA, c.FRANCE, "44x1"]
+    numbers.write_text("number\n" + "\n".join(dialed) + "\n")
+    completed = akira(
+        platform.workdir, "simulate", "--src-ip", c.ACME_IP, "--numbers", str(numbers)
+    )
+    header, *rows = [line.split(",") for line in completed.stdout.splitlines()]
+    assert header == ["number", "sip_code", "reason", "customer_prefix", "customer_rate", "routes"]
+    assert [row[0] for row in rows] == dialed
+    for row, number in zip(rows, dialed, strict=True):
+        decision = simulate(platform.workdir, c.ACME_IP, number)
+        assert row[1:3] == [str(decision["sip_code"] or ""), decision["reason"] or ""]
+        expected = " ".join(
+            f"{r['terminator']}@{r['vendor_rate']['prefix']}:{r['vendor_rate']['rate']}"
+            for r in decision["routes"]
+        )
+        assert row[5] == expected
+    assert rows[0][5] == "cheap@44:0.008 mid@44:0.01 dear@44:0.012"
+    assert "6 numbers in" in completed.stderr

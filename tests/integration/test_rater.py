@@ -1,15 +1,13 @@
 """The CDR rater against the real Redis stream and PostgreSQL."""
 
 import json
-import os
-import time
 from decimal import Decimal as D
 
 import pytest
 
 from admin.rater import Rater
 from kemi import contract
-from kemi.cdr_sink import CdrSink
+from kemi.cdr import TERMS
 
 pytestmark = pytest.mark.integration
 
@@ -17,42 +15,36 @@ T0 = 1_780_000_000_000  # 2026-05-28, epoch ms
 
 
 def event(call_id="c1", attempt=1, code=200, answered=T0 + 2_000, ended=T0 + 63_500, **extra):
+    customer = ("1", "447", "0.0400", 30, 6, "0.0010")
+    vendor = ("3", "447", "0.0250", 1, 1, "0")
     return {
-        "format": 1,
+        "format": 2,
         "call_id": call_id,
         "attempt": attempt,
         "node": "n1",
         "snapshot_version": 7,
         "originator_id": 1,
+        "terminator_id": 3,
+        "gateway": "sip:447700900123@192.0.2.1:5060",
         "src_ip": "10.0.0.1",
         "caller": "15550001",
         "called": "447700900123",
         "dialed": "+447700900123",
-        "currency": "USD",
-        "customer": {
-            "tariff_id": 1,
-            "prefix": "447",
-            "rate": "0.0400",
-            "initial_increment": 30,
-            "next_increment": 6,
-            "connect_fee": "0.0010",
-        },
-        "terminator_id": 3,
-        "gateway": "sip:447700900123@192.0.2.1:5060",
-        "vendor": {
-            "tariff_id": 3,
-            "prefix": "447",
-            "rate": "0.0250",
-            "initial_increment": 1,
-            "next_increment": 1,
-            "connect_fee": "0",
-        },
         "sip_code": code,
         "reason": "vendor-reply",
         "call_started_ms": T0,
         "started_ms": T0 + 10,
         "answered_ms": answered,
         "ended_ms": ended,
+        "currency": "USD",
+        **{
+            f"customer_{n}": int(v) if n == "tariff_id" else v
+            for n, v in zip(TERMS, customer, strict=True)
+        },
+        **{
+            f"vendor_{n}": int(v) if n == "tariff_id" else v
+            for n, v in zip(TERMS, vendor, strict=True)
+        },
         **extra,
     }
 
@@ -64,12 +56,11 @@ def send(redis_client, *events):
 
 
 @pytest.fixture
-def rater(autocommit_conn, redis_client, tmp_path):
+def rater(autocommit_conn, redis_client):
     rater = Rater(
         conn=autocommit_conn,
         redis=redis_client,
         consumer="test-rater",
-        spool_dir=str(tmp_path),
         log=lambda message: None,
     )
     rater.setup()
@@ -119,23 +110,19 @@ def test_malformed_events_are_kept_aside_and_do_not_block_the_stream(rater, conn
     assert (result.read, result.written, result.rejected) == (4, 1, 3)
     errors = [row[0] for row in conn.execute("SELECT error FROM cdr_rejects ORDER BY id")]
     assert errors[0].startswith("malformed event")
-    assert "format is not 1" in errors[1]
+    assert "format is not 2" in errors[1]
     assert "unknown currency 'XXX'" in errors[2]
     assert redis_client.xpending(contract.CDR_STREAM, contract.CDR_GROUP)["pending"] == 0
 
 
-def test_events_of_a_crashed_worker_are_rated_after_restart(
-    conn, autocommit_conn, redis_client, tmp_path
-):
-    first = Rater(conn=autocommit_conn, redis=redis_client, consumer="w1", spool_dir=str(tmp_path))
+def test_events_of_a_crashed_worker_are_rated_after_restart(conn, autocommit_conn, redis_client):
+    first = Rater(conn=autocommit_conn, redis=redis_client, consumer="w1")
     first.setup()
     send(redis_client, event(call_id="a"), event(call_id="b"))
     # the worker read the batch, then died before writing it
     delivered = first._read(">", block_ms=None)
     assert len(delivered) == 2
-    restarted = Rater(
-        conn=autocommit_conn, redis=redis_client, consumer="w1", spool_dir=str(tmp_path)
-    )
+    restarted = Rater(conn=autocommit_conn, redis=redis_client, consumer="w1")
     restarted.setup()
     result = restarted.run_once(block_ms=10)
     assert result.written == 2
@@ -151,40 +138,6 @@ def test_no_ack_when_postgresql_fails(rater, conn, redis_client):
     assert redis_client.xpending(contract.CDR_STREAM, contract.CDR_GROUP)["pending"] == 1
     conn.execute("ALTER TABLE cdrs_away RENAME TO cdrs")
     conn.commit()
-    recovered = Rater(
-        conn=rater.conn, redis=redis_client, consumer="test-rater", spool_dir=rater.spool_dir
-    )
+    recovered = Rater(conn=rater.conn, redis=redis_client, consumer="test-rater")
     recovered.setup()
     assert recovered.run_once(block_ms=10).written == 1
-
-
-def test_spooled_events_reach_the_stream_and_postgresql(rater, conn, redis_client, tmp_path):
-    sink = CdrSink(redis_client, str(tmp_path))
-    sink.spool(json.dumps(event(call_id="spooled")))
-    first = rater.run_once(block_ms=10)  # renames the file; too fresh to read yet
-    assert first.spooled_in == 0
-    (ready,) = tmp_path.glob("*.ready")
-    old = time.time() - 60
-    os.utime(ready, (old, old))
-    second = rater.run_once(block_ms=10)
-    assert second.spooled_in == 1 and second.written == 1
-    assert not list(tmp_path.iterdir())
-    assert [row[0] for row in cdrs(conn)] == ["spooled"]
-
-
-def test_sink_spools_when_redis_is_down_and_retries_redis_later(tmp_path, redis_client):
-    from redis import Redis
-
-    now = [100.0]
-    dead = Redis(host="127.0.0.1", port=1, socket_timeout=0.2, socket_connect_timeout=0.2)
-    messages = []
-    sink = CdrSink(dead, str(tmp_path), on_event=messages.append, clock=lambda: now[0])
-    sink.emit('{"call_id":"x"}')
-    sink._redis = redis_client  # Redis is back, but the sink does not ask for a second
-    sink.emit('{"call_id":"y"}')
-    (spooled,) = tmp_path.glob("cdr-*.jsonl")
-    assert spooled.read_text() == '{"call_id":"x"}\n{"call_id":"y"}\n'
-    assert len(messages) == 1 and "spooled" in messages[0]
-    now[0] += 1.5
-    sink.emit('{"call_id":"z"}')
-    assert redis_client.xlen(contract.CDR_STREAM) == 1

@@ -28,6 +28,7 @@ def web_settings(database_url: str, redis_url: str = REDIS_URL, secret_key: str 
         redis_url=redis_url,
         secret_key=secret_key,
         spool_dir="/tmp/akira-test-spool",
+        snapshot_dir="/tmp/akira-test-snapshot",
         http_host="127.0.0.1",
         http_port=8000,
         secure_cookies=False,  # the TestClient speaks plain http

@@ -1,23 +1,56 @@
-"""Build in-memory snapshots for table tests, through the engine's own decoder."""
+"""Build snapshots for table tests through the real path: compiled tariff files on disk, a
+manifest from the publisher's encoder, mapped by the engine's store."""
 
 from __future__ import annotations
 
+import atexit
+import ipaddress
+import json
+import shutil
+import tempfile
+from decimal import Decimal
 from typing import Any
 
-from kemi.contract import SNAPSHOT_FORMAT
-from kemi.snapshot import Snapshot, decode_snapshot, decode_tariff
+from admin.tariff_compiler import compile_tariff, digest, rows_from_rates
+from kemi import contract
+from kemi.snapshot import (
+    Device,
+    Gateway,
+    Originator,
+    PlanEntry,
+    RoutingPlan,
+    Snapshot,
+    Terminator,
+    encode_manifest,
+)
+from kemi.snapshot_files import write_atomic
+from kemi.store import SnapshotStore
+
+_DIRECTORIES: list[str] = []
+atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _DIRECTORIES])
 
 
-def tariff(tariff_id: int, rates: dict[str, str], currency: str = "USD") -> dict[str, Any]:
-    return {
-        "id": tariff_id,
-        "currency": currency,
-        "rates": [[prefix, rate, 1, 1, "0", 0.0, None] for prefix, rate in rates.items()],
-    }
+def tariff(
+    tariff_id: int, rates: dict[str, str], currency: str = "USD", **terms: Any
+) -> dict[str, Any]:
+    """``rates``: prefix -> rate per minute; ``terms``: initial, next, fee, start, end."""
+    rows = [
+        (
+            prefix,
+            Decimal(rate),
+            terms.get("initial", 1),
+            terms.get("next", 1),
+            Decimal(terms.get("fee", "0")),
+            terms.get("start", 0),
+            terms.get("end"),
+        )
+        for prefix, rate in rates.items()
+    ]
+    return {"id": tariff_id, "currency": currency, "rows": rows}
 
 
-def originator(oid: int, tariff_id: int, plan_id: int | None = 1, **extra) -> dict[str, Any]:
-    return {
+def originator(oid: int, tariff_id: int, plan_id: int | None = 1, **extra) -> Originator:
+    fields = {
         "id": oid,
         "name": f"orig{oid}",
         "company_id": 100 + oid,
@@ -26,46 +59,55 @@ def originator(oid: int, tariff_id: int, plan_id: int | None = 1, **extra) -> di
         "routing_plan_id": plan_id,
         "tech_prefix": "",
         "max_call_duration": 3600,
-        **extra,
     }
+    return Originator(**(fields | extra))
 
 
-def terminator(tid: int, tariff_id: int, port: int | None = None, **extra) -> dict[str, Any]:
-    return {
+def terminator(tid: int, tariff_id: int, port: int | None = None, **extra) -> Terminator:
+    fields = {
         "id": tid,
         "name": f"term{tid}",
         "company_id": 200 + tid,
         "enabled": True,
         "tariff_id": tariff_id,
         "tech_prefix": "",
-        "gateways": [{"host": "192.0.2.1", "port": port or 5060 + tid, "transport": "udp"}],
-        **extra,
+        "gateways": (Gateway("192.0.2.1", port or 5060 + tid, "udp"),),
     }
+    return Terminator(**(fields | extra))
 
 
-def plan(
-    pid: int, terminator_ids: list[int], strategy: str = "least_cost", **extra
-) -> dict[str, Any]:
-    return {
+def plan(pid: int, terminator_ids: list[int], strategy: str = "least_cost", **extra) -> RoutingPlan:
+    fields = {
         "id": pid,
         "name": f"plan{pid}",
         "strategy": strategy,
-        "hunt_stop_codes": [404, 486, 487],
+        "hunt_stop_codes": frozenset({404, 486, 487}),
         "allow_loss": False,
-        "entries": [{"terminator_id": t, "priority": 100, "weight": 100} for t in terminator_ids],
-        **extra,
+        "entries": tuple(PlanEntry(t, 100, 100) for t in terminator_ids),
     }
+    return RoutingPlan(**(fields | extra))
 
 
 def build(*, originators, terminators, plans, tariffs, devices, version: int = 1) -> Snapshot:
-    meta = {"format": SNAPSHOT_FORMAT, "version": version, "published_at": 0.0}
-    routing = {
-        "originators": originators,
-        "terminators": terminators,
-        "routing_plans": plans,
-        "devices": [
-            {"network": network, "port": port, "transport": transport, "originator_id": oid}
+    directory = tempfile.mkdtemp(prefix="akira-snapshot-")
+    _DIRECTORIES.append(directory)
+    digests = {}
+    for item in tariffs:
+        rows = rows_from_rates(item["rows"])
+        name = digest(rows)
+        write_atomic(contract.tariff_path(directory, name), [compile_tariff(rows)])
+        digests[item["id"]] = (name, item["currency"])
+    manifest = encode_manifest(
+        version=version,
+        published_at=0.0,
+        originators=list(originators),
+        terminators=list(terminators),
+        routing_plans=list(plans),
+        devices=[
+            Device(ipaddress.ip_network(network), port, transport, oid)
             for network, port, transport, oid in devices
         ],
-    }
-    return decode_snapshot(meta, routing, {t["id"]: decode_tariff(t) for t in tariffs})
+        tariffs=digests,
+    )
+    write_atomic(contract.manifest_path(directory, version), [json.dumps(manifest).encode()])
+    return SnapshotStore(directory).load(version)

@@ -4,6 +4,8 @@ from decimal import Decimal as D
 import pytest
 
 from admin.cdr_rating import COLUMNS, InvalidEvent, rate_event
+from kemi.cdr import TERMS
+from kemi.context import CallContext, Side, Target
 
 T0 = 1_780_000_000_000
 USD = {"USD": 6}
@@ -11,18 +13,19 @@ USD = {"USD": 6}
 
 def event(**changes):
     base = {
-        "format": 1, "call_id": "c", "attempt": 1, "node": "n", "snapshot_version": 1,
-        "originator_id": 1, "src_ip": "10.0.0.1", "caller": "1", "called": "44", "dialed": "44",
-        "currency": "USD",
-        "customer": {"tariff_id": 1, "prefix": "44", "rate": "0.06", "initial_increment": 60,
-                     "next_increment": 60, "connect_fee": "0"},
-        "terminator_id": 2, "gateway": "sip:44@192.0.2.1:5060",
-        "vendor": {"tariff_id": 2, "prefix": "44", "rate": "0.03", "initial_increment": 1,
-                   "next_increment": 1, "connect_fee": "0.001"},
+        "format": 2, "call_id": "c", "attempt": 1, "node": "n", "snapshot_version": 1,
+        "originator_id": 1, "terminator_id": 2, "gateway": "sip:44@192.0.2.1:5060",
+        "src_ip": "10.0.0.1", "caller": "1", "called": "44", "dialed": "44",
         "sip_code": 200, "reason": "caller-bye", "call_started_ms": T0, "started_ms": T0,
-        "answered_ms": T0 + 1000, "ended_ms": T0 + 11_250,
+        "answered_ms": T0 + 1000, "ended_ms": T0 + 11_250, "currency": "USD",
+        **terms("customer", 1, "0.06", 60, 60, "0"), **terms("vendor", 2, "0.03", 1, 1, "0.001"),
     }  # fmt: skip
     return json.dumps(base | changes)
+
+
+def terms(side, tariff_id, rate, initial, nxt, fee, prefix="44"):
+    values = (tariff_id, prefix, rate, initial, nxt, fee)
+    return {f"{side}_{name}": value for name, value in zip(TERMS, values, strict=True)}
 
 
 def column(row, name):
@@ -39,8 +42,9 @@ def test_both_sides_are_priced_from_the_terms_in_the_event():
 
 
 def test_a_rejected_call_has_no_vendor_and_costs_nothing():
-    row = rate_event(event(attempt=0, vendor=None, terminator_id=None, gateway=None,
-                           answered_ms=None, sip_code=404), USD)  # fmt: skip
+    no_vendor = dict.fromkeys(terms("vendor", *[None] * 6))
+    row = rate_event(event(attempt=0, terminator_id=None, gateway=None, answered_ms=None,
+                           sip_code=404, **no_vendor), USD)  # fmt: skip
     assert column(row, "vendor_rate") is None
     assert (column(row, "customer_price"), column(row, "vendor_cost")) == (0, 0)
 
@@ -48,14 +52,13 @@ def test_a_rejected_call_has_no_vendor_and_costs_nothing():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"customer": {"tariff_id": 1, "prefix": "44", "rate": 0.06, "initial_increment": 60,
-                       "next_increment": 60, "connect_fee": "0"}},
-         "customer.rate: Value error, money must be a decimal string"),
+        ({"customer_rate": 0.06}, "customer_rate: Value error, money must be a decimal string"),
         ({"answered_ms": T0 + 20_000}, "answered_ms is after ended_ms"),
-        ({"format": 2}, "format is not 1"),
+        ({"format": 3}, "format is not 2"),
         ({"started_ms": "yesterday"}, "started_ms"),
-        ({"vendor": {"tariff_id": 2, "prefix": "44", "rate": "0.03", "initial_increment": 0,
-                     "next_increment": 1, "connect_fee": "0"}}, "vendor.initial_increment"),
+        ({"vendor_initial_increment": 0}, "vendor_initial_increment"),
+        ({"vendor_rate": None}, "vendor terms are incomplete"),
+        ({"surprise": 1}, "surprise: Extra inputs are not permitted"),
         ({"currency": "XXX"}, "unknown currency 'XXX'"),
     ],
 )  # fmt: skip
@@ -67,3 +70,36 @@ def test_invalid_events_say_which_field_is_wrong(changes, message):
 def test_not_json_at_all():
     with pytest.raises(InvalidEvent, match="malformed event"):
         rate_event(b"{not json", USD)
+
+
+def test_the_engines_event_is_what_the_rater_reads():
+    context = CallContext(
+        "call-1", 7, 1, "10.0.0.1", "15550001", "447700900123", "+447700900123", "USD",
+        Side(1, "447", 4_000_000, 30, 6, 100_000), frozenset({486}), T0,
+        (Target(3, "sip:447700900123@192.0.2.1:5060", Side(3, "447", 2_500_000, 1, 1, 0)),),
+    )  # fmt: skip
+    assert CallContext.decode(context.encode()) == context
+    line = context.event(
+        1, node="n1", sip_code=200, reason="caller-bye", started_ms=T0 + 10,
+        answered_ms=T0 + 2_000, ended_ms=T0 + 63_500,
+    )  # fmt: skip
+    row = rate_event(line, USD)
+    assert column(row, "customer_rate") == D("0.04") and column(row, "vendor_rate") == D("0.025")
+    # 61.5 s: customer 30/6 -> 66 s at 0.04 + 0.001 fee; vendor 1/1 -> 62 s at 0.025
+    assert (column(row, "customer_billed_seconds"), column(row, "customer_price")) == (
+        66, D("0.045000"))  # fmt: skip
+    assert (column(row, "vendor_billed_seconds"), column(row, "vendor_cost")) == (62, D("0.025833"))
+
+
+def test_events_of_the_nested_format_1_are_still_rated():
+    nested = {
+        "format": 1, "call_id": "old", "attempt": 0, "node": "n", "snapshot_version": 1,
+        "originator_id": 1, "src_ip": "10.0.0.1", "caller": "1", "called": "44", "dialed": "44",
+        "currency": "USD", "terminator_id": None, "gateway": None, "vendor": None,
+        "customer": {"tariff_id": 1, "prefix": "44", "rate": "0.06", "initial_increment": 60,
+                     "next_increment": 60, "connect_fee": "0"},
+        "sip_code": 404, "reason": "no-vendor", "call_started_ms": T0, "started_ms": T0,
+        "answered_ms": None, "ended_ms": T0 + 5,
+    }  # fmt: skip
+    row = rate_event(json.dumps(nested, separators=(",", ":")), USD)
+    assert (column(row, "call_id"), column(row, "customer_rate")) == ("old", D("0.06"))

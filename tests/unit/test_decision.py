@@ -2,7 +2,16 @@ from decimal import Decimal as D
 
 import pytest
 
-from kemi.decision import DROP_CURRENCY, DROP_DISABLED, DROP_LOSS, DROP_NO_RATE, decide
+from kemi.pipeline import (
+    DROP_CURRENCY,
+    DROP_DISABLED,
+    DROP_LOSS,
+    DROP_NO_RATE,
+    decide,
+    explain,
+)
+from kemi.rates import money_units
+from kemi.request import CallRequest
 from kemi.snapshot import SnapshotError
 from tests.unit import snapshots as s
 
@@ -33,8 +42,12 @@ def standard(**overrides):
 
 def route(snapshot, user, ip="10.0.0.1", port=5060, transport="udp", call_id="c1"):
     return decide(
-        snapshot, ip=ip, port=port, transport=transport, user=user, at=1000.0, call_id=call_id
+        snapshot, CallRequest(call_id, ip, port, transport, user, "caller", "tag", 1_000_000)
     )
+
+
+def units(text):
+    return money_units(D(text))
 
 
 def test_vendors_ordered_by_cost_with_longest_prefix_each():
@@ -43,8 +56,8 @@ def test_vendors_ordered_by_cost_with_longest_prefix_each():
     # B: 44 at 0.0090; C: 4420 at 0.0090 -> B and C tie on price, B has the lower id
     assert decision.reason is None
     assert [(c.terminator.id, c.rate.prefix, c.rate.rate) for c in decision.routes] == [
-        (2, "44", D("0.0090")),
-        (3, "4420", D("0.0090")),
+        (2, "44", units("0.0090")),
+        (3, "4420", units("0.0090")),
     ]
     assert [(d.terminator_id, d.reason) for d in decision.dropped] == [(1, DROP_LOSS)]
     assert decision.customer_rate.prefix == "44"
@@ -81,7 +94,7 @@ def test_vendors_without_a_rate_are_dropped():
 )
 def test_rejections_have_documented_codes(user, ip, reason, code):
     decision = route(standard(), user, ip=ip)
-    assert (decision.reason, decision.code) == (reason, code)
+    assert (decision.reason, decision.rejection.code) == (reason, code)
 
 
 def test_disabled_originator_and_terminator():
@@ -135,7 +148,7 @@ def test_device_port_and_transport_must_match():
 
 
 def test_as_json_explains_the_decision():
-    explained = route(standard(), "+442071234567").as_json()
+    explained = explain(route(standard(), "+442071234567"))
     assert explained["routed"] is True
     assert explained["called"] == "442071234567"
     assert explained["customer_rate"]["rate"] == "0.015"

@@ -2,7 +2,7 @@ from collections import Counter
 from decimal import Decimal as D
 
 from kemi.lcr import STRATEGIES, Candidate
-from kemi.rates import Rate
+from kemi.rates import Rate, money_units
 from kemi.snapshot import PlanEntry, Terminator
 
 
@@ -12,7 +12,7 @@ def candidate(tid, rate, priority=100, weight=100, position=0):
         terminator,
         PlanEntry(tid, priority, weight),
         position,
-        Rate("44", D(rate), 1, 1, D(0), 0.0, None),
+        Rate("44", money_units(D(rate)), 1, 1, 0),
     )
 
 

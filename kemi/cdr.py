@@ -1,0 +1,91 @@
+"""The CDR, declared once (DESIGN §5): one row per call attempt.
+
+Every field of the ``cdrs`` table is listed here with its SQL type and where its value comes
+from: the engine's event (``EVENT``) or the rater (``RATED``). From this one list derive the
+event the engine writes (``event_line``), the rater's validating model and its COPY / merge
+column lists (admin.cdr_rating), and a test holds it against the live schema
+(tests/integration/test_cdr_schema.py). Columns the database fills itself (id, ingested_at)
+are not CDR fields.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kemi.contract import CDR_EVENT_FORMAT
+
+EVENT, RATED = "event", "rated"
+
+
+@dataclass(frozen=True, slots=True)
+class CdrField:
+    name: str  # the event's key; for times, "<x>_ms" in the event is column "<x>_at"
+    kind: str  # text | int | money | epoch_ms | seconds
+    sql: str  # the column's type as PostgreSQL's format_type() names it
+    source: str = EVENT
+    nullable: bool = False
+    checks: dict[str, Any] = field(default_factory=dict)  # constraints the rater enforces
+
+    @property
+    def column(self) -> str:
+        return self.name[:-3] + "_at" if self.kind == "epoch_ms" else self.name
+
+
+_PREFIX = {"pattern": r"^[0-9]{1,20}$"}
+_INCREMENT = {"gt": 0}
+
+
+def _terms(side: str, source: str = EVENT) -> tuple[CdrField, ...]:
+    """The rating terms of one side (customer or vendor): what the engine routed on."""
+    return (
+        CdrField(f"{side}_tariff_id", "int", "bigint", source, nullable=True),
+        CdrField(f"{side}_prefix", "text", "text", source, nullable=True, checks=_PREFIX),
+        CdrField(f"{side}_rate", "money", "numeric(18,8)", source, nullable=True),
+        CdrField(f"{side}_initial_increment", "int", "integer", source, True, _INCREMENT),
+        CdrField(f"{side}_next_increment", "int", "integer", source, True, _INCREMENT),
+        CdrField(f"{side}_connect_fee", "money", "numeric(18,8)", source, nullable=True),
+    )
+
+
+TERMS = ("tariff_id", "prefix", "rate", "initial_increment", "next_increment", "connect_fee")
+
+FIELDS: tuple[CdrField, ...] = (
+    CdrField("call_id", "text", "text", checks={"min_length": 1}),
+    CdrField("attempt", "int", "smallint", checks={"ge": 0}),  # 0: rejected before any relay
+    CdrField("node", "text", "text"),
+    CdrField("snapshot_version", "int", "bigint"),
+    CdrField("originator_id", "int", "bigint"),
+    CdrField("terminator_id", "int", "bigint", nullable=True),
+    CdrField("gateway", "text", "text", nullable=True),
+    CdrField("src_ip", "text", "inet"),
+    CdrField("caller", "text", "text"),
+    CdrField("called", "text", "text"),
+    CdrField("dialed", "text", "text"),
+    CdrField("sip_code", "int", "smallint", checks={"ge": 100, "le": 699}),
+    CdrField("reason", "text", "text", checks={"min_length": 1}),
+    CdrField("call_started_ms", "epoch_ms", "timestamp with time zone"),
+    CdrField("started_ms", "epoch_ms", "timestamp with time zone"),
+    CdrField("answered_ms", "epoch_ms", "timestamp with time zone", nullable=True),
+    CdrField("ended_ms", "epoch_ms", "timestamp with time zone"),
+    CdrField("duration", "seconds", "numeric(12,3)", RATED),
+    CdrField("currency", "text", "character(3)", checks={"pattern": r"^[A-Z]{3}$"}),
+    *_terms("customer"),
+    CdrField("customer_billed_seconds", "int", "integer", RATED),
+    CdrField("customer_price", "money", "numeric(20,8)", RATED),
+    *_terms("vendor"),
+    CdrField("vendor_billed_seconds", "int", "integer", RATED),
+    CdrField("vendor_cost", "money", "numeric(20,8)", RATED),
+)
+
+EVENT_FIELDS = tuple(f for f in FIELDS if f.source == EVENT)
+EVENT_NAMES = ("format", *(f.name for f in EVENT_FIELDS))
+COLUMNS = tuple(f.column for f in FIELDS)
+
+
+def event_line(values: tuple[Any, ...]) -> str:
+    """One CDR event as the JSON line the bus carries; ``values`` in EVENT_FIELDS order."""
+    return json.dumps(
+        dict(zip(EVENT_NAMES, (CDR_EVENT_FORMAT, *values), strict=True)), separators=(",", ":")
+    )

@@ -1,0 +1,116 @@
+"""The node's CDR relay: journal segments (kemi.journal) -> the bus, in batches.
+
+Runs in a Kamailio timer process (``Router.ksr_timer_relay``), or as ``akira cdr-relay`` for a
+node whose Kamailio is gone. A segment is deleted only after the bus has taken all of its
+events; if the bus fails halfway, the whole segment is sent again later, which the rater's
+merge makes harmless (idempotent on Call-ID and attempt). So a CDR is lost only with the disk.
+Spool files of the engine before the journal (``cdr-*.jsonl``) are shipped the same way.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import os
+import time
+from collections.abc import Callable
+
+from redis import Redis, RedisError
+
+from kemi import contract
+from kemi.journal import OPEN, READY, STALE_SECONDS, TAKEN
+
+BATCH = 500  # events per round trip to the bus
+
+
+class RedisStreamBus:
+    """The default bus: one Redis stream (``akira:cdr``), entries of one field."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def publish(self, lines: list[bytes]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for line in lines:
+            pipe.xadd(contract.CDR_STREAM, {contract.CDR_EVENT_FIELD: line})
+        pipe.execute()
+
+
+class Relay:
+    def __init__(
+        self,
+        journal_dir: str,
+        bus: RedisStreamBus,
+        *,
+        legacy_spool_dir: str | None = None,
+        on_event: Callable[[str], None] = lambda message: None,
+        clock: Callable[[], float] = time.time,
+        retry_after: float = 1.0,
+    ) -> None:
+        self.journal_dir = journal_dir
+        self.bus = bus
+        self.legacy_spool_dir = legacy_spool_dir
+        self._on_event = on_event
+        self._clock = clock
+        self._retry_after = retry_after
+        self._bus_down_until = 0.0
+
+    def run_once(self) -> int:
+        """Ship what is ready; the number of events the bus took."""
+        if self._clock() < self._bus_down_until:
+            return 0
+        self._take_over_stale()
+        shipped = 0
+        try:
+            for path in self._ready():
+                shipped += self._ship(path)
+        except (RedisError, OSError) as exc:
+            self._bus_down_until = self._clock() + self._retry_after
+            self._on_event(f"akira: CDR relay waits, the bus failed: {exc!r}")
+        return shipped
+
+    def backlog(self) -> tuple[int, float | None]:
+        """(segments waiting, age in seconds of the oldest) — for status and health."""
+        paths = glob.glob(os.path.join(self.journal_dir, "*"))
+        ages = [self._clock() - os.path.getmtime(p) for p in paths if not _temporary(p)]
+        return len(ages), max(ages, default=None)
+
+    def _take_over_stale(self) -> None:
+        now = self._clock()
+        stale = glob.glob(os.path.join(self.journal_dir, f"*{OPEN}"))
+        if self.legacy_spool_dir:
+            stale += glob.glob(os.path.join(self.legacy_spool_dir, "cdr-*.jsonl"))
+        for path in stale:
+            try:
+                if now - os.path.getmtime(path) >= STALE_SECONDS:
+                    self._take_over(path)
+            except FileNotFoundError:
+                pass  # rotated by its writer meanwhile
+
+    def _take_over(self, path: str) -> None:
+        """Rename a segment while no append is in flight (its writer appends under a shared
+        lock and checks the name first)."""
+        name = os.path.basename(path).rsplit(".", 1)[0]
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            os.rename(path, os.path.join(self.journal_dir, f"{name}{TAKEN}"))
+        finally:
+            os.close(descriptor)
+
+    def _ready(self) -> list[str]:
+        ready = glob.glob(os.path.join(self.journal_dir, f"*{READY}"))
+        ready += glob.glob(os.path.join(self.journal_dir, f"*{TAKEN}"))
+        return sorted(ready, key=os.path.getmtime)
+
+    def _ship(self, path: str) -> int:
+        with open(path, "rb") as segment:
+            lines = [line.rstrip(b"\n") for line in segment if line.strip()]
+        for start in range(0, len(lines), BATCH):
+            self.bus.publish(lines[start : start + BATCH])
+        os.unlink(path)  # a crash before this sends the segment again; the rater dedups
+        return len(lines)
+
+
+def _temporary(path: str) -> bool:
+    return os.path.basename(path).startswith(".")

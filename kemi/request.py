@@ -1,0 +1,34 @@
+"""A SIP request as the pipeline sees it: read once from Kamailio, typed, never trusted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    call_id: str
+    src_ip: str
+    src_port: int
+    transport: str  # udp | tcp
+    ruri_user: str  # as received, tech-prefix included; undecodable bytes became U+FFFD
+    from_user: str  # control characters replaced (it travels in the call context)
+    from_tag: str
+    at_ms: int  # when the INVITE was taken up, epoch milliseconds
+    call_id_ok: bool = True  # printable ASCII, as RFC 3261's Call-ID grammar allows
+
+    @property
+    def at(self) -> int:
+        """Epoch seconds, the unit of rate windows."""
+        return self.at_ms // 1000
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (and the context's separators) replaced by '?'."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+def call_id_ok(call_id: str) -> bool:
+    return bool(call_id) and call_id.isascii() and call_id.isprintable() and " " not in call_id

@@ -1,0 +1,153 @@
+"""A node's snapshot sync: what the publisher put in Redis -> files its workers map.
+
+Runs in one process per node (a Kamailio rtimer process, ``Router.ksr_timer_sync``; the admin
+uses it too, for ``akira simulate``). Each poll it reports to ``akira:nodes`` what the node has,
+fetches the files of the pending and the current version it lacks, and renames ``current``
+into place once the Redis pointer names a version whose files are all here. The publisher
+waits for every live node to have the pending version before it moves the pointer, so the
+switch itself costs the workers only an ``mmap`` (contract: kemi.contract).
+
+Files are written to a temporary name, fsynced and renamed, never rewritten: a worker that
+maps one must never see it change (SIGBUS). Versions beyond the last ``SNAPSHOT_KEEP`` and the
+tariff files only they use are removed; a worker still mapping one keeps its pages until it
+switches (Linux frees an unlinked file's pages with the last mapping).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import zlib
+from collections.abc import Callable, Iterable
+
+from redis import Redis, RedisError
+
+from kemi import contract
+from kemi.snapshot_files import install, installed_version, write_atomic
+
+
+class SyncError(Exception):
+    """A version cannot be fetched (missing in Redis, or a corrupt chunk)."""
+
+
+class SnapshotSync:
+    def __init__(
+        self,
+        redis: Redis,
+        directory: str,
+        *,
+        node: str,
+        keep: int = contract.SNAPSHOT_KEEP,
+        on_event: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self.redis = redis
+        self.directory = directory
+        self.node = node
+        self.keep = keep
+        self._on_event = on_event
+        self._prepared: int | None = None
+        self._last_error = ""
+
+    def poll(self) -> None:
+        """One round: report, fetch what is missing, install the live version."""
+        try:
+            current, pending = self.redis.mget(contract.SNAPSHOT_POINTER, contract.SNAPSHOT_PENDING)
+            for version in {int(v) for v in (pending, current) if v is not None}:
+                self.prepare(version)
+            if current is not None and installed_version(self.directory) != int(current):
+                install(self.directory, int(current))
+                self._on_event(f"akira: snapshot {int(current)} installed on {self.node}")
+                self.remove_old_versions()
+            self.report()
+            self._last_error = ""
+        except (RedisError, SyncError, OSError, ValueError) as exc:
+            message = f"akira: snapshot sync on {self.node} failed: {exc!r}"
+            if message != self._last_error:
+                self._last_error = message
+                self._on_event(message)
+
+    def sync_current(self) -> int | None:
+        """Fetch and install the live version now (for ``akira simulate``); its number."""
+        current = self.redis.get(contract.SNAPSHOT_POINTER)
+        if current is None:
+            return None
+        version = int(current)
+        self.prepare(version)
+        if installed_version(self.directory) != version:
+            install(self.directory, version)
+        return version
+
+    def prepare(self, version: int) -> None:
+        """Have every file of ``version`` here; the manifest is written last."""
+        manifest_file = contract.manifest_path(self.directory, version)
+        if os.path.exists(manifest_file):
+            self._prepared = max(self._prepared or 0, version)
+            return
+        blob = self.redis.hget(contract.snapshot_key(version), "manifest")
+        if blob is None:
+            raise SyncError(f"snapshot {version} is not in Redis")
+        manifest = json.loads(zlib.decompress(blob))
+        started = time.perf_counter()
+        fetched = 0
+        for item in manifest["tariffs"].values():
+            path = contract.tariff_path(self.directory, item["digest"])
+            if not os.path.exists(path):
+                write_atomic(path, self._tariff_chunks(item["digest"]))
+                fetched += 1
+        write_atomic(manifest_file, [json.dumps(manifest).encode()])
+        self._prepared = max(self._prepared or 0, version)
+        self._on_event(
+            f"akira: snapshot {version} prepared on {self.node}: {fetched} tariff file(s) "
+            f"fetched in {time.perf_counter() - started:.2f}s"
+        )
+
+    def _tariff_chunks(self, digest: str) -> Iterable[bytes]:
+        key = contract.tariff_key(digest)
+        meta_raw = self.redis.hget(key, "meta")
+        if meta_raw is None:
+            raise SyncError(f"tariff file {digest} is not in Redis")
+        meta = json.loads(meta_raw)
+        size = 0
+        for index in range(meta["chunks"]):
+            blob = self.redis.hget(key, str(index))
+            if blob is None:
+                raise SyncError(f"tariff file {digest} lacks chunk {index}")
+            chunk = zlib.decompress(blob)
+            size += len(chunk)
+            yield chunk
+        if size != meta["size"]:
+            raise SyncError(f"tariff file {digest}: {size} bytes, expected {meta['size']}")
+
+    def report(self) -> None:
+        self.redis.hset(
+            contract.NODES,
+            self.node,
+            json.dumps(
+                {
+                    "prepared": self._prepared,
+                    "installed": installed_version(self.directory),
+                    "seen": time.time(),
+                }
+            ),
+        )
+
+    def remove_old_versions(self) -> None:
+        versions = sorted(
+            int(name[:-5])
+            for name in os.listdir(os.path.join(self.directory, "versions"))
+            if name.endswith(".json") and name[:-5].isdigit()
+        )
+        kept = set(versions[-self.keep :]) | {installed_version(self.directory)}
+        kept &= set(versions)
+        in_use: set[str] = set()
+        for version in kept:
+            with open(contract.manifest_path(self.directory, version), encoding="utf-8") as file:
+                in_use.update(t["digest"] for t in json.load(file)["tariffs"].values())
+        for version in versions:
+            if version not in kept:
+                os.unlink(contract.manifest_path(self.directory, version))
+        tariffs = os.path.join(self.directory, "tariffs")
+        for name in os.listdir(tariffs):
+            if name.endswith(".akt") and name[:-4] not in in_use:
+                os.unlink(os.path.join(tariffs, name))
