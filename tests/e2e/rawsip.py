@@ -237,6 +237,13 @@ class Endpoint:
                 break
         return messages
 
+    def drain(self) -> list[Message]:
+        """Whatever has arrived already, without waiting."""
+        messages = []
+        while (message := self.receive(0.001)) is not None:
+            messages.append(message)
+        return messages
+
     def transact(self, data: bytes, to: tuple[str, int], timeout: float = 1.0) -> list[Message]:
         """Send a request once (no retransmission: loopback does not lose datagrams, and a
         resend would blur what a test counts) and read replies until a final one or the
