@@ -311,6 +311,7 @@ class Router:
     def ksr_stray_reply(self, msg, event: str = "") -> int:
         """tm's on_sl_reply: a reply that belongs to no transaction of ours is dropped, never
         forwarded statelessly (to wherever its Via says, a broadcast address included)."""
+        KSR.set_drop()
         return EXIT
 
     def _emit(

@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,8 +78,11 @@ class Kamailio:
             self.process.wait()
 
 
-def start_kamailio(run_dir: Path, port: int, redis_url: str, node: str = "e2e") -> Kamailio:
-    """Kamailio with the engine on 127.0.0.1:``port``, reading ``redis_url``; waits until up."""
+def start_kamailio(
+    run_dir: Path, port: int, redis_url: str, node: str = "e2e", wrapper: Sequence[str] = ()
+) -> Kamailio:
+    """Kamailio with the engine on 127.0.0.1:``port``, reading ``redis_url``; waits until up.
+    ``wrapper`` runs it through another command (test_torture.py: nsenter into a namespace)."""
     for tool in ("kamailio", "sipp", "kamcmd"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is not installed: run scripts/test.sh, which installs it")
@@ -96,7 +99,7 @@ def start_kamailio(run_dir: Path, port: int, redis_url: str, node: str = "e2e") 
     }
     with log.open("w") as log_file:
         process = subprocess.Popen(
-            [str(ROOT / "scripts" / "kamailio-run.sh")],
+            [*wrapper, str(ROOT / "scripts" / "kamailio-run.sh")],
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
