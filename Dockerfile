@@ -26,10 +26,11 @@ RUN /usr/bin/python3 -m venv /opt/akira/.venv \
 ENV PATH=/opt/akira/.venv/bin:$PATH \
     AKIRA_RUN_DIR=/run/akira \
     AKIRA_SPOOL_DIR=/var/spool/akira \
+    AKIRA_SNAPSHOT_DIR=/var/lib/akira/snapshot \
     AKIRA_SIP_LISTEN=udp:0.0.0.0:5060 \
     AKIRA_HTTP_HOST=0.0.0.0
 
 EXPOSE 5060/udp 8000/tcp
-VOLUME ["/var/spool/akira"]
+VOLUME ["/var/spool/akira", "/var/lib/akira/snapshot"]
 ENTRYPOINT ["/opt/akira/scripts/docker-entrypoint.sh"]
 CMD ["admin"]

@@ -7,6 +7,7 @@ import dataclasses
 import getpass
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -335,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `akira simulate ... | head` ends quietly
     args = build_parser().parse_args(argv)
     return args.run(args, Settings.from_env())
 

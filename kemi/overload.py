@@ -8,9 +8,10 @@ every few milliseconds and sets a shed fraction in Kamailio's shared memory; eac
 answers that fraction of new INVITEs with 503 + Retry-After before any decision is made
 (kemi.routes), and in-dialog requests — the calls already carried — are never shed.
 
-The controller raises the fraction quickly while the queue is above ``high`` (in proportion
-to how far above) and lowers it slowly while the queue is below ``low``, so the queue hovers
-between the two and the node recovers by itself when the offered load falls.
+The controller raises the fraction once the queue has stayed above ``high`` for ``patience``
+ticks (a scheduling hiccup on a busy host is not overload), in proportion to how far above,
+and lowers it slowly while the queue is below ``low``, so the queue hovers between the two
+and the node recovers by itself when the offered load falls.
 """
 
 from __future__ import annotations
@@ -41,12 +42,15 @@ def queued_bytes(table: str, port: int) -> int:
 class SheddingController:
     high: int  # bytes
     low: int  # bytes
+    patience: int = 3  # ticks above ``high`` before shedding starts
     raise_step: int = 50  # permille per tick at ``high``, more the further above
     ease_step: int = 10  # permille per tick below ``low``
     shed: int = 0  # permille of new INVITEs refused
+    _above: int = 0
 
     def update(self, queued: int) -> int:
-        if queued > self.high:
+        self._above = self._above + 1 if queued > self.high else 0
+        if self._above >= self.patience or (self.shed and queued > self.high):
             self.shed = min(PERMILLE, self.shed + self.raise_step * queued // self.high)
         elif queued < self.low:
             self.shed = max(0, self.shed - self.ease_step)

@@ -41,6 +41,6 @@ class EngineSettings:
             node=env.get("AKIRA_NODE", socket.gethostname()),
             tell_unknown_sources=_flag(env.get("AKIRA_TELL_UNKNOWN_SOURCES", "0")),
             sip_listen=env.get("AKIRA_SIP_LISTEN", "udp:127.0.0.1:5060"),
-            shed_queue_high=int(env.get("AKIRA_SHED_QUEUE_HIGH", str(384 << 10))),
-            shed_queue_low=int(env.get("AKIRA_SHED_QUEUE_LOW", str(96 << 10))),
+            shed_queue_high=int(env.get("AKIRA_SHED_QUEUE_HIGH", str(1 << 20))),
+            shed_queue_low=int(env.get("AKIRA_SHED_QUEUE_LOW", str(256 << 10))),
         )

@@ -19,4 +19,6 @@ ensure_redis "$AKIRA_TEST_REDIS_URL"
 say "lint (ruff)"
 "$VENV/bin/ruff" check kemi admin tests bench
 say "tests"
-exec "$VENV/bin/pytest" -v "$@"
+# -n 4: end-to-end scenarios mostly wait on SIPp and timers, so four run side by side even on
+# two cores; each xdist worker has its own Kamailio, ports and Redis database (tests/conftest.py).
+exec "$VENV/bin/pytest" -v -n "${AKIRA_TEST_WORKERS:-4}" "$@"

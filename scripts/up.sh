@@ -10,8 +10,11 @@ cd "$AKIRA_ROOT"
 export AKIRA_DATABASE_URL=${AKIRA_DATABASE_URL:-postgresql://akira:akira@127.0.0.1:5432/akira}
 export AKIRA_REDIS_URL=${AKIRA_REDIS_URL:-redis://127.0.0.1:6379/0}
 export AKIRA_SPOOL_DIR=${AKIRA_SPOOL_DIR:-$AKIRA_RUN_DIR/spool}
+# One snapshot directory for this host: the publisher writes it, Kamailio's sync keeps it
+# current, `akira simulate` maps it.
+export AKIRA_SNAPSHOT_DIR=${AKIRA_SNAPSHOT_DIR:-$AKIRA_RUN_DIR/snapshot}
 export AKIRA_SIP_LISTEN=${AKIRA_SIP_LISTEN:-udp:127.0.0.1:5060}
-mkdir -p "$AKIRA_RUN_DIR" "$AKIRA_SPOOL_DIR"
+mkdir -p "$AKIRA_RUN_DIR" "$AKIRA_SPOOL_DIR" "$AKIRA_SNAPSHOT_DIR"
 
 ensure_packages
 ensure_venv
@@ -34,7 +37,7 @@ if [ ! -f "$AKIRA_RUN_DIR/admin-password" ]; then
     "$akira" users create admin --role admin --password-stdin < "$AKIRA_RUN_DIR/admin-password"
 fi
 say "publishing the routing snapshot"
-"$akira" publish --by quickstart
+"$akira" publish --by quickstart --node-wait 0
 
 # Restart what a previous `up` left running, so code changes take effect.
 for name in admin worker kamailio; do stop_process "$name"; done

@@ -6,7 +6,9 @@ keys. When a service does not answer, those tests fail with the reason; they are
 
 Environment: AKIRA_TEST_DATABASE_URL (a maintenance database URL, default
 postgresql://akira:akira@127.0.0.1:5432/postgres) and AKIRA_TEST_REDIS_URL (default
-redis://127.0.0.1:6379/15). scripts/test.sh sets both.
+redis://127.0.0.1:6379/15). scripts/test.sh sets both. Under pytest-xdist each worker gets a
+Redis database of its own (gw0 the configured one, gwN the one N + 4 below it, keeping clear of
+the benchmarks' 12-14) and, in tests/e2e/ports.py, ports of its own.
 """
 
 from __future__ import annotations
@@ -26,7 +28,19 @@ from kemi import contract
 MAINTENANCE_URL = os.environ.get(
     "AKIRA_TEST_DATABASE_URL", "postgresql://akira:akira@127.0.0.1:5432/postgres"
 )
-REDIS_URL = os.environ.get("AKIRA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+def _worker_redis_url(url: str) -> str:
+    if not WORKER:
+        return url
+    base, _, db = url.rpartition("/")
+    return f"{base}/{int(db or 0) - WORKER - 4}"
+
+
+REDIS_URL = _worker_redis_url(
+    os.environ.get("AKIRA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+)
 
 
 def database_url_for(name: str) -> str:

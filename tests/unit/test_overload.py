@@ -1,0 +1,36 @@
+"""Overload shedding: the SIP socket's queue as /proc shows it, and the controller."""
+
+from kemi.overload import SheddingController, listen_port, queued_bytes
+
+UDP = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout
+ 1234: 0100007F:13C4 00000000:0000 07 00000000:00078000 00:00000000 00000000     0        0
+ 1235: 0100007F:1F90 00000000:0000 07 00000000:00001000 00:00000000 00000000     0        0
+"""
+
+
+def test_the_queue_of_our_port_is_read_from_proc():
+    assert listen_port("udp:127.0.0.1:5060") == 5060
+    assert queued_bytes(UDP, 5060) == 0x78000
+    assert queued_bytes(UDP, 5061) == 0
+
+
+def test_a_hiccup_is_not_overload_but_a_lasting_queue_is():
+    controller = SheddingController(high=1000, low=100)
+    assert controller.update(5000) == 0  # one tick above: patience
+    assert controller.update(50) == 0
+    shed = [controller.update(2000) for _ in range(5)]
+    assert shed[:2] == [0, 0] and 0 < shed[2] < shed[3] < shed[4]
+
+
+def test_shedding_eases_off_when_the_queue_drains_and_never_passes_all():
+    controller = SheddingController(high=1000, low=100, patience=1)
+    for _ in range(100):
+        controller.update(50_000)
+    assert controller.shed == 1000
+    controller.update(500)  # between low and high: hold
+    assert controller.shed == 1000
+    steps = 0
+    while controller.update(0):
+        steps += 1
+    assert steps == 1000 // controller.ease_step - 1
