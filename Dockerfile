@@ -5,7 +5,7 @@ FROM debian:12-slim
 
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        kamailio kamailio-python3-modules python3 python3-venv sip-tester \
+        kamailio kamailio-python3-modules kamailio-redis-modules python3 python3-venv sip-tester \
         postgresql-client redis-tools procps ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 

@@ -85,6 +85,7 @@ def _from_format_1(document: dict[str, Any]) -> dict[str, Any]:
         terms = document.get(side) or {}
         upgraded |= {f"{side}_{name}": terms.get(name) for name in cdr.TERMS}
     upgraded["format"] = CDR_EVENT_FORMAT
+    upgraded["trace"] = ""
     return upgraded
 
 

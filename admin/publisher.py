@@ -29,10 +29,12 @@ from admin.queries import query
 from admin.tariff_compiler import compile_tariff, copy_row_count, rows_from_copy
 from kemi import contract
 from kemi.lcr import STRATEGIES
+from kemi.number_rules import Rule, RuleError, parse_rules
 from kemi.snapshot import (
     Device,
     Gateway,
     Originator,
+    Override,
     PlanEntry,
     RoutingPlan,
     Terminator,
@@ -93,42 +95,77 @@ class _Compiled:
     uploaded: int = 0
 
 
-def compile_routing(conn: psycopg.Connection) -> dict[str, list[Any]]:
-    """The small part of the snapshot: trunks, devices and routing plans, as engine records."""
+def compile_routing(conn: psycopg.Connection) -> dict[str, Any]:
+    """The small part of the snapshot: trunks, devices, routing plans and blocked prefixes,
+    as engine records; every rule and name the engine would not understand is refused here."""
     with conn.cursor(row_factory=dict_row) as cursor:
-        originators = [Originator(**row) for row in cursor.execute(query("publish_originators"))]
-        terminators = [
-            Terminator(**(row | {"gateways": tuple(Gateway(**g) for g in row["gateways"])}))
-            for row in cursor.execute(query("publish_terminators"))
-        ]
-        plans = []
-        for row in cursor.execute(query("publish_routing_plans")):
-            if row["strategy"] not in STRATEGIES:
-                raise PublishError(
-                    f"routing plan {row['name']!r}: unknown strategy {row['strategy']!r} "
-                    f"(known: {', '.join(sorted(STRATEGIES))})"
-                )
-            plans.append(
-                RoutingPlan(
-                    **(
-                        row
-                        | {
-                            "hunt_stop_codes": frozenset(row["hunt_stop_codes"]),
-                            "entries": tuple(PlanEntry(**e) for e in row["entries"]),
-                        }
-                    )
+        originators = [
+            Originator(
+                **(
+                    row
+                    | {
+                        "number_rules": _rules(row, "number_rules", "originator"),
+                        "cli_rules": _rules(row, "cli_rules", "originator"),
+                    }
                 )
             )
+            for row in cursor.execute(query("publish_originators"))
+        ]
+        terminators = [
+            Terminator(
+                **(
+                    row
+                    | {
+                        "gateways": tuple(Gateway(**g) for g in row["gateways"]),
+                        "number_rules": _rules(row, "number_rules", "terminator"),
+                    }
+                )
+            )
+            for row in cursor.execute(query("publish_terminators"))
+        ]
+        plans = [_plan(row) for row in cursor.execute(query("publish_routing_plans"))]
         devices = [
             Device(**(row | {"network": ipaddress.ip_network(row["network"], strict=False)}))
             for row in cursor.execute(query("publish_devices"))
         ]
+        blocked = frozenset(
+            row["prefix"] for row in cursor.execute(query("publish_global_blocked"))
+        )
     return {
         "originators": originators,
         "terminators": terminators,
         "routing_plans": plans,
         "devices": devices,
+        "blocked": blocked,
     }
+
+
+def _rules(row: dict[str, Any], column: str, kind: str) -> tuple[Rule, ...]:
+    try:
+        return parse_rules(row[column], f"{kind} {row['name']!r}, {column}")
+    except RuleError as exc:
+        raise PublishError(str(exc)) from exc
+
+
+def _plan(row: dict[str, Any]) -> RoutingPlan:
+    if row["strategy"] not in STRATEGIES:
+        raise PublishError(
+            f"routing plan {row['name']!r}: unknown strategy {row['strategy']!r} "
+            f"(known: {', '.join(sorted(STRATEGIES))})"
+        )
+    return RoutingPlan(
+        **(
+            row
+            | {
+                "hunt_stop_codes": frozenset(row["hunt_stop_codes"]),
+                "entries": tuple(PlanEntry(**e) for e in row["entries"]),
+                "overrides": tuple(
+                    Override(o["prefix"], tuple(o["terminator_ids"])) for o in row["overrides"]
+                ),
+                "blocked": frozenset(row["blocked"]),
+            }
+        )
+    )
 
 
 def rates_copy(conn: psycopg.Connection, tariff_id: int, now: datetime) -> bytes:

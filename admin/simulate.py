@@ -15,7 +15,8 @@ from typing import Any, TextIO
 
 from redis import Redis
 
-from kemi.pipeline import REJECTIONS, Call, decide, explain
+from kemi.explain import explain
+from kemi.pipeline import REJECTIONS, Call, decide
 from kemi.rates import money_text
 from kemi.request import CallRequest
 from kemi.snapshot import Snapshot

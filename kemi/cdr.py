@@ -77,6 +77,7 @@ FIELDS: tuple[CdrField, ...] = (
     *_terms("vendor"),
     CdrField("vendor_billed_seconds", "int", "integer", RATED),
     CdrField("vendor_cost", "money", "numeric(20,8)", RATED),
+    CdrField("trace", "text", "text"),  # how the engine decided the call (docs/engine.md)
 )
 
 EVENT_FIELDS = tuple(f for f in FIELDS if f.source == EVENT)

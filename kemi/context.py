@@ -64,6 +64,7 @@ class Target:
     terminator_id: int
     uri: str
     vendor: Side
+    limited: bool = False  # the vendor has CPS or concurrency limits: its slot is released
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,10 @@ class CallContext:
     hunt_stop_codes: frozenset[int]
     call_started_ms: int
     targets: tuple[Target, ...]  # attempt N (1-based) is targets[N - 1]
+    ring_timeout: int = 0  # seconds a vendor has for a provisional reply (0: tm's default)
+    answer_timeout: int = 0  # seconds a vendor has for a final reply (0: tm's default)
+    originator_limited: bool = False  # its slot is released when the call ends
+    trace: str = ""  # how the call was decided, compactly (kept in the CDR)
 
     def encode(self) -> str:
         head = _FIELD.join(
@@ -88,10 +93,13 @@ class CallContext:
                 str(self.originator_id), self.src_ip, self.caller, self.called, self.dialed,
                 self.currency, "" if self.customer is None else self.customer.encode(),
                 _ITEM.join(map(str, sorted(self.hunt_stop_codes))), str(self.call_started_ms),
+                str(self.ring_timeout), str(self.answer_timeout),
+                "1" if self.originator_limited else "", self.trace,
             )
         )  # fmt: skip
         targets = (
-            _FIELD.join((str(t.terminator_id), t.uri, t.vendor.encode())) for t in self.targets
+            _FIELD.join((str(t.terminator_id), t.uri, t.vendor.encode(), "1" if t.limited else ""))
+            for t in self.targets
         )
         return _RECORD.join((head, *targets))
 
@@ -100,7 +108,7 @@ class CallContext:
         head, *targets = text.split(_RECORD)
         (
             version, call_id, snapshot_version, originator_id, src_ip, caller, called, dialed,
-            currency, customer, hunt_stop, started,
+            currency, customer, hunt_stop, started, ring, answer, limited, trace,
         ) = head.split(_FIELD)  # fmt: skip
         if version != CONTEXT_FORMAT:
             raise ValueError(f"call context format {version!r}, engine reads {CONTEXT_FORMAT}")
@@ -108,7 +116,7 @@ class CallContext:
             call_id, int(snapshot_version), int(originator_id), src_ip, caller, called, dialed,
             currency, Side.decode(customer) if customer else None,
             frozenset(int(code) for code in hunt_stop.split(_ITEM) if code), int(started),
-            tuple(_target(t) for t in targets),
+            tuple(_target(t) for t in targets), int(ring), int(answer), bool(limited), trace,
         )  # fmt: skip
 
     def event(
@@ -133,10 +141,11 @@ class CallContext:
                 self.call_started_ms, started_ms, answered_ms, ended_ms, self.currency,
                 *(NO_SIDE if self.customer is None else self.customer.event_values()),
                 *(NO_SIDE if target is None else target.vendor.event_values()),
+                self.trace,
             )
         )  # fmt: skip
 
 
 def _target(text: str) -> Target:
-    terminator_id, uri, vendor = text.split(_FIELD)
-    return Target(int(terminator_id), uri, Side.decode(vendor))
+    terminator_id, uri, vendor, limited = text.split(_FIELD)
+    return Target(int(terminator_id), uri, Side.decode(vendor), bool(limited))

@@ -1,13 +1,14 @@
-"""Dialed and calling number normalization (DESIGN §2 step 4).
+"""Number normalization (DESIGN §2 step 4): what counts as a number, the international prefix.
 
-Numbers leave here as E.164 digits without ``+``. Per-trunk rewrite rules come later and will
-plug in after the tech-prefix strip.
+Numbers leave the pipeline as digits without ``+``. Real numbering plans exceed E.164's 15
+digits (German fixed lines with direct-dial extensions reach 16-17), so the default range is
+permissive: 3 to 32 digits; only a trunk's own range (min_digits/max_digits) is stricter.
 """
 
 from __future__ import annotations
 
-MAX_E164_DIGITS = 15
 MIN_DIGITS = 3
+MAX_DIGITS = 32
 
 
 def strip_international(user: str) -> str:
@@ -19,15 +20,5 @@ def strip_international(user: str) -> str:
     return user
 
 
-def called_number(user: str) -> str | None:
-    """E.164 digits of a dialed number (tech-prefix already stripped), or None when invalid."""
-    digits = strip_international(user)
-    if MIN_DIGITS <= len(digits) <= MAX_E164_DIGITS and digits.isdigit() and digits.isascii():
-        return digits
-    return None
-
-
-def calling_number(user: str) -> str:
-    """The caller as digits when it is a number; otherwise kept as sent (``anonymous``)."""
-    digits = strip_international(user)
-    return digits if digits.isdigit() and digits.isascii() else user
+def is_number(digits: str, shortest: int = MIN_DIGITS, longest: int = MAX_DIGITS) -> bool:
+    return shortest <= len(digits) <= longest and digits.isdigit() and digits.isascii()

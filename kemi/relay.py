@@ -5,6 +5,10 @@ node whose Kamailio is gone. A segment is deleted only after the bus has taken a
 events; if the bus fails halfway, the whole segment is sent again later, which the rater's
 merge makes harmless (idempotent on Call-ID and attempt). So a CDR is lost only with the disk.
 Spool files of the engine before the journal (``cdr-*.jsonl``) are shipped the same way.
+
+The journal also carries limit releases (``R ...`` lines, kemi.limits): the relay runs them in
+one ``akira_release`` call per segment, and keeps this node's incarnation alive, so the slots
+of a node that dies expire with it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Callable
 
 from redis import Redis, RedisError
 
-from kemi import contract
+from kemi import contract, limits
 from kemi.journal import OPEN, READY, STALE_SECONDS, TAKEN
 
 BATCH = 500  # events per round trip to the bus
@@ -36,12 +40,32 @@ class RedisStreamBus:
         pipe.execute()
 
 
+class RedisLimits:
+    """Where limit releases go, and this node's liveness for its slots (kemi.limits)."""
+
+    def __init__(self, redis: Redis, incarnation: str) -> None:
+        self.redis = redis
+        self.incarnation = incarnation
+        self._renew_at = 0.0
+
+    def release(self, records: list[bytes]) -> None:
+        self.redis.fcall("akira_release", 0, *records)
+
+    def keep_alive(self) -> None:
+        """Renewed about once a second; the key lives ALIVE_MS."""
+        now = time.monotonic()
+        if now >= self._renew_at:
+            self.redis.set(f"akira:alive:{self.incarnation}", 1, px=limits.ALIVE_MS)
+            self._renew_at = now + 1.0
+
+
 class Relay:
     def __init__(
         self,
         journal_dir: str,
         bus: RedisStreamBus,
         *,
+        node_limits: RedisLimits | None = None,
         legacy_spool_dir: str | None = None,
         on_event: Callable[[str], None] = lambda message: None,
         clock: Callable[[], float] = time.time,
@@ -49,6 +73,7 @@ class Relay:
     ) -> None:
         self.journal_dir = journal_dir
         self.bus = bus
+        self.limits = node_limits
         self.legacy_spool_dir = legacy_spool_dir
         self._on_event = on_event
         self._clock = clock
@@ -62,6 +87,8 @@ class Relay:
         self._take_over_stale()
         shipped = 0
         try:
+            if self.limits is not None:
+                self.limits.keep_alive()
             for path in self._ready():
                 shipped += self._ship(path)
         except (RedisError, OSError) as exc:
@@ -106,6 +133,10 @@ class Relay:
     def _ship(self, path: str) -> int:
         with open(path, "rb") as segment:
             lines = [line.rstrip(b"\n") for line in segment if line.strip()]
+        releases = [line[2:] for line in lines if line.startswith(b"R ")]
+        if releases and self.limits is not None:
+            self.limits.release(releases)
+        lines = [line for line in lines if not line.startswith(b"R ")]
         for start in range(0, len(lines), BATCH):
             self.bus.publish(lines[start : start + BATCH])
         os.unlink(path)  # a crash before this sends the segment again; the rater dedups

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +16,9 @@ class CallRequest:
     from_tag: str
     at_ms: int  # when the INVITE was taken up, epoch milliseconds
     call_id_ok: bool = True  # printable ASCII, as RFC 3261's Call-ID grammar allows
+    pai_user: str = ""  # P-Asserted-Identity's user, control characters replaced
+    auth_user: str | None = None  # a digest username whose credentials Kamailio verified
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names the plan asks
 
     @property
     def at(self) -> int:

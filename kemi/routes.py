@@ -4,9 +4,10 @@ Each ``ksr_*`` method replaces the native block of the same name. It reads the m
 into a typed request, hands it to the pure pipeline (kemi.pipeline) and applies what comes
 back: a reject, or relay to attempt N. Per-call state is one encoded context in a dialog
 variable (kemi.context), because the failure route and the dialog events may run in another
-Kamailio process. Nothing here waits on the network: the snapshot comes from mapped files
-(kemi.store) and CDR events go to a local journal (kemi.journal); Redis is only touched by the
-node's timer processes (snapshot sync, CDR relay).
+Kamailio process. The snapshot comes from mapped files (kemi.store) and CDR events go to a
+local journal (kemi.journal); the one network round trip of a call is the cluster-wide limits
+check at setup (kemi.limits, through Kamailio's C Redis client), made only for calls that
+have limits.
 
 Every SIP message is hostile until proven otherwise: in-dialog requests must belong to a
 dialog this proxy created, sources that are no customer's learn nothing (no reason header,
@@ -15,6 +16,7 @@ and a flooding one is dropped without a reply), malformed input gets a precise c
 
 from __future__ import annotations
 
+import os
 import random
 import time
 import traceback
@@ -24,11 +26,23 @@ from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from kemi.context import CallContext
+from kemi import limits
+from kemi.context import CallContext, Target
+from kemi.health import report_health, write_down
 from kemi.journal import Journal
 from kemi.overload import LoadMonitor, SheddingController, listen_port
-from kemi.pipeline import EXHAUSTED, REJECTIONS, STOP, after_failure, decide, end_reason
-from kemi.relay import RedisStreamBus, Relay
+from kemi.pipeline import (
+    EXHAUSTED,
+    REJECTIONS,
+    STOP,
+    Call,
+    after_failure,
+    apply_capacity,
+    decide,
+    end_reason,
+)
+from kemi.prober import Prober, probe_source
+from kemi.relay import RedisLimits, RedisStreamBus, Relay
 from kemi.request import CallRequest, call_id_ok, printable
 from kemi.settings import EngineSettings
 from kemi.snapshot import Snapshot
@@ -44,6 +58,8 @@ ATTEMPT = "akira_att"  # dialog variable: "<attempt>,<relayed at ms>" of the att
 ANSWERED = "akira_ans"  # dialog variable: when the 200 OK came, epoch ms
 SHED = "akira_shed"  # shared variable: permille of new INVITEs to refuse (kemi.overload)
 FAILURE_ROUTE = "ksr_failure_vendor"
+REDIS = "akira"  # ndb_redis server name (kamailio.cfg)
+LIMITS_REPLY = "akira_limits"
 
 # sanity checks (README.sanity): every default one but "digest credentials" (2048), which
 # drops a non-Digest Authorization without a reply; we answer that ourselves. Plus URI
@@ -51,6 +67,9 @@ FAILURE_ROUTE = "ksr_failure_vendor"
 SANITY_CHECKS = 1 | 2 | 4 | 32 | 64 | 128 | 256 | 512 | 1024 | 4096 | 16384
 SANITY_URIS = 1 | 2 | 4
 ALLOW = "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS\r\n"
+# auth module: the password given is HA1; challenges carry qop=auth (nonce counts, replays)
+HA1, QOP_AUTH, STALE = 1, 1, 16
+NONCE_EXPIRED = -4
 
 
 def now_ms() -> int:
@@ -72,17 +91,26 @@ class Router:
 
     def __init__(self) -> None:
         self.settings = EngineSettings.from_env()
+        # One run of this node's Kamailio (made before the fork, so every process shares it):
+        # limit slots belong to it and expire with it.
+        self.incarnation = f"{self.settings.node}.{os.getpid()}.{int(time.time())}"
         self._store: SnapshotStore | None = None
         self._journal: Journal | None = None
         self._sync: SnapshotSync | None = None
         self._cdr_relay: Relay | None = None
         self._monitor: LoadMonitor | None = None
+        self._prober: Prober | None = None
+        self._probed_version = 0
+        self._health_redis: Redis | None = None
+        self._reported_down: frozenset[str] | None = None
+        self._limits_failing = False
 
     # --- process lifecycle -----------------------------------------------------------------
 
     def child_init(self, rank: int) -> int:
         """After fork: per-process state is made lazily, by the first call that needs it."""
         self._store = self._journal = self._sync = self._cdr_relay = self._monitor = None
+        self._prober = None
         if rank > 0:  # SIP workers: map the installed snapshot before the first call
             self.store().refresh()
         return 0
@@ -191,7 +219,7 @@ class Router:
             return EXIT
         if self.settings.tell_unknown_sources:
             KSR.hdr.append_to_reply(f"X-Akira-Reason: {reason}\r\n")
-        KSR.sl.sl_send_reply(code, phrase)
+        KSR.sl.send_reply(code, phrase)  # stateful when a transaction exists
         return EXIT
 
     def _route_invite(self) -> int:
@@ -202,11 +230,21 @@ class Router:
             KSR.err("akira: engine fault: " + traceback.format_exc().replace("\n", " | "))
             return self._reject("engine-fault", tell=False)
 
-    def _read_request(self) -> CallRequest:
+    def _read_request(self, snapshot: Snapshot, auth_user: str | None) -> CallRequest:
         call_id, call_id_utf8 = _text(KSR.kx.get_callid, "$(ci{s.encode.hexa})")
         ruri_user, _ = _text(KSR.kx.get_ruser, "$(rU{s.encode.hexa})")
         from_user, _ = _text(KSR.kx.get_fuser, "$(fU{s.encode.hexa})")
         from_tag, _ = _text(lambda: KSR.pv.get("$ft"), "$(ft{s.encode.hexa})")
+        pai_user = ""
+        if KSR.hdr.is_present("P-Asserted-Identity") > 0:
+            pai_user, _ = _text(
+                lambda: KSR.pv.get("$(ai{uri.user})"), "$(ai{uri.user}{s.encode.hexa})"
+            )
+        headers = {}
+        for name in snapshot.match_headers:
+            value, _ = _text(lambda n=name: KSR.hdr.get(n), f"$(hdr({name}){{s.encode.hexa}})")
+            if value:
+                headers[name] = value.strip()
         return CallRequest(
             call_id=call_id if call_id_utf8 else printable(call_id),
             src_ip=KSR.kx.get_srcip(),
@@ -217,33 +255,108 @@ class Router:
             from_tag=from_tag,
             at_ms=now_ms(),
             call_id_ok=call_id_utf8 and call_id_ok(call_id),
+            pai_user=printable(pai_user),
+            auth_user=auth_user,
+            headers=headers,
         )
 
+    def _authenticate(self, snapshot: Snapshot) -> tuple[str | None, bool]:
+        """(the verified digest username, or None; whether a reply was sent already). Wrong
+        or replayed credentials get 403; an expired nonce a new challenge."""
+        if not snapshot.credentials or KSR.hdr.is_present("Proxy-Authorization") < 0:
+            return None, False
+        username, _ = _text(lambda: KSR.pv.get("$au"), "$(au{s.encode.hexa})")
+        device = snapshot.credentials.get(username)
+        source = KSR.kx.get_srcip()
+        if device is None or not snapshot.admits(device, source):
+            return None, self._refuse("bad-credentials", 403, "Forbidden") == EXIT
+        KSR.tm.t_newtran()  # nonce counting wants retransmissions absorbed (README.auth)
+        checked = KSR.auth.pv_auth_check(self.settings.auth_realm, device.ha1, HA1, 0)
+        if checked > 0:
+            KSR.auth.consume_credentials()
+            return username, False
+        if checked == NONCE_EXPIRED:
+            KSR.auth.auth_challenge(self.settings.auth_realm, QOP_AUTH | STALE)
+            return None, True
+        return None, self._refuse("bad-credentials", 403, "Forbidden") == EXIT
+
     def _route_invite_unsafe(self) -> int:
-        snapshot = self.store().current()
+        store = self.store()
+        snapshot = store.current()
         if snapshot is None:
             return self._reject("no-snapshot", tell=False)
-        request = self._read_request()
-        call = decide(snapshot, request)
+        auth_user, replied = self._authenticate(snapshot)
+        if replied:
+            return EXIT
+        request = self._read_request(snapshot, auth_user)
+        call = decide(snapshot, request, store.down)
         if call.originator is None:  # nobody to bill, nobody to tell
+            if snapshot.may_authenticate(request.src_ip):
+                KSR.auth.auth_challenge(self.settings.auth_realm, QOP_AUTH)
+                return EXIT
             if snapshot.knows_address(request.src_ip):
                 return self._reject("unknown-originator", tell=True)
             return self._refuse("unknown-originator", 403, "Forbidden")
+        taken = self._capacity(call) if call.reason is None else None
         context = call.context(snapshot.version)
         if call.reason is not None:
             self._emit(context, 0, REJECTIONS[call.reason].code, call.reason, request.at_ms)
             # Stateful, so a retransmitted INVITE is absorbed instead of giving a second CDR.
             return self._reject(call.reason, tell=True, stateful=True)
-        return self._start(snapshot, call.originator.max_call_duration, context)
+        return self._start(call, context, taken)
 
-    def _start(self, snapshot: Snapshot, max_duration: int, context: CallContext) -> int:
+    def _capacity(self, call: Call) -> int | None:
+        """The capacity stage's one round trip (only for calls that have limits): the vendor
+        that took a slot, if any. Redis down: the call goes on unlimited (logged once)."""
+        originator = call.originator
+        assert originator is not None
+        mine = limits.limits_of(
+            "o", originator.id, originator.cps_limit, originator.concurrent_limit
+        )
+        vendors = [
+            limits.limits_of(
+                "t", c.terminator.id, c.terminator.cps_limit, c.terminator.concurrent_limit
+            )
+            for c in call.routes
+        ]
+        if not mine and not any(vendors):
+            return None
+        argument = limits.setup_argument(
+            self.incarnation, limits.member(call.request.call_id), mine, vendors
+        )
+        reply = self._fcall("akira_setup", argument)
+        if reply is None:
+            return None
+        answer = limits.parse_setup(reply)
+        apply_capacity(call, answer.originator_over, answer.terminators_over)
+        return answer.taken
+
+    def _fcall(self, function: str, argument: str) -> str | None:
+        """One Redis function call through ndb_redis (C, ~12 µs of CPU; redis-py costs ~47)."""
+        command = f"FCALL {function} 0 %s"
+        if KSR.ndb_redis.redis_cmd_p1(REDIS, command, argument, LIMITS_REPLY) > 0:
+            reply = KSR.pv.get(f"$redis({LIMITS_REPLY}=>value)")
+            if KSR.pv.get(f"$redis({LIMITS_REPLY}=>type)") != 6:  # not a Redis error
+                self._limits_failing = False
+                return "" if reply is None else str(reply)
+        if not self._limits_failing:
+            self._limits_failing = True
+            KSR.err("akira: limits not checked (Redis does not answer): calls go on unlimited\n")
+        return None
+
+    def _start(self, call: Call, context: CallContext, taken: int | None) -> int:
         KSR.rr.record_route()
         if KSR.dialog.dlg_manage() < 0:  # no dialog, no CDR, no max duration: no call
             self._emit(context, 0, 500, "dialog-failed", context.call_started_ms)
+            self._release(context, None)
             return self._reject("dialog-failed", tell=True, stateful=True)
-        KSR.dialog.dlg_set_timeout(max_duration)
+        assert call.originator is not None
+        KSR.dialog.dlg_set_timeout(call.originator.max_call_duration)
         KSR.dialog.var_sets(CONTEXT, context.encode())
-        return self._relay(context, 1)
+        if call.caller_valid:  # the normalized caller, as the vendors are to see it
+            KSR.hdr.remove("P-Asserted-Identity")
+            KSR.hdr.append(f"P-Asserted-Identity: <sip:+{call.caller}@{KSR.kx.get_rcvip()}>\r\n")
+        return self._relay(context, 1, None, slot_taken=taken is not None)
 
     def _reject(self, reason: str, *, tell: bool, stateful: bool = False) -> int:
         rejection = REJECTIONS[reason]
@@ -256,18 +369,69 @@ class Router:
         KSR.sl.send_reply(rejection.code, rejection.phrase)  # stateful when a transaction exists
         return EXIT
 
-    def _relay(self, context: CallContext, attempt: int) -> int:
-        """Relay to attempt N (1-based); on a failed send, move on to the next one."""
+    def _relay(
+        self, context: CallContext, attempt: int, previous: Target | None, slot_taken: bool
+    ) -> int:
+        """Relay to attempt N (1-based), taking the vendor's limit slot first if it has one
+        (attempt 1's was taken at setup); a vendor over its limit or a failed send moves on."""
         while attempt <= len(context.targets):
+            target = context.targets[attempt - 1]
+            switching = previous is None or previous.terminator_id != target.terminator_id
+            if switching and not self._enter(context, previous, target, slot_taken):
+                attempt += 1
+                continue
+            slot_taken = False
             started = now_ms()
             KSR.dialog.var_sets(ATTEMPT, f"{attempt},{started}")
-            KSR.seturi(context.targets[attempt - 1].uri)
+            KSR.seturi(target.uri)
+            if context.answer_timeout:
+                KSR.tm.t_set_fr(context.answer_timeout * 1000, context.ring_timeout * 1000)
             KSR.tm.t_on_failure(FAILURE_ROUTE)
             if KSR.tm.t_relay() > 0:
                 return EXIT
             self._emit(context, attempt, 500, "relay-failed", started)
+            previous = target
             attempt += 1
+        self._release(context, previous)
         return self._reject("all-vendors-failed", tell=True)
+
+    def _enter(
+        self, context: CallContext, previous: Target | None, target: Target, slot_taken: bool
+    ) -> bool:
+        """Move the call's vendor slot from ``previous`` to ``target``: False when the target
+        is over its limit (it is skipped)."""
+        released = (
+            limits.trunk("t", previous.terminator_id) if previous and previous.limited else ""
+        )
+        if not target.limited or slot_taken:
+            if released:
+                self._journal_release([released], context)
+            return True
+        snapshot = self.store().current()
+        terminator = snapshot.terminators.get(target.terminator_id) if snapshot else None
+        if terminator is None:
+            return True
+        vendor = limits.limits_of(
+            "t", terminator.id, terminator.cps_limit, terminator.concurrent_limit
+        )
+        argument = limits.attempt_argument(
+            self.incarnation, limits.member(context.call_id), released, vendor
+        )
+        return not self._fcall("akira_attempt", argument)
+
+    def _release(self, context: CallContext, last: Target | None) -> None:
+        """The call is over: free the originator's slot and the last vendor's (journaled)."""
+        trunks = []
+        if context.originator_limited:
+            trunks.append(limits.trunk("o", context.originator_id))
+        if last is not None and last.limited:
+            trunks.append(limits.trunk("t", last.terminator_id))
+        if trunks:
+            self._journal_release(trunks, context)
+
+    def _journal_release(self, trunks: list[str], context: CallContext) -> None:
+        member = limits.member(context.call_id)
+        self.journal().append(limits.release_record(self.incarnation, member, trunks))
 
     # --- failure_route ---------------------------------------------------------------------
 
@@ -280,12 +444,15 @@ class Router:
             canceled = KSR.tm.t_is_canceled() > 0
             reason = "caller-cancel" if canceled else "vendor-reply"
             self._emit(context, attempt, 487 if canceled else code, reason, started)
+            current = context.targets[attempt - 1]
             following = after_failure(context, attempt, code, canceled)
             if following == STOP:
+                self._release(context, current)
                 return EXIT  # tm relays the vendor's final reply to the customer
             if following == EXHAUSTED:
+                self._release(context, current)
                 return self._reject("all-vendors-failed", tell=True)
-            return self._relay(context, following)
+            return self._relay(context, following, current, slot_taken=False)
         except Exception:
             KSR.err("akira: failure route fault: " + traceback.format_exc().replace("\n", " | "))
             return self._reject("engine-fault", tell=False)
@@ -304,6 +471,7 @@ class Router:
                 reason = end_reason(by_bye, by_bye and KSR.rr.is_direction("downstream") > 0)
                 answered = int(KSR.dialog.var_get(ANSWERED))
                 self._emit(context, attempt, 200, reason, started, answered)
+                self._release(context, context.targets[attempt - 1])
         except Exception:
             KSR.err("akira: dialog event fault: " + traceback.format_exc().replace("\n", " | "))
         return OK
@@ -337,23 +505,50 @@ class Router:
     # --- the node's timer processes (rtimer) -----------------------------------------------
 
     def ksr_timer_sync(self, msg, name: str = "") -> int:
-        """Fetch published snapshots into this node's directory; install the live one."""
+        """Fetch published snapshots into this node's directory; install the live one; keep
+        the limits functions loaded."""
         if self._sync is None:
             self._sync = SnapshotSync(
                 self._redis(),
                 self.settings.snapshot_dir,
                 node=self.settings.node,
                 on_event=lambda message: KSR.notice(message + "\n"),
+                functions=limits.LIBRARY,
             )
         self._sync.poll()
         return OK
 
+    def ksr_timer_probe(self, msg, name: str = "") -> int:
+        """OPTIONS to every gateway of the installed snapshot; tell the workers which are down.
+        AKIRA_PROBE_SECONDS=0 turns probing off (every gateway counts as up)."""
+        if self.settings.probe_interval <= 0:
+            return OK
+        if self._prober is None:
+            settings = self.settings
+            self._prober = Prober(probe_source(settings.sip_listen), settings.probe_interval)
+            self._health_redis = self._redis()
+        snapshot = self.store().current()
+        if snapshot is None:
+            return OK
+        if snapshot.version != self._probed_version:
+            self._prober.track(g for t in snapshot.terminators.values() for g in t.gateways)
+            self._probed_version = snapshot.version
+        down = self._prober.tick()
+        if down != self._reported_down:
+            write_down(self.settings.snapshot_dir, down)
+            self._reported_down = down
+            KSR.notice(f"akira: gateways down: {', '.join(sorted(down)) or 'none'}\n")
+            report_health(self._health_redis, self.settings.node, down)
+        return OK
+
     def ksr_timer_relay(self, msg, name: str = "") -> int:
-        """Ship the CDR journal to the bus."""
+        """Ship the CDR journal to the bus; run limit releases; keep this node alive."""
         if self._cdr_relay is None:
+            redis = self._redis()
             self._cdr_relay = Relay(
                 self.settings.journal_dir,
-                RedisStreamBus(self._redis()),
+                RedisStreamBus(redis),
+                node_limits=RedisLimits(redis, self.incarnation),
                 legacy_spool_dir=self.settings.spool_dir,
                 on_event=lambda message: KSR.err(message + "\n"),
             )

@@ -23,6 +23,8 @@ class EngineSettings:
     sip_listen: str  # udp:IP:PORT, whose receive queue the overload monitor watches
     shed_queue_high: int  # bytes queued on the SIP socket above which INVITEs are shed
     shed_queue_low: int  # bytes below which shedding eases off
+    auth_realm: str  # digest realm of device credentials (HA1 = md5(user:realm:password))
+    probe_interval: float  # seconds between OPTIONS probes of each vendor gateway
 
     @property
     def journal_dir(self) -> str:
@@ -43,4 +45,6 @@ class EngineSettings:
             sip_listen=env.get("AKIRA_SIP_LISTEN", "udp:127.0.0.1:5060"),
             shed_queue_high=int(env.get("AKIRA_SHED_QUEUE_HIGH", str(1 << 20))),
             shed_queue_low=int(env.get("AKIRA_SHED_QUEUE_LOW", str(256 << 10))),
+            auth_realm=env.get("AKIRA_AUTH_REALM", "akira"),
+            probe_interval=float(env.get("AKIRA_PROBE_SECONDS", "10")),
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kemi.contract import SNAPSHOT_FORMAT
+from kemi.number_rules import Rule
 from kemi.rates import TariffFile
 
 
@@ -31,6 +32,11 @@ class Gateway:
         suffix = "" if self.transport == "udp" else f";transport={self.transport}"
         return f"sip:{user}@{self.host}:{self.port}{suffix}"
 
+    @property
+    def key(self) -> str:
+        """How vendor health names a gateway (kemi.health)."""
+        return f"{self.host}:{self.port}:{self.transport}"
+
 
 @dataclass(frozen=True, slots=True)
 class Originator:
@@ -42,6 +48,16 @@ class Originator:
     routing_plan_id: int | None
     tech_prefix: str
     max_call_duration: int  # seconds; becomes the dialog timeout
+    match_header: str | None  # trunks behind one address told apart by this header's value
+    match_value: str | None
+    number_rules: tuple[Rule, ...]  # on the dialed number (kemi.number_rules)
+    min_digits: int  # the called number after the rules, in E.164 digits
+    max_digits: int
+    cli_rules: tuple[Rule, ...]  # on the calling number
+    cli_policy: str  # pass | reject | replace: what an empty or invalid caller number gets
+    cli_replacement: str | None
+    cps_limit: int | None  # cluster-wide, per second
+    concurrent_limit: int | None  # cluster-wide calls in progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +67,11 @@ class Terminator:
     company_id: int
     enabled: bool
     tariff_id: int
-    tech_prefix: str  # prepended to the E.164 number sent to the vendor
+    tech_prefix: str  # prepended to the number sent to the vendor, after its rules
     gateways: tuple[Gateway, ...]
+    number_rules: tuple[Rule, ...]  # on the E.164 number sent to this vendor
+    cps_limit: int | None
+    concurrent_limit: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +82,12 @@ class PlanEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Override:
+    prefix: str
+    terminator_ids: tuple[int, ...]  # this order, whatever the strategy says
+
+
+@dataclass(frozen=True, slots=True)
 class RoutingPlan:
     id: int
     name: str
@@ -70,6 +95,13 @@ class RoutingPlan:
     hunt_stop_codes: frozenset[int]
     allow_loss: bool
     entries: tuple[PlanEntry, ...]
+    min_margin: int  # per minute, 1e-8 money units
+    min_margin_percent: int | None  # of the customer rate, in 1/10000 of a percent
+    max_attempts: int  # gateways tried at most, all vendors together
+    ring_timeout: int  # seconds a vendor has for a provisional reply
+    answer_timeout: int  # seconds a vendor has for a final reply
+    overrides: tuple[Override, ...]
+    blocked: frozenset[str]  # prefixes no call of this plan may reach
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +110,8 @@ class Device:
     port: int | None
     transport: str | None
     originator_id: int
+    username: str | None  # digest credentials instead of the address alone
+    ha1: str | None  # md5(username:realm:password)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,16 +129,21 @@ class Snapshot:
     terminators: dict[int, Terminator]
     routing_plans: dict[int, RoutingPlan]
     tariffs: dict[int, Tariff]
+    blocked: frozenset[str] = frozenset()  # prefixes no call of any plan may reach
     # exact source IP -> devices; CIDR devices (not /32 or /128) are scanned, longest first
     _hosts: dict[str, tuple[Device, ...]] = field(default_factory=dict)
     _networks: tuple[Device, ...] = ()
     _gateways: frozenset[str] = frozenset()  # vendors' gateway hosts (they send BYEs, pings)
+    credentials: dict[str, Device] = field(default_factory=dict)  # digest username -> device
+    match_headers: frozenset[str] = frozenset()  # lower-cased headers originators match on
 
     def index_devices(self, devices: list[Device]) -> None:
         hosts: dict[str, list[Device]] = {}
         networks = []
         for device in devices:
-            if device.network.num_addresses == 1:
+            if device.username is not None:
+                self.credentials[device.username] = device
+            elif device.network.num_addresses == 1:
                 hosts.setdefault(str(device.network.network_address), []).append(device)
             else:
                 networks.append(device)
@@ -123,6 +162,24 @@ class Snapshot:
                 d for d in self._networks if address in d.network and _port_ok(d, port, transport)
             ]
         return found
+
+    def admits(self, device: Device, ip: str) -> bool:
+        """Whether a request from ``ip`` may use this (digest) device."""
+        try:
+            return ipaddress.ip_address(ip) in device.network
+        except ValueError:
+            return False
+
+    def may_authenticate(self, ip: str) -> bool:
+        """Whether some digest device may call from this address: such a source is challenged
+        (407) instead of refused."""
+        if not self.credentials:
+            return False
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in d.network for d in self.credentials.values())
 
     def knows_address(self, ip: str) -> bool:
         """Whether some device admits this address (on whatever port or transport), or a
@@ -157,6 +214,7 @@ def encode_manifest(
     routing_plans: list[RoutingPlan],
     devices: list[Device],
     tariffs: Mapping[int, tuple[str, str]],  # tariff id -> (file digest, currency)
+    blocked: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     return {
         "format": SNAPSHOT_FORMAT,
@@ -170,6 +228,7 @@ def encode_manifest(
         "terminators": [_plain(t) for t in terminators],
         "routing_plans": [_plain(p) for p in routing_plans],
         "devices": [_plain(d) for d in devices],
+        "blocked": sorted(blocked),
     }
 
 
@@ -180,7 +239,7 @@ def _plain(record: Any) -> dict[str, Any]:
         if isinstance(value, frozenset):
             value = sorted(value)
         elif isinstance(value, tuple):
-            value = [_plain(v) for v in value]
+            value = [_plain(v) if dataclasses.is_dataclass(v) else v for v in value]
         elif isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
             value = str(value)
         document[item.name] = value
@@ -192,6 +251,10 @@ def _record(cls: type, document: dict[str, Any], **converted: Any) -> Any:
     if sorted(document) != sorted(names):
         raise SnapshotError(f"{cls.__name__} fields {sorted(document)}, engine reads {names}")
     return cls(**{name: converted.get(name, document[name]) for name in names})
+
+
+def _rules(documents: list[dict[str, Any]]) -> tuple[Rule, ...]:
+    return tuple(_record(Rule, d) for d in documents)
 
 
 def decode_manifest(manifest: dict[str, Any], open_tariff: Callable[[str], TariffFile]) -> Snapshot:
@@ -236,8 +299,12 @@ def _decode(manifest: dict[str, Any], open_tariff: Callable[[str], TariffFile]) 
         terminators,
         plans,
         tariffs,
+        frozenset(manifest["blocked"]),
     )
     snapshot._gateways = frozenset(g.host for t in terminators.values() for g in t.gateways)
+    snapshot.match_headers = frozenset(
+        o.match_header.lower() for o in originators.values() if o.match_header
+    )
     snapshot.index_devices(
         [
             _record(Device, d, network=ipaddress.ip_network(d["network"], strict=False))

@@ -40,6 +40,7 @@ class SnapshotSync:
         node: str,
         keep: int = contract.SNAPSHOT_KEEP,
         on_event: Callable[[str], None] = lambda message: None,
+        functions: str | None = None,
     ) -> None:
         self.redis = redis
         self.directory = directory
@@ -48,11 +49,14 @@ class SnapshotSync:
         self._on_event = on_event
         self._prepared: int | None = None
         self._last_error = ""
+        self._functions = functions  # a Redis function library the node's calls need
+        self._functions_checked = 0.0
 
     def poll(self) -> None:
         """One round: report, fetch what is missing, install the live version."""
         try:
             current, pending = self.redis.mget(contract.SNAPSHOT_POINTER, contract.SNAPSHOT_PENDING)
+            self._ensure_functions()
             for version in {int(v) for v in (pending, current) if v is not None}:
                 self.prepare(version)
             if current is not None and installed_version(self.directory) != int(current):
@@ -66,6 +70,17 @@ class SnapshotSync:
             if message != self._last_error:
                 self._last_error = message
                 self._on_event(message)
+
+    def _ensure_functions(self) -> None:
+        """Load the function library when Redis lacks it (first start, or a Redis that
+        restarted without persistence); looked at every few seconds."""
+        if self._functions is None or time.monotonic() < self._functions_checked:
+            return
+        self._functions_checked = time.monotonic() + 5.0
+        name = self._functions.split("name=", 1)[1].split()[0]
+        if not self.redis.function_list(library=name):
+            self.redis.function_load(self._functions, replace=True)
+            self._on_event(f"akira: Redis function library {name} loaded by {self.node}")
 
     def sync_current(self) -> int | None:
         """Fetch and install the live version now (for ``akira simulate``); its number."""

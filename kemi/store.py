@@ -5,7 +5,8 @@ each version's files in the directory and renames ``current`` when it is live. A
 at ``current`` at most once per ``check_interval`` and switches by mapping the new version's
 tariff files — files it already maps (same digest) are reused, so a publish that changed one
 deck costs one ``mmap``. When the directory is empty or a version cannot be loaded, the worker
-keeps routing from what it has.
+keeps routing from what it has. The node's vendor health (kemi.health) is read at the same
+pace.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from kemi import contract
+from kemi.health import read_down
 from kemi.rates import TariffError, TariffFile
 from kemi.snapshot import Snapshot, SnapshotError, decode_manifest
 from kemi.snapshot_files import installed_version
@@ -38,6 +40,7 @@ class SnapshotStore:
         self._files: dict[str, TariffFile] = {}  # digest -> mapped file of the held version
         self._next_check = 0.0
         self._last_error = ""
+        self.down: frozenset[str] = frozenset()  # gateways the node's probes find down
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -53,6 +56,7 @@ class SnapshotStore:
         return self._snapshot
 
     def refresh(self) -> None:
+        self.down = read_down(self.directory)
         try:
             version = installed_version(self.directory)
             if version is None:

@@ -5,7 +5,8 @@
 AKIRA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export AKIRA_RUN_DIR=${AKIRA_RUN_DIR:-$AKIRA_ROOT/.run}
 VENV=$AKIRA_ROOT/.venv
-DEBIAN_PACKAGES=(kamailio kamailio-python3-modules sip-tester redis-server redis-tools
+DEBIAN_PACKAGES=(kamailio kamailio-python3-modules kamailio-redis-modules sip-tester
+                 redis-server redis-tools
                  postgresql postgresql-client python3-venv procps)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }

@@ -59,7 +59,32 @@ CREATE TABLE routing_plans (
     -- vendor replies that end the hunt: the customer gets that reply, no other vendor is tried
     hunt_stop_codes integer[] NOT NULL DEFAULT '{404,486,487}',
     -- route to vendors dearer than the customer's rate (margin protection off)
-    allow_loss      boolean NOT NULL DEFAULT false
+    allow_loss      boolean NOT NULL DEFAULT false,
+    -- a vendor is kept when customer rate - vendor rate >= min_margin and, if set, that
+    -- margin is >= min_margin_percent of the customer rate (allow_loss skips both)
+    min_margin      numeric(18, 8) NOT NULL DEFAULT 0,
+    min_margin_percent numeric(7, 4) CHECK (min_margin_percent BETWEEN 0 AND 100),
+    max_attempts    smallint NOT NULL DEFAULT 10 CHECK (max_attempts BETWEEN 1 AND 100),
+    -- seconds a vendor has for its first provisional reply, and for its final one
+    ring_timeout    smallint NOT NULL DEFAULT 3 CHECK (ring_timeout BETWEEN 1 AND 60),
+    answer_timeout  smallint NOT NULL DEFAULT 60 CHECK (answer_timeout BETWEEN 1 AND 300)
+);
+
+-- This prefix of this plan always goes to these terminators, in this order.
+CREATE TABLE routing_plan_overrides (
+    routing_plan_id bigint NOT NULL REFERENCES routing_plans (id) ON DELETE CASCADE,
+    prefix          text NOT NULL CHECK (prefix ~ '^[0-9]{1,32}$'),
+    terminator_ids  bigint[] NOT NULL CHECK (cardinality(terminator_ids) > 0),
+    PRIMARY KEY (routing_plan_id, prefix)
+);
+
+-- Numbers no call may reach: of one plan, or of every plan (routing_plan_id NULL).
+CREATE TABLE blocked_prefixes (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    routing_plan_id bigint REFERENCES routing_plans (id) ON DELETE CASCADE,
+    prefix          text NOT NULL CHECK (prefix ~ '^[0-9]{1,32}$'),
+    reason          text NOT NULL DEFAULT '',
+    UNIQUE NULLS NOT DISTINCT (routing_plan_id, prefix)
 );
 
 CREATE TABLE terminators (
@@ -68,7 +93,10 @@ CREATE TABLE terminators (
     name        text NOT NULL UNIQUE CHECK (name <> ''),
     tariff_id   bigint NOT NULL REFERENCES tariffs (id),
     tech_prefix text NOT NULL DEFAULT '' CHECK (tech_prefix ~ '^[0-9#*]*$'),
-    enabled     boolean NOT NULL DEFAULT true
+    enabled     boolean NOT NULL DEFAULT true,
+    number_rules jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(number_rules) = 'array'),
+    cps_limit   integer CHECK (cps_limit > 0),
+    concurrent_limit integer CHECK (concurrent_limit > 0)
 );
 
 CREATE TABLE terminator_gateways (
@@ -98,7 +126,24 @@ CREATE TABLE originators (
     routing_plan_id     bigint REFERENCES routing_plans (id),
     tech_prefix         text NOT NULL DEFAULT '' CHECK (tech_prefix ~ '^[0-9#*]*$'),
     max_call_duration   integer NOT NULL DEFAULT 7200 CHECK (max_call_duration > 0),
-    enabled             boolean NOT NULL DEFAULT true
+    enabled             boolean NOT NULL DEFAULT true,
+    -- trunks behind one address told apart by a SIP header
+    match_header        text CHECK (match_header ~ '^[A-Za-z][A-Za-z0-9-]{0,63}$'),
+    match_value         text,
+    -- rules are JSON lists applied in order (docs/engine.md "Number rules")
+    number_rules        jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(number_rules) = 'array'),
+    min_digits          smallint CHECK (min_digits BETWEEN 1 AND 32),
+    max_digits          smallint CHECK (max_digits BETWEEN 1 AND 32),
+    cli_rules           jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(cli_rules) = 'array'),
+    cli_policy          text NOT NULL DEFAULT 'pass'
+                        CHECK (cli_policy IN ('pass', 'reject', 'replace')),
+    cli_replacement     text CHECK (cli_replacement ~ '^[0-9]{1,32}$'),
+    cps_limit           integer CHECK (cps_limit > 0),
+    concurrent_limit    integer CHECK (concurrent_limit > 0),
+    CONSTRAINT originators_match_complete CHECK ((match_header IS NULL) = (match_value IS NULL)),
+    CONSTRAINT originators_replacement_given
+        CHECK (cli_policy <> 'replace' OR cli_replacement IS NOT NULL),
+    CONSTRAINT originators_digit_range CHECK (min_digits <= max_digits)
 );
 
 CREATE TABLE devices (
@@ -108,8 +153,13 @@ CREATE TABLE devices (
     port            integer CHECK (port BETWEEN 1 AND 65535),
     transport       text CHECK (transport IN ('udp', 'tcp')),
     description     text NOT NULL DEFAULT '',
-    UNIQUE NULLS NOT DISTINCT (originator_id, network, port, transport)
+    -- digest credentials, coming from ``network``: HA1 = md5(username:realm:password)
+    username        text CHECK (username ~ '^[A-Za-z0-9._@+-]{1,64}$'),
+    ha1             text CHECK (ha1 ~ '^[0-9a-f]{32}$'),
+    CONSTRAINT devices_credentials_complete CHECK ((username IS NULL) = (ha1 IS NULL)),
+    UNIQUE NULLS NOT DISTINCT (originator_id, network, port, transport, username)
 );
+CREATE UNIQUE INDEX devices_username ON devices (username) WHERE username IS NOT NULL;
 
 CREATE TABLE users (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -205,6 +255,7 @@ DECLARE
         vendor_billed_seconds       integer NOT NULL DEFAULT 0,
         vendor_cost                 numeric(20, 8) NOT NULL DEFAULT 0,
         ingested_at                 timestamptz NOT NULL DEFAULT now(),
+        trace                       text NOT NULL DEFAULT '',
         PRIMARY KEY (call_id, attempt, started_at)
     $cols$;
 BEGIN
@@ -242,4 +293,4 @@ BEGIN
 END
 $$;
 
-INSERT INTO schema_migrations (version) VALUES ('0001');
+INSERT INTO schema_migrations (version) VALUES ('0001'), ('0002');

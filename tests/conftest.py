@@ -38,9 +38,7 @@ def _worker_redis_url(url: str) -> str:
     return f"{base}/{int(db or 0) - WORKER - 4}"
 
 
-REDIS_URL = _worker_redis_url(
-    os.environ.get("AKIRA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-)
+REDIS_URL = _worker_redis_url(os.environ.get("AKIRA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 
 
 def database_url_for(name: str) -> str:

@@ -2,19 +2,22 @@
 
 -- name: publish_originators
 SELECT o.id, o.name, o.company_id, (o.enabled AND c.enabled) AS enabled, o.tariff_id,
-       o.routing_plan_id, o.tech_prefix, o.max_call_duration
+       o.routing_plan_id, o.tech_prefix, o.max_call_duration, o.match_header, o.match_value,
+       o.number_rules, coalesce(o.min_digits, 3) AS min_digits,
+       coalesce(o.max_digits, 32) AS max_digits, o.cli_rules, o.cli_policy, o.cli_replacement,
+       o.cps_limit, o.concurrent_limit
 FROM originators o
 JOIN companies c ON c.id = o.company_id
 ORDER BY o.id;
 
 -- name: publish_devices
-SELECT d.originator_id, d.network::text AS network, d.port, d.transport
+SELECT d.originator_id, d.network::text AS network, d.port, d.transport, d.username, d.ha1
 FROM devices d
 ORDER BY d.id;
 
 -- name: publish_terminators
 SELECT t.id, t.name, t.company_id, (t.enabled AND c.enabled) AS enabled, t.tariff_id,
-       t.tech_prefix,
+       t.tech_prefix, t.number_rules, t.cps_limit, t.concurrent_limit,
        coalesce(
            (SELECT json_agg(json_build_object('host', g.host, 'port', g.port,
                                               'transport', g.transport)
@@ -26,15 +29,32 @@ JOIN companies c ON c.id = t.company_id
 ORDER BY t.id;
 
 -- name: publish_routing_plans
+-- Money in 1e-8 units and the margin percent in 1/10000 of a percent: the engine compares ints.
 SELECT p.id, p.name, p.strategy, p.hunt_stop_codes, p.allow_loss,
+       (p.min_margin * 100000000)::bigint AS min_margin,
+       (p.min_margin_percent * 10000)::integer AS min_margin_percent,
+       p.max_attempts, p.ring_timeout, p.answer_timeout,
        coalesce(
            (SELECT json_agg(json_build_object('terminator_id', e.terminator_id,
                                               'priority', e.priority, 'weight', e.weight)
                             ORDER BY e.position, e.terminator_id)
             FROM routing_plan_entries e WHERE e.routing_plan_id = p.id),
-           '[]'::json) AS entries
+           '[]'::json) AS entries,
+       coalesce(
+           (SELECT json_agg(json_build_object('prefix', o.prefix,
+                                              'terminator_ids', o.terminator_ids)
+                            ORDER BY o.prefix)
+            FROM routing_plan_overrides o WHERE o.routing_plan_id = p.id),
+           '[]'::json) AS overrides,
+       coalesce(
+           (SELECT array_agg(b.prefix ORDER BY b.prefix)
+            FROM blocked_prefixes b WHERE b.routing_plan_id = p.id),
+           '{}') AS blocked
 FROM routing_plans p
 ORDER BY p.id;
+
+-- name: publish_global_blocked
+SELECT prefix FROM blocked_prefixes WHERE routing_plan_id IS NULL ORDER BY prefix;
 
 -- name: publish_tariffs
 -- Tariffs some trunk uses; others need not reach the engine.

@@ -79,7 +79,12 @@ class Kamailio:
 
 
 def start_kamailio(
-    run_dir: Path, port: int, redis_url: str, node: str = "e2e", wrapper: Sequence[str] = ()
+    run_dir: Path,
+    port: int,
+    redis_url: str,
+    node: str = "e2e",
+    wrapper: Sequence[str] = (),
+    probe_seconds: float = 0,
 ) -> Kamailio:
     """Kamailio with the engine on 127.0.0.1:``port``, reading ``redis_url``; waits until up.
     ``wrapper`` runs it through another command (test_torture.py: nsenter into a namespace)."""
@@ -95,6 +100,8 @@ def start_kamailio(
         "AKIRA_SNAPSHOT_CHECK_INTERVAL": str(CHECK_INTERVAL),
         "AKIRA_SPOOL_DIR": str(run_dir / "spool"),
         "AKIRA_NODE": node,
+        # vendor stand-ins come and go between tests: only the health tests probe them (0: off)
+        "AKIRA_PROBE_SECONDS": str(probe_seconds),
         "AKIRA_SIP_WORKERS": "4",
     }
     with log.open("w") as log_file:

@@ -37,6 +37,7 @@ def event(call_id="c1", attempt=1, code=200, answered=T0 + 2_000, ended=T0 + 63_
         "answered_ms": answered,
         "ended_ms": ended,
         "currency": "USD",
+        "trace": "originator 1 by address 10.0.0.1",
         **{
             f"customer_{n}": int(v) if n == "tariff_id" else v
             for n, v in zip(TERMS, customer, strict=True)

@@ -59,6 +59,16 @@ def originator(oid: int, tariff_id: int, plan_id: int | None = 1, **extra) -> Or
         "routing_plan_id": plan_id,
         "tech_prefix": "",
         "max_call_duration": 3600,
+        "match_header": None,
+        "match_value": None,
+        "number_rules": (),
+        "min_digits": 3,
+        "max_digits": 32,
+        "cli_rules": (),
+        "cli_policy": "pass",
+        "cli_replacement": None,
+        "cps_limit": None,
+        "concurrent_limit": None,
     }
     return Originator(**(fields | extra))
 
@@ -72,6 +82,9 @@ def terminator(tid: int, tariff_id: int, port: int | None = None, **extra) -> Te
         "tariff_id": tariff_id,
         "tech_prefix": "",
         "gateways": (Gateway("192.0.2.1", port or 5060 + tid, "udp"),),
+        "number_rules": (),
+        "cps_limit": None,
+        "concurrent_limit": None,
     }
     return Terminator(**(fields | extra))
 
@@ -84,11 +97,20 @@ def plan(pid: int, terminator_ids: list[int], strategy: str = "least_cost", **ex
         "hunt_stop_codes": frozenset({404, 486, 487}),
         "allow_loss": False,
         "entries": tuple(PlanEntry(t, 100, 100) for t in terminator_ids),
+        "min_margin": 0,
+        "min_margin_percent": None,
+        "max_attempts": 10,
+        "ring_timeout": 3,
+        "answer_timeout": 60,
+        "overrides": (),
+        "blocked": frozenset(),
     }
     return RoutingPlan(**(fields | extra))
 
 
-def build(*, originators, terminators, plans, tariffs, devices, version: int = 1) -> Snapshot:
+def build(
+    *, originators, terminators, plans, tariffs, devices, version: int = 1, blocked=frozenset()
+) -> Snapshot:
     directory = tempfile.mkdtemp(prefix="akira-snapshot-")
     _DIRECTORIES.append(directory)
     digests = {}
@@ -104,10 +126,13 @@ def build(*, originators, terminators, plans, tariffs, devices, version: int = 1
         terminators=list(terminators),
         routing_plans=list(plans),
         devices=[
-            Device(ipaddress.ip_network(network), port, transport, oid)
-            for network, port, transport, oid in devices
+            Device(ipaddress.ip_network(network), port, transport, oid, *credentials)
+            for network, port, transport, oid, *credentials in (
+                (*d, None, None) if len(d) == 4 else d for d in devices
+            )
         ],
         tariffs=digests,
+        blocked=frozenset(blocked),
     )
     write_atomic(contract.manifest_path(directory, version), [json.dumps(manifest).encode()])
     return SnapshotStore(directory).load(version)

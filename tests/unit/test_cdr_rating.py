@@ -19,6 +19,7 @@ def event(**changes):
         "sip_code": 200, "reason": "caller-bye", "call_started_ms": T0, "started_ms": T0,
         "answered_ms": T0 + 1000, "ended_ms": T0 + 11_250, "currency": "USD",
         **terms("customer", 1, "0.06", 60, 60, "0"), **terms("vendor", 2, "0.03", 1, 1, "0.001"),
+        "trace": "originator 1 by address 10.0.0.1",
     }  # fmt: skip
     return json.dumps(base | changes)
 

@@ -2,17 +2,12 @@ from decimal import Decimal as D
 
 import pytest
 
-from kemi.pipeline import (
-    DROP_CURRENCY,
-    DROP_DISABLED,
-    DROP_LOSS,
-    DROP_NO_RATE,
-    decide,
-    explain,
-)
+from kemi.explain import explain
+from kemi.pipeline import decide
 from kemi.rates import money_units
 from kemi.request import CallRequest
 from kemi.snapshot import SnapshotError
+from kemi.stages import DROP_CURRENCY, DROP_DISABLED, DROP_LOSS, DROP_NO_RATE
 from tests.unit import snapshots as s
 
 CUSTOMER, VENDOR_A, VENDOR_B, VENDOR_C = 1, 11, 12, 13

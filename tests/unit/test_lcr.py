@@ -7,7 +7,7 @@ from kemi.snapshot import PlanEntry, Terminator
 
 
 def candidate(tid, rate, priority=100, weight=100, position=0):
-    terminator = Terminator(tid, f"t{tid}", 1, True, 1, "", ())
+    terminator = Terminator(tid, f"t{tid}", 1, True, 1, "", (), (), None, None)
     return Candidate(
         terminator,
         PlanEntry(tid, priority, weight),

@@ -27,6 +27,7 @@ class Journal:
 class Store:
     def __init__(self, snapshot) -> None:
         self.snapshot = snapshot
+        self.down = frozenset()
 
     def current(self):
         return self.snapshot

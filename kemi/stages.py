@@ -1,0 +1,230 @@
+"""The stages of a call's decision (kemi.pipeline runs them in order; docs/engine.md).
+
+Each stage reads the snapshot and the call so far, fills in its part of the call, notes what it
+did in the call's trace, and returns None to go on or a reject slug to stop. No I/O.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kemi import normalize
+from kemi.lcr import STRATEGIES, Candidate
+from kemi.number_rules import apply_rules
+from kemi.rates import money_text
+from kemi.snapshot import Originator, RoutingPlan, Snapshot, Terminator
+
+if TYPE_CHECKING:
+    from kemi.pipeline import Call
+
+# Why a terminator of the plan was not used for this call.
+DROP_UNKNOWN = "unknown-terminator"
+DROP_DISABLED = "disabled"
+DROP_NO_RATE = "no-rate"
+DROP_CURRENCY = "currency-mismatch"
+DROP_LOSS = "dearer-than-customer-rate"
+DROP_MARGIN = "below-minimum-margin"
+DROP_NO_GATEWAY = "no-gateway"
+DROP_UNHEALTHY = "unhealthy"
+DROP_CPS = "cps-limit"
+DROP_CONCURRENCY = "concurrency-limit"
+DROP_ATTEMPTS = "attempts-exhausted"
+
+
+def identify(snapshot: Snapshot, call: Call) -> str | None:
+    """The originator. A device matches by source IP (exact or CIDR), port and transport, or by
+    digest credentials the adapter has verified (coming from the device's network). Where
+    several originators share a device, those whose header rule the request does not meet are
+    out; the longest tech-prefix the dialed user starts with wins (an empty one matches
+    everything); ties go to the lowest id. The tech-prefix is stripped."""
+    request = call.request
+    if request.auth_user is not None:
+        device = snapshot.credentials.get(request.auth_user)
+        devices = [device] if device is not None else []
+        how = f"digest {request.auth_user}"
+    else:
+        devices = snapshot.devices_for(request.src_ip, request.src_port, request.transport)
+        how = f"address {request.src_ip}"
+    user = request.ruri_user
+    best: Originator | None = None
+    for device in devices:
+        originator = snapshot.originators.get(device.originator_id)
+        if originator is None or not user.startswith(originator.tech_prefix):
+            continue
+        if originator.match_header is not None and (
+            request.headers.get(originator.match_header.lower()) != originator.match_value
+        ):
+            continue
+        if best is None or (-len(originator.tech_prefix), originator.id) < (
+            -len(best.tech_prefix),
+            best.id,
+        ):
+            best = originator
+    if best is None:
+        return "unknown-originator"
+    call.originator = best
+    call.tariff = snapshot.tariffs[best.tariff_id]
+    call.unprefixed = user[len(best.tech_prefix) :]
+    call.trace.append(f"originator {best.id} by {how}")
+    if best.tech_prefix:
+        call.trace.append(f"tech-prefix {best.tech_prefix}")
+    if not best.enabled:
+        return "originator-disabled"
+    return None
+
+
+def validate(snapshot: Snapshot, call: Call) -> str | None:
+    """What a dialog and a CDR need: a From tag (the dialog module matches on it) and a
+    Call-ID as RFC 3261 allows it."""
+    if not call.request.from_tag:
+        return "missing-from-tag"
+    if not call.request.call_id_ok:
+        return "invalid-call-id"
+    return None
+
+
+def normalize_number(snapshot: Snapshot, call: Call) -> str | None:
+    """The called number as E.164 digits: ``+``/``00`` dropped, then the originator's rules,
+    then its digit range (3-32 unless the trunk says otherwise)."""
+    originator = call.originator
+    assert originator is not None
+    number = normalize.strip_international(call.unprefixed)
+    if originator.number_rules:
+        rewritten = apply_rules(originator.number_rules, number)
+        call.trace.append(f"number {number} -> {rewritten}")
+        number = rewritten
+    if not normalize.is_number(number, originator.min_digits, originator.max_digits):
+        return "invalid-number"
+    call.called = number
+    return None
+
+
+def caller_id(snapshot: Snapshot, call: Call) -> str | None:
+    """The calling number: P-Asserted-Identity's user, else the From user; ``+``/``00``
+    dropped, the originator's CLI rules applied. Empty or not a number: the originator's
+    policy passes it as sent, replaces it, or refuses the call."""
+    originator = call.originator
+    assert originator is not None
+    request = call.request
+    sent = request.pai_user or request.from_user
+    number = apply_rules(originator.cli_rules, normalize.strip_international(sent))
+    if normalize.is_number(number, 1, normalize.MAX_DIGITS):
+        call.caller, call.caller_valid = number, True
+    elif originator.cli_policy == "replace":
+        assert originator.cli_replacement is not None
+        call.caller, call.caller_valid = originator.cli_replacement, True
+        call.trace.append(f"caller {sent!r} replaced")
+    elif originator.cli_policy == "reject":
+        call.caller = sent
+        return "invalid-caller"
+    else:
+        call.caller = sent
+    return None
+
+
+def rate(snapshot: Snapshot, call: Call) -> str | None:
+    """The customer's rate: longest prefix of the called number effective at call time."""
+    assert call.tariff is not None
+    call.customer_rate = call.tariff.rates.match(call.called, call.request.at)
+    if call.customer_rate is None:
+        return "no-customer-rate"
+    call.trace.append(f"customer {call.customer_rate.prefix}@{money_text(call.customer_rate.rate)}")
+    return None
+
+
+def credit(snapshot: Snapshot, call: Call) -> str | None:
+    """Prepaid balance and reservations: not yet (the money issue); every call passes."""
+    return None
+
+
+def _blocked(number: str, prefixes: frozenset[str]) -> str | None:
+    if prefixes:
+        for length in range(len(number), 0, -1):
+            if number[:length] in prefixes:
+                return number[:length]
+    return None
+
+
+def _override(plan: RoutingPlan, number: str) -> tuple[int, ...] | None:
+    """The terminators of the plan's longest override prefix of ``number``, in their order."""
+    best = None
+    for override in plan.overrides:
+        if number.startswith(override.prefix) and (
+            best is None or len(override.prefix) > len(best.prefix)
+        ):
+            best = override
+    return None if best is None else best.terminator_ids
+
+
+def route(snapshot: Snapshot, call: Call) -> str | None:
+    """Vendors of the routing plan that rate the number, minus those that cannot or should not
+    take it, ordered by the plan's strategy (or an override of its prefix). Each vendor's own
+    longest prefix decides its rate; a blocked prefix (global or the plan's) ends the call."""
+    assert call.originator is not None and call.tariff is not None
+    assert call.customer_rate is not None
+    plan = snapshot.routing_plans.get(call.originator.routing_plan_id or 0)
+    if plan is None:
+        return "no-routing-plan"
+    call.plan = plan
+    number = call.called
+    blocked = _blocked(number, snapshot.blocked) or _blocked(number, plan.blocked)
+    if blocked is not None:
+        call.trace.append(f"blocked {blocked}")
+        return "blocked-destination"
+    override = _override(plan, number)
+    entries = plan.entries
+    if override is not None:
+        by_id = {entry.terminator_id: entry for entry in plan.entries}
+        entries = tuple(by_id[t] for t in override if t in by_id)
+        call.trace.append(f"override {','.join(map(str, override))}")
+    digits = number.encode()
+    at = call.request.at
+    customer_rate = call.customer_rate.rate
+    currency = call.tariff.currency
+    candidates = []
+    for position, entry in enumerate(entries):
+        terminator = snapshot.terminators.get(entry.terminator_id)
+        if terminator is None:
+            call.drop(entry.terminator_id, "?", DROP_UNKNOWN)
+            continue
+        tariff = snapshot.tariffs[terminator.tariff_id]
+        found = tariff.rates.find(digits, at)
+        vendor_rate = None if found < 0 else tariff.rates.rate(digits, found)
+        reason = None
+        if not terminator.enabled:
+            reason = DROP_DISABLED
+        elif vendor_rate is None:
+            reason = DROP_NO_RATE
+        elif tariff.currency != currency:
+            reason = DROP_CURRENCY
+        elif not plan.allow_loss and (margin := _margin(plan, customer_rate, vendor_rate.rate)):
+            reason = margin
+        elif not terminator.gateways:
+            reason = DROP_NO_GATEWAY
+        elif all(g.key in call.down for g in terminator.gateways):
+            reason = DROP_UNHEALTHY
+        if reason is None:
+            assert vendor_rate is not None
+            candidates.append(Candidate(terminator, entry, position, vendor_rate))
+        else:
+            call.drop(terminator.id, terminator.name, reason, vendor_rate)
+    order = STRATEGIES["static" if override is not None else plan.strategy]
+    call.routes = order(candidates, call.request.call_id)
+    return None if call.routes else "no-vendor"
+
+
+def _margin(plan: RoutingPlan, customer: int, vendor: int) -> str | None:
+    """Why the margin (customer rate - vendor rate per minute) is not enough, if it is not."""
+    margin = customer - vendor
+    if margin < plan.min_margin:  # a negative minimum allows a loss down to it
+        return DROP_LOSS if margin < 0 else DROP_MARGIN
+    if plan.min_margin_percent is not None and margin * 1_000_000 < (
+        plan.min_margin_percent * customer
+    ):
+        return DROP_MARGIN
+    return None
+
+
+def vendor_number(terminator: Terminator, called: str) -> str:
+    """What the vendor is sent: its rules on the E.164 number, then its tech-prefix."""
+    return terminator.tech_prefix + apply_rules(terminator.number_rules, called)
