@@ -17,6 +17,7 @@ import json
 import os
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,8 +27,9 @@ from psycopg.rows import dict_row
 from redis import Redis
 
 from admin.queries import query
+from admin.route_table import compile_route_table, valid_from
 from admin.tariff_compiler import compile_tariff, copy_row_count, rows_from_copy
-from kemi import contract
+from kemi import contract, route_table
 from kemi.lcr import STRATEGIES
 from kemi.number_rules import Rule, RuleError, parse_rules
 from kemi.snapshot import (
@@ -39,6 +41,7 @@ from kemi.snapshot import (
     RoutingPlan,
     Terminator,
     encode_manifest,
+    manifest_files,
 )
 from kemi.snapshot_files import install, write_atomic
 from kemi.store import SnapshotStore
@@ -89,7 +92,8 @@ class Publication:
 
 @dataclass(slots=True)
 class _Compiled:
-    digests: dict[int, tuple[str, str]] = field(default_factory=dict)  # id -> (digest, cur.)
+    digests: dict[int, tuple[str | None, str]] = field(default_factory=dict)  # id -> (file, cur.)
+    route_tables: dict[int, str] = field(default_factory=dict)  # plan id -> digest
     rates: int = 0
     compiled: int = 0
     uploaded: int = 0
@@ -180,43 +184,87 @@ def rates_copy(conn: psycopg.Connection, tariff_id: int, now: datetime) -> bytes
     return bytes(buffer)
 
 
-def upload_tariff(redis: Redis, digest: str, data: bytes) -> None:
-    step = contract.TARIFF_CHUNK
+def upload_file(redis: Redis, digest: str, data: bytes) -> None:
+    step = contract.FILE_CHUNK
     chunks = [data[i : i + step] for i in range(0, len(data), step)] or [b""]
     mapping: dict[str, bytes | str] = {
         str(index): zlib.compress(chunk, 1) for index, chunk in enumerate(chunks)
     }
     mapping["meta"] = json.dumps({"size": len(data), "chunks": len(chunks)})
     pipe = redis.pipeline(transaction=True)
-    pipe.hset(contract.tariff_key(digest), mapping=mapping)
-    pipe.sadd(contract.TARIFF_DIGESTS, digest)
+    pipe.hset(contract.file_key(digest), mapping=mapping)
+    pipe.sadd(contract.FILE_DIGESTS, digest)
     pipe.execute()
 
 
-def compile_tariffs(
-    conn: psycopg.Connection, redis: Redis, snapshot_dir: str, now: datetime
+def _ensure_file(
+    redis: Redis, snapshot_dir: str, digest: str, make: Callable[[], bytes], done: _Compiled
+) -> None:
+    """The file ``digest`` in this host's directory and in Redis, compiled only if neither
+    has it."""
+    path = contract.file_path(snapshot_dir, digest)
+    in_redis = redis.hexists(contract.file_key(digest), "meta")
+    if in_redis and os.path.exists(path):
+        return
+    if os.path.exists(path):
+        with open(path, "rb") as existing:
+            data = existing.read()
+    else:
+        data = make()
+        write_atomic(path, [data])
+        done.compiled += 1
+    if not in_redis:
+        upload_file(redis, digest, data)
+        done.uploaded += 1
+
+
+def compile_files(
+    conn: psycopg.Connection,
+    redis: Redis,
+    snapshot_dir: str,
+    now: datetime,
+    plans: list[RoutingPlan],
+    terminators: list[Terminator],
 ) -> _Compiled:
-    """Every tariff a trunk uses, as a file in ``snapshot_dir`` and in Redis."""
-    compiled = _Compiled()
-    for tariff_id, currency in conn.execute(query("publish_tariffs")).fetchall():
+    """Customer tariffs as tariff files; each routing plan's vendor tariffs as one route table;
+    in ``snapshot_dir`` and in Redis. Rows are read as one binary COPY per tariff."""
+    done = _Compiled()
+    tariff_of = {t.id: t.tariff_id for t in terminators}
+    plan_tariffs = {p.id: [tariff_of[e.terminator_id] for e in p.entries] for p in plans}
+    vendor_tariffs = {t for ids in plan_tariffs.values() for t in ids}
+    vendors: dict[int, tuple[str, int]] = {}  # tariff id -> (rows digest, latest start)
+    epoch_now = int(now.timestamp())
+    for tariff_id, currency, customer in conn.execute(query("publish_tariffs")).fetchall():
+        if not customer and tariff_id not in vendor_tariffs:
+            done.digests[tariff_id] = (None, currency)
+            continue
         buffer = rates_copy(conn, tariff_id, now)
         digest = hashlib.sha256(buffer).hexdigest()
-        path = contract.tariff_path(snapshot_dir, digest)
-        in_redis = redis.hexists(contract.tariff_key(digest), "meta")
-        if not (in_redis and os.path.exists(path)):
-            if os.path.exists(path):
-                with open(path, "rb") as existing:
-                    data = existing.read()
-            else:
-                data = compile_tariff(rows_from_copy(buffer))
-                write_atomic(path, [data])
-                compiled.compiled += 1
-            if not in_redis:
-                upload_tariff(redis, digest, data)
-                compiled.uploaded += 1
-        compiled.rates += copy_row_count(buffer)
-        compiled.digests[tariff_id] = (digest, currency)
-    return compiled
+        done.rates += copy_row_count(buffer)
+        if customer:
+            _ensure_file(
+                redis,
+                snapshot_dir,
+                digest,
+                lambda b=buffer: compile_tariff(rows_from_copy(b)),
+                done,
+            )
+        done.digests[tariff_id] = (digest if customer else None, currency)
+        if tariff_id in vendor_tariffs:
+            vendors[tariff_id] = (digest, valid_from([rows_from_copy(buffer)], epoch_now))
+    for plan in plans:
+        ids = plan_tariffs[plan.id]
+        start = max((vendors[t][1] for t in ids), default=0)
+        key = f"route table {route_table.FORMAT} {start} " + " ".join(vendors[t][0] for t in ids)
+        digest = hashlib.sha256(key.encode()).hexdigest()
+
+        def make(ids: list[int] = ids, start: int = start) -> bytes:
+            rows = [rows_from_copy(rates_copy(conn, t, now)) for t in ids]
+            return b"".join(compile_route_table(rows, start))
+
+        _ensure_file(redis, snapshot_dir, digest, make, done)
+        done.route_tables[plan.id] = digest
+    return done
 
 
 def publish(
@@ -236,12 +284,18 @@ def publish(
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             now = datetime.now(UTC)
             routing = compile_routing(conn)
-            tariffs = compile_tariffs(conn, redis, snapshot_dir, now)
+            tariffs = compile_files(
+                conn, redis, snapshot_dir, now, routing["routing_plans"], routing["terminators"]
+            )
             last_version = conn.execute(query("last_published_version")).fetchone()[0]
 
         version = int(redis.eval(_NEXT_VERSION, 1, contract.SNAPSHOT_SEQ, last_version))
         manifest = encode_manifest(
-            version=version, published_at=time.time(), tariffs=tariffs.digests, **routing
+            version=version,
+            published_at=time.time(),
+            tariffs=tariffs.digests,
+            route_tables=tariffs.route_tables,
+            **routing,
         )
         write_atomic(contract.manifest_path(snapshot_dir, version), [json.dumps(manifest).encode()])
         # The check: the engine's own loader must accept it before it goes live.
@@ -326,13 +380,12 @@ def remove_old_versions(redis: Redis, keep: int = contract.SNAPSHOT_KEEP) -> Non
     for version in kept:
         blob = redis.hget(contract.snapshot_key(version), "manifest")
         if blob is not None:
-            manifest = json.loads(zlib.decompress(blob))
-            in_use.update(t["digest"] for t in manifest["tariffs"].values())
+            in_use.update(manifest_files(json.loads(zlib.decompress(blob))))
     for version in old:
         redis.delete(contract.snapshot_key(version))
         redis.zrem(contract.SNAPSHOT_VERSIONS, str(version))
-    for raw in redis.smembers(contract.TARIFF_DIGESTS):
+    for raw in redis.smembers(contract.FILE_DIGESTS):
         digest = raw.decode() if isinstance(raw, bytes) else raw
         if digest not in in_use:
-            redis.delete(contract.tariff_key(digest))
-            redis.srem(contract.TARIFF_DIGESTS, digest)
+            redis.delete(contract.file_key(digest))
+            redis.srem(contract.FILE_DIGESTS, digest)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -94,10 +95,44 @@ def digest(rows: np.ndarray) -> str:
     return hashlib.sha256(fmt.MAGIC + np.ascontiguousarray(rows).tobytes()).hexdigest()
 
 
+@dataclass(slots=True)
+class Trie:
+    """A digit trie in breadth-first order: each level's nodes are in (parent, digit) order,
+    so a node's children are contiguous and in digit order."""
+
+    node_of: np.ndarray  # each entry's node
+    parent: np.ndarray  # each node's parent (the root's: 0)
+    digit: np.ndarray  # the digit that leads to each node
+    levels: list[np.ndarray]  # node ids of each depth below the root
+    size: int
+
+
+def build_trie(digits: np.ndarray, lengths: np.ndarray) -> Trie:
+    """The trie of lexicographically sorted digit strings (rows of ASCII ``digits``, NUL
+    padded). At every depth the keys (node so far, next digit) of the entries still going
+    down come sorted: new nodes are where the key changes, numbered in that order, which
+    keeps the next depth sorted too. Up to MAX_PREFIX digits, no per-entry Python loop."""
+    node_of = np.zeros(len(lengths), dtype=np.int64)  # each entry's node so far (root = 0)
+    parents, child_digits = [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
+    levels = []
+    size = 1
+    for depth in range(int(lengths.max(initial=0))):
+        deeper = lengths > depth
+        keys = node_of[deeper] * 10 + (digits[deeper, depth].astype(np.int64) - 48)
+        new = _run_starts(keys)
+        unique = keys[new]
+        node_of[deeper] = size + np.cumsum(new) - 1
+        parents.append(unique // 10)
+        child_digits.append(unique % 10)
+        levels.append(np.arange(size, size + len(unique)))
+        size += len(unique)
+    return Trie(node_of, np.concatenate(parents), np.concatenate(child_digits), levels, size)
+
+
 def compile_tariff(rows: np.ndarray) -> bytes:
     """The tariff file's bytes. Rows may come in any order (sorted by prefix, newest window
     first, they need no sorting: publish_rates sends them so)."""
-    rows = _sorted(rows)
+    rows = sorted_rows(rows)
     count = len(rows)
     prefixes = np.ascontiguousarray(rows["prefix"])
     digits = prefixes.view(np.uint8).reshape(count, fmt.MAX_PREFIX)
@@ -112,25 +147,14 @@ def compile_tariff(rows: np.ndarray) -> bytes:
     entry_digits, entry_lengths = digits[starts], lengths[starts]
     n_entries = len(starts)
 
-    # The trie, a depth at a time. Entries are in lexicographic order, so at every depth the
-    # keys (node so far, next digit) of the entries still going down come sorted: new nodes
-    # are where the key changes, numbered in that order, which keeps the next depth sorted.
-    node_of = np.zeros(n_entries, dtype=np.int64)  # each entry's node so far (root = 0)
-    parents, child_digits = [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
-    levels = []  # node ids of each depth below the root
-    n_nodes = 1
-    for depth in range(int(entry_lengths.max(initial=0))):
-        deeper = entry_lengths > depth
-        keys = node_of[deeper] * 10 + (entry_digits[deeper, depth].astype(np.int64) - 48)
-        new = _run_starts(keys)
-        unique = keys[new]
-        node_of[deeper] = n_nodes + np.cumsum(new) - 1
-        parents.append(unique // 10)
-        child_digits.append(unique % 10)
-        levels.append(np.arange(n_nodes, n_nodes + len(unique)))
-        n_nodes += len(unique)
-    parent = np.concatenate(parents)
-    digit = np.concatenate(child_digits)
+    trie = build_trie(entry_digits, entry_lengths)
+    node_of, parent, digit, levels, n_nodes = (
+        trie.node_of,
+        trie.parent,
+        trie.digit,
+        trie.levels,
+        trie.size,
+    )
     entry_at = np.full(n_nodes, -1, dtype=np.int64)
     entry_at[node_of] = np.arange(n_entries)
 
@@ -187,7 +211,7 @@ def _run_starts(*columns: np.ndarray) -> np.ndarray:
     return starts
 
 
-def _sorted(rows: np.ndarray) -> np.ndarray:
+def sorted_rows(rows: np.ndarray) -> np.ndarray:
     """By prefix, then newest "from" first; already sorted rows are only checked."""
     prefixes, starts = rows["prefix"], rows["from"]
     ordered = (prefixes[1:] > prefixes[:-1]) | (

@@ -7,16 +7,17 @@ Redis (``{v}`` is a snapshot version, an integer from ``SNAPSHOT_SEQ``):
 
 - ``akira:snapshot:current``  -> ``{v}``: the version the engines route with (moves forward only)
 - ``akira:snapshot:pending``  -> ``{v}``: published but not yet live; nodes fetch its files now
-- ``akira:snapshot:{v}``      -> the manifest (zlib JSON): routing document + tariff digests
-- ``akira:tariff:{sha256}``   -> hash of one compiled tariff file: ``meta`` (JSON: size, chunk
-  count) and the zlib chunks ``0``, ``1``, ...; content-addressed, so an unchanged tariff is
-  neither compiled, uploaded nor fetched again
+- ``akira:snapshot:{v}``      -> the manifest (zlib JSON): routing document + file digests
+- ``akira:file:{sha256}``     -> hash of one compiled file (a customer tariff, or a routing
+  plan's route table): ``meta`` (JSON: size, chunk count) and the zlib chunks ``0``, ``1``,
+  ...; content-addressed, so an unchanged one is neither compiled, uploaded nor fetched again
 - ``akira:nodes``             -> hash: node name -> JSON of what it has prepared and installed
 - ``akira:cdr``               -> stream of CDR events, one per call attempt
 
 A node's snapshot directory (``AKIRA_SNAPSHOT_DIR``), written only by its sync process:
 
-- ``tariffs/{sha256}.akt``    compiled tariff files (kemi.tariff_format), mapped by workers
+- ``files/{sha256}``          compiled tariffs (kemi.tariff_format) and route tables
+                              (kemi.route_table), mapped by workers
 - ``versions/{v}.json``       manifests, written after every tariff they name
 - ``current``                 the version the node's workers route with (renamed into place)
 """
@@ -35,8 +36,8 @@ SNAPSHOT_PENDING = "akira:snapshot:pending"
 SNAPSHOT_SEQ = "akira:snapshot:seq"
 SNAPSHOT_VERSIONS = "akira:snapshot:versions"  # sorted set of published versions, for cleanup
 SNAPSHOT_KEEP = 5  # versions kept, in Redis and on nodes: calls in flight may still use one
-TARIFF_DIGESTS = "akira:tariff:digests"  # set of stored tariff files, for cleanup
-TARIFF_CHUNK = 32 << 20  # bytes of a tariff file per Redis value, before compression
+FILE_DIGESTS = "akira:file:digests"  # set of stored files, for cleanup
+FILE_CHUNK = 32 << 20  # bytes of a file per Redis value, before compression
 NODES = "akira:nodes"
 NODE_ALIVE_SECONDS = 3.0  # a node that has not reported for this long is not waited for
 
@@ -49,12 +50,12 @@ def snapshot_key(version: int) -> str:
     return f"akira:snapshot:{version}"
 
 
-def tariff_key(digest: str) -> str:
-    return f"akira:tariff:{digest}"
+def file_key(digest: str) -> str:
+    return f"akira:file:{digest}"
 
 
-def tariff_path(directory: str, digest: str) -> str:
-    return os.path.join(directory, "tariffs", f"{digest}.akt")
+def file_path(directory: str, digest: str) -> str:
+    return os.path.join(directory, "files", digest)
 
 
 def manifest_path(directory: str, version: int) -> str:

@@ -118,9 +118,6 @@ class TariffFile:
             found = entries[slot + 1]
         return -1
 
-    def rate_of(self, found: int) -> int:
-        """The per-minute rate (1e-8 units) of a ``find`` result."""
-        return self._money[(found >> 5) * 2]
 
     def rate(self, digits: bytes, found: int) -> Rate:
         terms = found >> 5

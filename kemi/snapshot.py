@@ -16,6 +16,7 @@ from typing import Any
 from kemi.contract import SNAPSHOT_FORMAT
 from kemi.number_rules import Rule
 from kemi.rates import TariffFile
+from kemi.route_table import RouteTable
 
 
 class SnapshotError(Exception):
@@ -118,7 +119,7 @@ class Device:
 class Tariff:
     id: int
     currency: str
-    rates: TariffFile
+    rates: TariffFile | None  # customer tariffs only (vendor rates: the route tables)
 
 
 @dataclass(slots=True)
@@ -128,7 +129,8 @@ class Snapshot:
     originators: dict[int, Originator]
     terminators: dict[int, Terminator]
     routing_plans: dict[int, RoutingPlan]
-    tariffs: dict[int, Tariff]
+    tariffs: dict[int, Tariff]  # customer tariffs carry their rates; vendor ones a currency
+    route_tables: dict[int, RouteTable]  # routing plan id -> its vendors' rates, compiled
     blocked: frozenset[str] = frozenset()  # prefixes no call of any plan may reach
     # exact source IP -> devices; CIDR devices (not /32 or /128) are scanned, longest first
     _hosts: dict[str, tuple[Device, ...]] = field(default_factory=dict)
@@ -213,9 +215,12 @@ def encode_manifest(
     terminators: list[Terminator],
     routing_plans: list[RoutingPlan],
     devices: list[Device],
-    tariffs: Mapping[int, tuple[str, str]],  # tariff id -> (file digest, currency)
+    tariffs: Mapping[int, tuple[str | None, str]],  # tariff id -> (file digest, currency)
+    route_tables: Mapping[int, str],  # routing plan id -> route table digest
     blocked: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
+    """Customer tariffs come with a file (digest); vendor tariffs only with their currency, as
+    their rates live in the route tables of the plans that use them."""
     return {
         "format": SNAPSHOT_FORMAT,
         "version": version,
@@ -224,12 +229,19 @@ def encode_manifest(
             str(tariff_id): {"digest": digest, "currency": currency}
             for tariff_id, (digest, currency) in tariffs.items()
         },
+        "route_tables": {str(plan_id): digest for plan_id, digest in route_tables.items()},
         "originators": [_plain(o) for o in originators],
         "terminators": [_plain(t) for t in terminators],
         "routing_plans": [_plain(p) for p in routing_plans],
         "devices": [_plain(d) for d in devices],
         "blocked": sorted(blocked),
     }
+
+
+def manifest_files(manifest: dict[str, Any]) -> set[str]:
+    """Digests of every file a version needs on a node."""
+    files = {t["digest"] for t in manifest["tariffs"].values() if t["digest"]}
+    return files | set(manifest["route_tables"].values())
 
 
 def _plain(record: Any) -> dict[str, Any]:
@@ -257,22 +269,32 @@ def _rules(documents: list[dict[str, Any]]) -> tuple[Rule, ...]:
     return tuple(_record(Rule, d) for d in documents)
 
 
-def decode_manifest(manifest: dict[str, Any], open_tariff: Callable[[str], TariffFile]) -> Snapshot:
-    """The engine's snapshot; ``open_tariff`` maps a tariff file by its digest."""
+def decode_manifest(manifest: dict[str, Any], open_file: Callable[[str, type], Any]) -> Snapshot:
+    """The engine's snapshot; ``open_file(digest, kind)`` maps a file of that kind."""
     if manifest.get("format") != SNAPSHOT_FORMAT:
         raise SnapshotError(
             f"snapshot format {manifest.get('format')!r}, engine reads {SNAPSHOT_FORMAT}"
         )
     try:
-        return _decode(manifest, open_tariff)
+        return _decode(manifest, open_file)
     except (KeyError, TypeError, ValueError) as exc:
         raise SnapshotError(f"snapshot {manifest.get('version')} is malformed: {exc!r}") from exc
 
 
-def _decode(manifest: dict[str, Any], open_tariff: Callable[[str], TariffFile]) -> Snapshot:
-    originators = {o["id"]: _record(Originator, o) for o in manifest["originators"]}
+def _decode(manifest: dict[str, Any], open_file: Callable[[str, type], Any]) -> Snapshot:
+    originators = {
+        o["id"]: _record(
+            Originator, o, number_rules=_rules(o["number_rules"]), cli_rules=_rules(o["cli_rules"])
+        )
+        for o in manifest["originators"]
+    }
     terminators = {
-        t["id"]: _record(Terminator, t, gateways=tuple(_record(Gateway, g) for g in t["gateways"]))
+        t["id"]: _record(
+            Terminator,
+            t,
+            gateways=tuple(_record(Gateway, g) for g in t["gateways"]),
+            number_rules=_rules(t["number_rules"]),
+        )
         for t in manifest["terminators"]
     }
     plans = {
@@ -281,17 +303,36 @@ def _decode(manifest: dict[str, Any], open_tariff: Callable[[str], TariffFile]) 
             p,
             hunt_stop_codes=frozenset(p["hunt_stop_codes"]),
             entries=tuple(_record(PlanEntry, e) for e in p["entries"]),
+            overrides=tuple(
+                _record(Override, o, terminator_ids=tuple(o["terminator_ids"]))
+                for o in p["overrides"]
+            ),
+            blocked=frozenset(p["blocked"]),
         )
         for p in manifest["routing_plans"]
     }
     tariffs = {
-        int(tariff_id): Tariff(int(tariff_id), item["currency"], open_tariff(item["digest"]))
+        int(tariff_id): Tariff(
+            int(tariff_id),
+            item["currency"],
+            None if item["digest"] is None else open_file(item["digest"], TariffFile),
+        )
         for tariff_id, item in manifest["tariffs"].items()
     }
-    used = {o.tariff_id for o in originators.values()} | {t.tariff_id for t in terminators.values()}
-    missing = used - tariffs.keys()
-    if missing:
-        raise SnapshotError(f"snapshot {manifest['version']} lacks tariffs {sorted(missing)}")
+    route_tables = {
+        int(plan_id): open_file(digest, RouteTable)
+        for plan_id, digest in manifest["route_tables"].items()
+    }
+    missing = {o.tariff_id for o in originators.values()} - {
+        t for t, tariff in tariffs.items() if tariff.rates is not None
+    }
+    missing |= {t.tariff_id for t in terminators.values()} - tariffs.keys()
+    missing_tables = {p.id for p in plans.values() if p.entries and p.id not in route_tables}
+    if missing or missing_tables:
+        raise SnapshotError(
+            f"snapshot {manifest['version']} lacks tariffs {sorted(missing)} "
+            f"or route tables of plans {sorted(missing_tables)}"
+        )
     snapshot = Snapshot(
         int(manifest["version"]),
         float(manifest["published_at"]),
@@ -299,6 +340,7 @@ def _decode(manifest: dict[str, Any], open_tariff: Callable[[str], TariffFile]) 
         terminators,
         plans,
         tariffs,
+        route_tables,
         frozenset(manifest["blocked"]),
     )
     snapshot._gateways = frozenset(g.host for t in terminators.values() for g in t.gateways)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from redis import Redis, RedisError
 
 from kemi import contract
+from kemi.snapshot import manifest_files
 from kemi.snapshot_files import install, installed_version, write_atomic
 
 
@@ -105,34 +106,34 @@ class SnapshotSync:
         manifest = json.loads(zlib.decompress(blob))
         started = time.perf_counter()
         fetched = 0
-        for item in manifest["tariffs"].values():
-            path = contract.tariff_path(self.directory, item["digest"])
+        for digest in sorted(manifest_files(manifest)):
+            path = contract.file_path(self.directory, digest)
             if not os.path.exists(path):
-                write_atomic(path, self._tariff_chunks(item["digest"]))
+                write_atomic(path, self._file_chunks(digest))
                 fetched += 1
         write_atomic(manifest_file, [json.dumps(manifest).encode()])
         self._prepared = max(self._prepared or 0, version)
         self._on_event(
-            f"akira: snapshot {version} prepared on {self.node}: {fetched} tariff file(s) "
+            f"akira: snapshot {version} prepared on {self.node}: {fetched} file(s) "
             f"fetched in {time.perf_counter() - started:.2f}s"
         )
 
-    def _tariff_chunks(self, digest: str) -> Iterable[bytes]:
-        key = contract.tariff_key(digest)
+    def _file_chunks(self, digest: str) -> Iterable[bytes]:
+        key = contract.file_key(digest)
         meta_raw = self.redis.hget(key, "meta")
         if meta_raw is None:
-            raise SyncError(f"tariff file {digest} is not in Redis")
+            raise SyncError(f"snapshot file {digest} is not in Redis")
         meta = json.loads(meta_raw)
         size = 0
         for index in range(meta["chunks"]):
             blob = self.redis.hget(key, str(index))
             if blob is None:
-                raise SyncError(f"tariff file {digest} lacks chunk {index}")
+                raise SyncError(f"snapshot file {digest} lacks chunk {index}")
             chunk = zlib.decompress(blob)
             size += len(chunk)
             yield chunk
         if size != meta["size"]:
-            raise SyncError(f"tariff file {digest}: {size} bytes, expected {meta['size']}")
+            raise SyncError(f"snapshot file {digest}: {size} bytes, expected {meta['size']}")
 
     def report(self) -> None:
         self.redis.hset(
@@ -158,11 +159,11 @@ class SnapshotSync:
         in_use: set[str] = set()
         for version in kept:
             with open(contract.manifest_path(self.directory, version), encoding="utf-8") as file:
-                in_use.update(t["digest"] for t in json.load(file)["tariffs"].values())
+                in_use.update(manifest_files(json.load(file)))
         for version in versions:
             if version not in kept:
                 os.unlink(contract.manifest_path(self.directory, version))
-        tariffs = os.path.join(self.directory, "tariffs")
-        for name in os.listdir(tariffs):
-            if name.endswith(".akt") and name[:-4] not in in_use:
-                os.unlink(os.path.join(tariffs, name))
+        files = os.path.join(self.directory, "files")
+        for name in os.listdir(files):
+            if not name.startswith(".") and name not in in_use:
+                os.unlink(os.path.join(files, name))

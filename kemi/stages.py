@@ -12,6 +12,7 @@ from kemi import normalize
 from kemi.lcr import STRATEGIES, Candidate
 from kemi.number_rules import apply_rules
 from kemi.rates import money_text
+from kemi.route_table import RouteTableError
 from kemi.snapshot import Originator, RoutingPlan, Snapshot, Terminator
 
 if TYPE_CHECKING:
@@ -172,24 +173,32 @@ def route(snapshot: Snapshot, call: Call) -> str | None:
         call.trace.append(f"blocked {blocked}")
         return "blocked-destination"
     override = _override(plan, number)
-    entries = plan.entries
+    positions = range(len(plan.entries))  # vendor index in the route table = plan position
     if override is not None:
-        by_id = {entry.terminator_id: entry for entry in plan.entries}
-        entries = tuple(by_id[t] for t in override if t in by_id)
+        position_of = {entry.terminator_id: i for i, entry in enumerate(plan.entries)}
+        positions = [position_of[t] for t in override if t in position_of]
         call.trace.append(f"override {','.join(map(str, override))}")
+    table = snapshot.route_tables.get(plan.id)
     digits = number.encode()
-    at = call.request.at
+    found: dict[int, tuple[int, int]] = {}  # plan position -> (window, matched length)
+    if table is not None:
+        try:
+            found = {v: (w, n) for v, w, n in table.entries(digits, call.request.at)}
+        except RouteTableError:
+            call.trace.append(f"route table starts at {table.valid_from}")
+            return "no-vendor"
     customer_rate = call.customer_rate.rate
     currency = call.tariff.currency
     candidates = []
-    for position, entry in enumerate(entries):
+    for position in positions:
+        entry = plan.entries[position]
         terminator = snapshot.terminators.get(entry.terminator_id)
         if terminator is None:
             call.drop(entry.terminator_id, "?", DROP_UNKNOWN)
             continue
         tariff = snapshot.tariffs[terminator.tariff_id]
-        found = tariff.rates.find(digits, at)
-        vendor_rate = None if found < 0 else tariff.rates.rate(digits, found)
+        match = found.get(position)
+        vendor_rate = None if match is None else table.rate(digits, *match)
         reason = None
         if not terminator.enabled:
             reason = DROP_DISABLED

@@ -15,10 +15,13 @@ import json
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 from kemi import contract
+from kemi.arrays_file import ArraysError
 from kemi.health import read_down
-from kemi.rates import TariffError, TariffFile
+from kemi.rates import TariffError
+from kemi.route_table import RouteTableError
 from kemi.snapshot import Snapshot, SnapshotError, decode_manifest
 from kemi.snapshot_files import installed_version
 
@@ -37,7 +40,7 @@ class SnapshotStore:
         self._on_event = on_event
         self._clock = clock
         self._snapshot: Snapshot | None = None
-        self._files: dict[str, TariffFile] = {}  # digest -> mapped file of the held version
+        self._files: dict[str, Any] = {}  # digest -> mapped file of the held version
         self._next_check = 0.0
         self._last_error = ""
         self.down: frozenset[str] = frozenset()  # gateways the node's probes find down
@@ -70,7 +73,14 @@ class SnapshotStore:
                 f"akira: snapshot {version} mapped in {time.perf_counter() - started:.4f}s"
             )
             self._last_error = ""
-        except (OSError, ValueError, SnapshotError, TariffError) as exc:
+        except (
+            OSError,
+            ValueError,
+            SnapshotError,
+            TariffError,
+            ArraysError,
+            RouteTableError,
+        ) as exc:
             held = self._snapshot.version if self._snapshot else None
             self._report(f"snapshot refresh failed, keeping version {held}: {exc!r}")
 
@@ -80,16 +90,16 @@ class SnapshotStore:
                 manifest = json.load(file)
         except FileNotFoundError as exc:
             raise SnapshotError(f"snapshot {version} is not in {self.directory}") from exc
-        files: dict[str, TariffFile] = {}
+        files: dict[str, Any] = {}
 
-        def open_tariff(digest: str) -> TariffFile:
+        def open_file(digest: str, kind: type) -> Any:
             mapped = files.get(digest) or self._files.get(digest)
             if mapped is None:
-                mapped = TariffFile(contract.tariff_path(self.directory, digest))
+                mapped = kind(contract.file_path(self.directory, digest))
             files[digest] = mapped
             return mapped
 
-        snapshot = decode_manifest(manifest, open_tariff)
+        snapshot = decode_manifest(manifest, open_file)
         self._files = files  # files of older versions are unmapped with their last reference
         return snapshot
 

@@ -57,8 +57,9 @@ ORDER BY p.id;
 SELECT prefix FROM blocked_prefixes WHERE routing_plan_id IS NULL ORDER BY prefix;
 
 -- name: publish_tariffs
--- Tariffs some trunk uses; others need not reach the engine.
-SELECT t.id, t.currency
+-- Tariffs some trunk uses (others need not reach the engine); customer ones carry their rates
+-- to the engine as tariff files, vendor ones inside the route tables of the plans.
+SELECT t.id, t.currency, t.id IN (SELECT tariff_id FROM originators) AS customer
 FROM tariffs t
 WHERE t.id IN (SELECT tariff_id FROM originators UNION SELECT tariff_id FROM terminators)
 ORDER BY t.id;

@@ -15,6 +15,7 @@ from admin.catalog import RateRow
 from admin.publisher import PublishError, publish
 from kemi import contract
 from kemi.rates import money_units
+from kemi.snapshot import manifest_files
 from kemi.snapshot_files import installed_version
 from kemi.snapshot_sync import SnapshotSync
 from kemi.store import SnapshotStore
@@ -42,7 +43,8 @@ def test_publish_compiles_uploads_and_a_node_installs_it(conn, redis_client, dir
     assert int(redis_client.get(contract.SNAPSHOT_POINTER)) == publication.version
     assert (publication.originators, publication.terminators, publication.tariffs) == (2, 3, 5)
     assert publication.rates == 29
-    assert publication.compiled_tariffs == publication.uploaded_tariffs == 5
+    # two customer tariff files and the route table of the one plan of the three vendors
+    assert publication.compiled_tariffs == publication.uploaded_tariffs == 3
     assert installed_version(admin_dir) == publication.version  # `akira simulate` maps it here
 
     SnapshotSync(redis_client, node_dir, node="n1").poll()
@@ -69,16 +71,18 @@ def test_unchanged_tariffs_are_neither_compiled_nor_fetched_nor_remapped(conn, r
             "UPDATE rates SET rate = 0.0001 WHERE tariff_id = %s AND prefix = '44'", (alpha,)
         )
     second_publication = publish_now(conn, redis_client, admin_dir)
+    # the plan's route table is compiled again; the customers' tariff files are not
     assert (second_publication.compiled_tariffs, second_publication.uploaded_tariffs) == (1, 1)
     sync.poll()
     second = store.current()
     assert second.version == second_publication.version
-    assert second.tariffs[alpha].rates is not first.tariffs[alpha].rates
-    assert second.tariffs[alpha].rates.match("4410", at=2_000_000_000).rate == money_units(
-        D("0.0001")
-    )
-    unchanged = [tid for tid in first.tariffs if tid != alpha]
-    assert all(second.tariffs[t].rates is first.tariffs[t].rates for t in unchanged)
+    (plan_id,) = second.route_tables
+    table = second.route_tables[plan_id]
+    assert table is not first.route_tables[plan_id]
+    cheapest = table.entries(b"4410", 2_000_000_000)[0]
+    assert table.rate(b"4410", cheapest[1], cheapest[2]).rate == money_units(D("0.0001"))
+    customers = [t for t, tariff in first.tariffs.items() if tariff.rates is not None]
+    assert customers and all(second.tariffs[t].rates is first.tariffs[t].rates for t in customers)
 
 
 def test_a_live_node_has_the_files_before_the_pointer_moves(conn, redis_client, dirs):
@@ -140,10 +144,10 @@ def test_old_versions_and_unused_tariffs_are_removed(conn, redis_client, dirs):
         manifest = json.loads(
             zlib.decompress(redis_client.hget(contract.snapshot_key(version), "manifest"))
         )
-        in_use |= {t["digest"] for t in manifest["tariffs"].values()}
-    stored = {d.decode() for d in redis_client.smembers(contract.TARIFF_DIGESTS)}
+        in_use |= manifest_files(manifest)
+    stored = {d.decode() for d in redis_client.smembers(contract.FILE_DIGESTS)}
     assert stored == in_use
-    on_node = {name[:-4] for name in os.listdir(os.path.join(node_dir, "tariffs"))}
+    on_node = set(os.listdir(os.path.join(node_dir, "files")))
     assert on_node == in_use
     assert sorted(int(n[:-5]) for n in os.listdir(os.path.join(node_dir, "versions"))) == kept
 

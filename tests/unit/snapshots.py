@@ -11,6 +11,7 @@ import tempfile
 from decimal import Decimal
 from typing import Any
 
+from admin.route_table import compile_route_table, valid_from
 from admin.tariff_compiler import compile_tariff, digest, rows_from_rates
 from kemi import contract
 from kemi.snapshot import (
@@ -113,12 +114,23 @@ def build(
 ) -> Snapshot:
     directory = tempfile.mkdtemp(prefix="akira-snapshot-")
     _DIRECTORIES.append(directory)
-    digests = {}
+    digests, rows_of = {}, {}
     for item in tariffs:
-        rows = rows_from_rates(item["rows"])
+        rows = rows_of[item["id"]] = rows_from_rates(item["rows"])
         name = digest(rows)
-        write_atomic(contract.tariff_path(directory, name), [compile_tariff(rows)])
+        write_atomic(contract.file_path(directory, name), [compile_tariff(rows)])
         digests[item["id"]] = (name, item["currency"])
+    tariff_of = {t.id: t.tariff_id for t in terminators}
+    tables = {}
+    for plan_ in plans:
+        # vendor index = plan position: an unknown terminator or tariff rates nothing
+        vendors = [
+            rows_of.get(tariff_of.get(e.terminator_id), rows_from_rates([])) for e in plan_.entries
+        ]
+        name = f"table-{plan_.id}-v{version}"
+        start = valid_from(vendors, 0)
+        write_atomic(contract.file_path(directory, name), compile_route_table(vendors, start))
+        tables[plan_.id] = name
     manifest = encode_manifest(
         version=version,
         published_at=0.0,
@@ -132,6 +144,7 @@ def build(
             )
         ],
         tariffs=digests,
+        route_tables=tables,
         blocked=frozenset(blocked),
     )
     write_atomic(contract.manifest_path(directory, version), [json.dumps(manifest).encode()])
