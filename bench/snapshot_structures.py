@@ -61,13 +61,16 @@ def country_codes() -> set[str]:
         return {row["country_code"] for row in csv.DictReader(f)}
 
 
-def dialed(prefixes: list[str], count: int, seed: int) -> list[str]:
-    """``count`` numbers, each a uniformly chosen code padded with random digits to the length
-    of a number of its country (+1/+7: 11 digits, else country code + 9), at most 15."""
+def dialed(prefixes: list[str], count: int, seed: int, spread: str = "codes") -> list[str]:
+    """``count`` numbers padded with random digits to the length of a number of its country
+    (+1/+7: 11 digits, else country code + 9, at most 15), each under a uniformly chosen code of
+    the customer's deck (``spread="codes"``: most land deep, in breakouts) or under a uniformly
+    chosen country code (``"countries"``: most stop at short codes)."""
     codes = country_codes()
     rng = random.Random(seed)
+    pool = prefixes if spread == "codes" else sorted(codes)
     out = []
-    for code in rng.choices(prefixes, k=count):
+    for code in rng.choices(pool, k=count):
         cc = next((code[:n] for n in (1, 2, 3) if code[:n] in codes), code[:3])
         length = min(MAX_E164, max(len(cc) + (10 if cc in ("1", "7") else 9), len(code) + 2))
         out.append(code + "".join(rng.choices("0123456789", k=length - len(code))))
@@ -173,7 +176,8 @@ def run_scale(args: argparse.Namespace, scale: str) -> dict[str, Any]:
     number_files = []
     for i in range(args.workers):
         path = work / f"numbers-{i}.txt"
-        path.write_text("\n".join(dialed(prefixes, per_worker, seed=1000 + i)) + "\n")
+        numbers = dialed(prefixes, per_worker, seed=1000 + i, spread=args.dial)
+        path.write_text("\n".join(numbers) + "\n")
         number_files.append(path)
     reference = None
     if args.verify:
@@ -186,6 +190,7 @@ def run_scale(args: argparse.Namespace, scale: str) -> dict[str, Any]:
     checks += ["".join(random.Random(i).choices("0123456789", k=12)) for i in range(200)]
     report: dict[str, Any] = {
         "scale": scale,
+        "dial": args.dial,
         "prefix_rows": prefix_rows,
         "tariffs": 1 + len(catalog.vendors),
         "catalog_load_s": catalog_s,
@@ -212,6 +217,10 @@ def run_scale(args: argparse.Namespace, scale: str) -> dict[str, Any]:
             measure(name, directory, number_files, args.warmup, 1)[0] for _ in range(args.runs)
         ]
         many = measure(name, directory, number_files, args.warmup, args.workers)
+        cores = [
+            {"workers": n, **pooled(measure(name, directory, number_files, args.warmup, n))}
+            for n in args.also_workers
+        ]
         entry = {
             "description": structure.description,
             "build_s": build_s,
@@ -238,6 +247,7 @@ def run_scale(args: argparse.Namespace, scale: str) -> dict[str, Any]:
                 ],
                 "load": [r["load"] for r in many],
             },
+            "also": cores,
         }
         report["structures"][name] = entry
         print(f"[{scale}] {name}: {summary_line(entry)}", file=sys.stderr)
@@ -262,12 +272,12 @@ def summary_line(entry: dict[str, Any]) -> str:
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"### {report['scale']}: {report['tariffs']} tariffs, {report['prefix_rows']:,} "
-        f"(prefix, window) rows",
+        f"(prefix, window) rows, numbers uniform over {report['dial']}",
         "",
         "| structure | build s | files MB | open ms | PSS 8 procs MB (added) | RSS/proc MB "
         "| single p50 µs | single p99 µs | 8-proc p50 µs | 8-proc p99 µs | decisions/s (8) "
-        "| checked |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| fewer procs: p50 / p99 µs | checked |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, e in report["structures"].items():
         many = e["concurrent"]
@@ -281,7 +291,10 @@ def markdown(report: dict[str, Any]) -> str:
             + " | "
             + " / ".join(f"{s['p99_ns'] / 1000:.1f}" for s in e["single"])
             + f" | {many['p50_us']:.1f} | {many['p99_us']:.1f} | {many['per_s']:,.0f} | "
-            f"{e['verified'] - (e['wrong'] or 0)}/{e['verified']} |"
+            + ", ".join(
+                f"{a['workers']}: {a['p50_us']:.1f} / {a['p99_us']:.1f}" for a in e.get("also", [])
+            )
+            + f" | {e['verified'] - (e['wrong'] or 0)}/{e['verified']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -294,6 +307,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3_000)
     parser.add_argument("--runs", type=int, default=3, help="single-process runs")
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument(
+        "--also-workers",
+        type=int,
+        nargs="*",
+        default=[2],
+        help="further concurrent runs, latency only (default 2: one process per core)",
+    )
+    parser.add_argument(
+        "--dial", choices=("codes", "countries"), default="codes", help="see dialed()"
+    )
     parser.add_argument("--verify", type=int, default=2_000, help="numbers checked (0: none)")
     parser.add_argument("--keep-files", action="store_true")
     parser.add_argument("--out", type=Path, help="append the JSON results here")

@@ -20,6 +20,7 @@ per-tariff structures). Built with numpy; read with ``mmap`` + ``memoryview`` on
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -61,6 +62,14 @@ def build_route_table(vendors: list[Any], path: Path, valid_from: int) -> dict[s
 
     from callbench import triebuild
 
+    seconds: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def mark(step: str) -> None:  # where publish time goes, in the meta
+        now = time.perf_counter()
+        seconds[step] = round(now - clock[0], 3)
+        clock[0] = now
+
     vendor_count = len(vendors)
     if vendor_count > 255:
         raise ValueError("a row stores vendor indexes as bytes")
@@ -81,7 +90,7 @@ def build_route_table(vendors: list[Any], path: Path, valid_from: int) -> dict[s
             ("fee", compiled.w_fee),
         ):
             tables[name].append(np.asarray(values, dtype=np.int64))
-        keys = triebuild.keys_of(compiled.prefixes)
+        keys = compiled.keys
         value_of = np.asarray(compiled.value_of, dtype=np.int64)
         v_first = np.asarray(compiled.v_first, dtype=np.int64)
         v_windows = np.asarray(compiled.v_windows, dtype=np.int64)
@@ -96,23 +105,25 @@ def build_route_table(vendors: list[Any], path: Path, valid_from: int) -> dict[s
     keys = np.concatenate(row_keys)
     vendor_of = np.concatenate(row_vendor)
     window_of = np.concatenate(row_window)
+    mark("compile tariffs")
     # 2. the union trie
     trie = triebuild.build(keys)
     node_of = trie.index(keys)
     nodes = trie.keys.size
     lengths = trie.lengths.astype(np.uint8)
+    mark("union trie")
     # 3. the epochs: every date from valid_from on where some window starts or ends
     w_from, w_to = g["from"][window_of], g["to"][window_of]
-    dates = np.unique(np.concatenate([w_from, w_to]))
+    dates = triebuild.unique(np.concatenate([w_from, w_to]))
     epochs = np.concatenate([[valid_from], dates[(dates > valid_from) & (dates < OPEN)]])
     # 4. per epoch: each (node, vendor)'s window and matched length, inherited down the trie
-    cell = node_of * vendor_count + vendor_of
+    order = np.lexsort((w_from, node_of * vendor_count + vendor_of))  # a cell's newest last
+    cell = (node_of * vendor_count + vendor_of)[order]
+    w_from, w_to, window_of = w_from[order], w_to[order], window_of[order]
     answers, depths = [], []
     for start in epochs:
         live = (w_from <= start) & (start < w_to)
-        c, f, w = cell[live], w_from[live], window_of[live]
-        order = np.lexsort((f, c))  # newest window of a cell last
-        c, w = c[order], w[order]
+        c, w = cell[live], window_of[live]
         last = np.r_[c[1:] != c[:-1], True]
         answer = np.full(nodes * vendor_count, -1, dtype=np.int32)
         answer[c[last]] = w[last]
@@ -128,14 +139,14 @@ def build_route_table(vendors: list[Any], path: Path, valid_from: int) -> dict[s
             depth[lo:hi][missing] = depth[up][missing]
         answers.append(answer)
         depths.append(depth)
+    mark("answers per epoch")
     # 5. rows: distinct vendor vectors, hashed then checked, entries sorted by (rate, vendor)
     every = np.concatenate(answers)  # (epochs · nodes, vendors)
-    mixer = np.random.default_rng(20250106).integers(1, 2**63, vendor_count, dtype=np.uint64) | 1
-    with np.errstate(over="ignore"):
-        hashed = ((every.astype(np.int64) + 1).astype(np.uint64) * mixer).sum(
-            axis=1, dtype=np.uint64
-        )
-        hashed ^= hashed >> np.uint64(29)
+    hashed = np.zeros(len(every), dtype=np.uint64)
+    with np.errstate(over="ignore"):  # a polynomial hash, column by column: no big temporaries
+        for v in range(vendor_count):
+            hashed *= np.uint64(0x9E3779B97F4A7C15)
+            hashed += every[:, v].astype(np.uint64)
     _, first_of, row_of = np.unique(hashed, return_index=True, return_inverse=True)
     unique_rows = every[first_of]
     if not np.array_equal(unique_rows[row_of], every):
@@ -149,7 +160,10 @@ def build_route_table(vendors: list[Any], path: Path, valid_from: int) -> dict[s
     e_vendor = order[present].astype(np.uint8)
     e_window = sorted_windows[present].astype(np.uint32)
     e_rate = np.take_along_axis(rates, order, axis=1)[present]
+    if e_rate.size and e_rate.max() < 1 << 32:  # rates below 42.9 per minute: 4 bytes do
+        e_rate = e_rate.astype(np.uint32)
     row_first = np.concatenate([[0], np.cumsum(present.sum(axis=1))]).astype(np.uint32)
+    mark("rows")
     # 6. segments per node: an epoch starts a segment when the row or the lengths change
     row_at = row_of.reshape(len(epochs), nodes).T  # (nodes, epochs)
     depth_at = np.stack(depths, axis=1)  # (nodes, epochs, vendors)
@@ -158,9 +172,15 @@ def build_route_table(vendors: list[Any], path: Path, valid_from: int) -> dict[s
         axis=2
     )
     seg_first = np.concatenate([[0], np.cumsum(starts.sum(axis=1))]).astype(np.uint32)
-    seg_start = np.broadcast_to(epochs, row_at.shape)[starts].astype(np.int64)
+    seg_epoch = np.broadcast_to(np.arange(len(epochs)), row_at.shape)[starts]
+    seg_epoch = seg_epoch.astype(np.uint8 if len(epochs) < 256 else np.uint32)
     seg_row = row_at[starts].astype(np.uint32)
-    seg_depth = depth_at[starts].reshape(-1)  # vendor v of segment s at s · vendors + v
+    # matched prefix lengths (<= 15) as nibbles: vendor v of segment s in byte s * half + v // 2
+    lengths_at = depth_at[starts]
+    if vendor_count % 2:
+        lengths_at = np.concatenate([lengths_at, np.zeros((len(lengths_at), 1), np.uint8)], 1)
+    seg_depth = (lengths_at[:, 0::2] | (lengths_at[:, 1::2] << 4)).reshape(-1)
+    mark("segments")
     meta = {
         "structure": "route-table",
         "vendors": vendor_count,
@@ -176,7 +196,7 @@ def build_route_table(vendors: list[Any], path: Path, valid_from: int) -> dict[s
         "bitmap": trie.bitmap,
         "first": trie.first,
         "seg_first": seg_first,
-        "seg_start": seg_start,
+        "seg_epoch": seg_epoch,
         "seg_row": seg_row,
         "seg_depth": seg_depth,
         "row_first": row_first,
@@ -191,6 +211,8 @@ def build_route_table(vendors: list[Any], path: Path, valid_from: int) -> dict[s
         "w_fee": g["fee"],
     }
     snapfile.write(path, arrays, meta)
+    mark("write")
+    meta["seconds"] = seconds
     return meta
 
 
@@ -203,13 +225,15 @@ class RouteTableDecider:
         "e_rate",
         "e_vendor",
         "e_window",
+        "epochs",
         "file",
         "first",
+        "half",
         "row_first",
         "seg_depth",
+        "seg_epoch",
         "seg_first",
         "seg_row",
-        "seg_start",
         "valid_from",
         "vendors",
         "w",
@@ -221,6 +245,8 @@ class RouteTableDecider:
             if name in file.arrays:
                 setattr(self, name, file[name])
         self.vendors = int(file.meta["vendors"])
+        self.half = (self.vendors + 1) // 2
+        self.epochs = tuple(file.meta["epochs"])
         self.valid_from = int(file.meta["valid_from"])
         self.w = file.arrays
 
@@ -238,10 +264,10 @@ class RouteTableDecider:
             if not b >> d & 1:
                 break
             node = first[node] + (b & BELOW[d]).bit_count()
-        seg_start = self.seg_start
+        seg_epoch, epochs = self.seg_epoch, self.epochs
         s = self.seg_first[node]
         last = self.seg_first[node + 1] - 1
-        while s < last and seg_start[s + 1] <= at:
+        while s < last and epochs[seg_epoch[s + 1]] <= at:
             s += 1
         row = self.seg_row[s]
         i, end = self.row_first[row], self.row_first[row + 1]
@@ -251,14 +277,15 @@ class RouteTableDecider:
             self.e_window,
             self.seg_depth,
         )
-        base = s * self.vendors
+        base = s * self.half
         kept = []
         while i < end:
             rate = e_rate[i]
             if rate > limit:
                 break
             vendor = e_vendor[i]
-            kept.append((rate, vendor, e_window[i], seg_depth[base + vendor]))
+            packed = seg_depth[base + (vendor >> 1)]
+            kept.append((rate, vendor, e_window[i], packed >> 4 if vendor & 1 else packed & 15))
             i += 1
         return found, kept
 

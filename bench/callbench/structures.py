@@ -105,9 +105,9 @@ def write_digit_trie(rows: TariffRows, path: Path) -> None:
     from callbench import triebuild  # numpy: build time only
 
     compiled = compile_tariff(rows)
-    trie = triebuild.build(triebuild.keys_of(compiled.prefixes))
+    trie = triebuild.build(compiled.keys)
     value = np.full(trie.keys.size, NONE, dtype=np.uint32)
-    terminal = trie.index(triebuild.keys_of(compiled.prefixes))
+    terminal = trie.index(compiled.keys)
     value[terminal] = compiled.value_of
     bitmap = trie.bitmap.copy()
     bitmap[terminal] |= HAS_VALUE  # the walk reads the child's bitmap anyway: no value read
@@ -227,7 +227,7 @@ class Marisa(PerTariff):
         trie = marisa_trie.Trie(compiled.prefixes)
         trie.save(str(stem.with_suffix(".marisa")))
         value = array("I", bytes(4 * len(compiled.prefixes)))
-        for prefix, v in zip(compiled.prefixes, compiled.value_of, strict=True):
+        for prefix, v in zip(compiled.prefixes, compiled.value_of.tolist(), strict=True):
             value[trie[prefix]] = v
         snapfile.write(stem.with_suffix(".values"), {"value": value, **compiled.arrays()})
 
@@ -280,7 +280,7 @@ class Lmdb(PerTariff):
         env = lmdb.open(str(directory / "env"), map_size=size, max_dbs=len(tariffs) + 1, sync=False)
         for i, rows in enumerate(tariffs):
             compiled = compile_tariff(rows)
-            value_of = dict(zip(compiled.prefixes, compiled.value_of, strict=True))
+            value_of = dict(zip(compiled.prefixes, compiled.value_of.tolist(), strict=True))
             items = []
             for prefix in sorted(value_of):
                 chain = b"".join(

@@ -18,8 +18,15 @@ LEVEL = 10**15
 
 
 def keys_of(prefixes: Iterable[str]) -> np.ndarray:
-    """The node keys of digit strings."""
-    return np.fromiter((len(p) * LEVEL + int(p) for p in prefixes), dtype=np.int64)
+    """The node keys of digit strings (parsed in C: a Python loop costs ~0.5 s per 1M)."""
+    text = np.array(list(prefixes))
+    return np.strings.str_len(text).astype(np.int64) * LEVEL + text.astype(np.int64)
+
+
+def unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (numpy 2's hash-based ``np.unique`` is ~10x slower on these)."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else ordered
 
 
 @dataclass(slots=True)
@@ -44,14 +51,14 @@ class Trie:
 
 def build(terminal_keys: np.ndarray) -> Trie:
     """The trie holding ``terminal_keys`` and every prefix of them (its inner nodes)."""
-    levels = [np.zeros(1, dtype=np.int64), np.unique(terminal_keys)]
+    levels = [np.zeros(1, dtype=np.int64), unique(terminal_keys)]
     current = levels[-1]
     while current.size:
         length = current // LEVEL
         current = current[length > 1]
-        current = np.unique((current // LEVEL - 1) * LEVEL + (current % LEVEL) // 10)
+        current = unique((current // LEVEL - 1) * LEVEL + (current % LEVEL) // 10)
         levels.append(current)
-    keys = np.unique(np.concatenate(levels))
+    keys = unique(np.concatenate(levels))
     length = keys // LEVEL
     parent_keys = np.where(length > 0, (length - 1) * LEVEL + (keys % LEVEL) // 10, 0)
     parent = np.searchsorted(keys, parent_keys)
