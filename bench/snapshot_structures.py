@@ -166,6 +166,8 @@ def pooled(results: list[dict[str, Any]]) -> dict[str, float]:
 def run_scale(args: argparse.Namespace, scale: str) -> dict[str, Any]:
     started = time.perf_counter()
     catalog = bigdeck.small_catalog() if scale == "50k" else bigdeck.big_catalog()
+    if args.vendors is not None:
+        catalog = bigdeck.Catalog(catalog.customer, catalog.vendors[: args.vendors])
     catalog_s = time.perf_counter() - started
     prefix_rows = len(catalog.customer) + sum(len(rows) for _, rows in catalog.vendors)
     print(f"[{scale}] catalog: {prefix_rows:,} rows in {catalog_s:.1f} s", file=sys.stderr)
@@ -205,7 +207,7 @@ def run_scale(args: argparse.Namespace, scale: str) -> dict[str, Any]:
         load = os.getloadavg()[0]
         started = time.perf_counter()
         cpu = time.process_time()
-        structure.build(catalog, directory)
+        info = structure.build(catalog, directory)
         build_s = time.perf_counter() - started
         build_cpu = time.process_time() - cpu
         files = structure.files(directory)
@@ -223,6 +225,7 @@ def run_scale(args: argparse.Namespace, scale: str) -> dict[str, Any]:
         ]
         entry = {
             "description": structure.description,
+            "info": info,
             "build_s": build_s,
             "build_cpu_s": build_cpu,
             "build_load": load,
@@ -319,8 +322,14 @@ def main() -> None:
     )
     parser.add_argument("--verify", type=int, default=2_000, help="numbers checked (0: none)")
     parser.add_argument("--keep-files", action="store_true")
+    parser.add_argument("--vendors", type=int, help="only the plan's first N vendors (default 20)")
     parser.add_argument("--out", type=Path, help="append the JSON results here")
+    parser.add_argument("--render", type=Path, help="only print the tables of a results file")
     args = parser.parse_args()
+    if args.render:
+        for line in args.render.read_text().splitlines():
+            print(markdown(json.loads(line)))
+        return
     for scale in args.scale or ["50k", "1m"]:
         if scale == "1m":
             bigdeck.generate(bigdeck.specs())

@@ -43,11 +43,18 @@ class RouteTable(Structure):
     def __init__(self, valid_from: int = DEFAULT_VALID_FROM) -> None:
         self.valid_from = valid_from
 
-    def build(self, catalog: Catalog, directory: Path) -> None:
+    def build(self, catalog: Catalog, directory: Path) -> dict[str, Any] | None:
+        started = time.perf_counter()
         write_digit_trie(catalog.customer, directory / "customer.trie")
-        build_route_table(
+        customer_s = time.perf_counter() - started
+        meta = build_route_table(
             [rows for _, rows in catalog.vendors], directory / "plan.route", self.valid_from
         )
+        meta["seconds"]["customer digit trie"] = round(customer_s, 3)
+        meta["bytes"] = {
+            name: (directory / name).stat().st_size for name in ("customer.trie", "plan.route")
+        }
+        return meta
 
     def open(self, directory: Path) -> Decider:
         return RouteTableDecider(

@@ -21,7 +21,7 @@ import struct
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from callbench import snapfile
 from callbench.bigdeck import Catalog, TariffRows
@@ -49,8 +49,9 @@ class Structure(ABC):
     description: ClassVar[str]
 
     @abstractmethod
-    def build(self, catalog: Catalog, directory: Path) -> None:
-        """Write the structure's files into ``directory`` (empty, exists)."""
+    def build(self, catalog: Catalog, directory: Path) -> dict[str, Any] | None:
+        """Write the structure's files into ``directory`` (empty, exists); optionally return
+        figures about them for the report."""
 
     @abstractmethod
     def open(self, directory: Path) -> Decider:
@@ -63,10 +64,11 @@ class Structure(ABC):
 class PerTariff(Structure):
     """A structure that indexes each tariff on its own; the decision is ``TariffDecider``'s."""
 
-    def build(self, catalog: Catalog, directory: Path) -> None:
+    def build(self, catalog: Catalog, directory: Path) -> dict[str, Any] | None:
         tariffs = [catalog.customer, *(rows for _, rows in catalog.vendors)]
         for i, rows in enumerate(tariffs):
             self.build_tariff(rows, directory / f"t{i:02d}")
+        return None
 
     def open(self, directory: Path) -> Decider:
         stems = sorted({p.name.split(".")[0] for p in directory.iterdir()})
@@ -272,7 +274,7 @@ class Lmdb(PerTariff):
     name = "lmdb"
     description = "py-lmdb, one env, a named db per tariff, cursor set_range + ancestors"
 
-    def build(self, catalog: Catalog, directory: Path) -> None:
+    def build(self, catalog: Catalog, directory: Path) -> dict[str, Any] | None:
         import lmdb
 
         tariffs = [catalog.customer, *(rows for _, rows in catalog.vendors)]
@@ -295,6 +297,7 @@ class Lmdb(PerTariff):
             snapfile.write(directory / f"t{i:02d}.windows", compiled.arrays())
         env.sync(True)
         env.close()
+        return None
 
     def build_tariff(self, rows: TariffRows, stem: Path) -> None:  # pragma: no cover
         raise NotImplementedError("one environment for all tariffs: see build()")
