@@ -90,7 +90,7 @@ class TariffFile:
     def find(self, digits: bytes, at: int) -> int:
         """The match for ``digits`` (ASCII) at ``at`` (epoch seconds) as one int, -1 if none:
         ``terms index << 5 | prefix length``. The engine's hot path: it compares vendors by
-        ``rate_of`` and builds a ``Rate`` only for the ones it keeps."""
+        ``rate`` only for the ones it needs."""
         nodes = self._nodes
         base = 0
         found = 0  # entry + 1
