@@ -12,6 +12,7 @@ the workers is a matter of mapping files already on disk.
 from __future__ import annotations
 
 import hashlib
+import io
 import ipaddress
 import json
 import os
@@ -22,13 +23,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import psycopg
 from psycopg.rows import dict_row
 from redis import Redis
 
 from admin.queries import query
+from admin.rates_reader import rates_reader
 from admin.route_table import compile_route_table, valid_from
-from admin.tariff_compiler import compile_tariff, copy_row_count, rows_from_copy
+from admin.tariff_compiler import compile_tariff, digest
 from kemi import contract, route_table
 from kemi.lcr import STRATEGIES
 from kemi.number_rules import Rule, RuleError, parse_rules
@@ -172,18 +175,6 @@ def _plan(row: dict[str, Any]) -> RoutingPlan:
     )
 
 
-def rates_copy(conn: psycopg.Connection, tariff_id: int, now: datetime) -> bytes:
-    """One tariff's rates effective now or later, as the binary COPY the compiler reads."""
-    buffer = bytearray()
-    with (
-        conn.cursor() as cursor,
-        cursor.copy(query("publish_rates_copy"), {"tariff_id": tariff_id, "now": now}) as copy,
-    ):
-        for data in copy:
-            buffer += data
-    return bytes(buffer)
-
-
 def upload_file(redis: Redis, digest: str, data: bytes) -> None:
     step = contract.FILE_CHUNK
     chunks = [data[i : i + step] for i in range(0, len(data), step)] or [b""]
@@ -218,6 +209,34 @@ def _ensure_file(
         done.uploaded += 1
 
 
+class RowsCache:
+    """This host's copy of the vendor rows it read, by digest: rebuilding a plan's route table
+    after one vendor changed reads that one from PostgreSQL, the others from here."""
+
+    def __init__(self, snapshot_dir: str) -> None:
+        self.directory = os.path.join(snapshot_dir, "rows")
+
+    def _path(self, digest: str) -> str:
+        return os.path.join(self.directory, f"{digest}.npy")
+
+    def get(self, digest: str) -> np.ndarray | None:
+        try:
+            return np.load(self._path(digest), allow_pickle=False)
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def put(self, digest: str, rows: np.ndarray) -> None:
+        if not os.path.exists(self._path(digest)):
+            buffer = io.BytesIO()
+            np.save(buffer, rows, allow_pickle=False)
+            write_atomic(self._path(digest), [buffer.getvalue()])
+
+    def keep(self, digests: set[str]) -> None:
+        for name in os.listdir(self.directory) if os.path.isdir(self.directory) else ():
+            if name.endswith(".npy") and name[:-4] not in digests:
+                os.unlink(os.path.join(self.directory, name))
+
+
 def compile_files(
     conn: psycopg.Connection,
     redis: Redis,
@@ -227,43 +246,80 @@ def compile_files(
     terminators: list[Terminator],
 ) -> _Compiled:
     """Customer tariffs as tariff files; each routing plan's vendor tariffs as one route table;
-    in ``snapshot_dir`` and in Redis. Rows are read as one binary COPY per tariff."""
+    in ``snapshot_dir`` and in Redis. A tariff whose revision and closed windows are as at an
+    earlier publish is not read again (its digest is remembered in Redis); rates are read only
+    for files that must be compiled, several tariffs at a time."""
     done = _Compiled()
     tariff_of = {t.id: t.tariff_id for t in terminators}
     plan_tariffs = {p.id: [tariff_of[e.terminator_id] for e in p.entries] for p in plans}
     vendor_tariffs = {t for ids in plan_tariffs.values() for t in ids}
-    vendors: dict[int, tuple[str, int]] = {}  # tariff id -> (rows digest, latest start)
-    epoch_now = int(now.timestamp())
-    for tariff_id, currency, customer in conn.execute(query("publish_tariffs")).fetchall():
-        if not customer and tariff_id not in vendor_tariffs:
-            done.digests[tariff_id] = (None, currency)
-            continue
-        buffer = rates_copy(conn, tariff_id, now)
-        digest = hashlib.sha256(buffer).hexdigest()
-        done.rates += copy_row_count(buffer)
-        if customer:
-            _ensure_file(
-                redis,
-                snapshot_dir,
-                digest,
-                lambda b=buffer: compile_tariff(rows_from_copy(b)),
-                done,
+    tariffs = conn.execute(query("publish_tariffs"), {"now": now}).fetchall()
+    needed = [row for row in tariffs if row[2] or row[0] in vendor_tariffs]
+    keys = {row[0]: f"{row[0]}:{row[3]}:{row[4]}" for row in needed}  # id:revision@made:closed
+    known = dict(
+        zip(
+            keys,
+            redis.hmget(contract.TARIFF_ROWS, list(keys.values())) if keys else [],
+            strict=True,
+        )
+    )
+    with rates_reader(conn, now) as read:
+        rows: dict[int, Any] = read(t for t, cached in known.items() if cached is None)
+        infos: dict[int, dict[str, Any]] = {}
+        for tariff_id, cached in known.items():
+            if cached is not None:
+                infos[tariff_id] = json.loads(cached)
+                continue
+            tariff_rows = rows[tariff_id]
+            infos[tariff_id] = {
+                "digest": digest(tariff_rows),
+                "valid_from": valid_from([tariff_rows], int(now.timestamp())),
+                "rows": len(tariff_rows),
+            }
+            redis.hset(contract.TARIFF_ROWS, keys[tariff_id], json.dumps(infos[tariff_id]))
+
+        cache = RowsCache(snapshot_dir)
+        for tariff_id, tariff_rows in rows.items():
+            cache.put(infos[tariff_id]["digest"], tariff_rows)
+
+        def rows_of(ids: list[int]) -> list[Any]:
+            for t in set(ids) - rows.keys():
+                cached_rows = cache.get(infos[t]["digest"])
+                if cached_rows is not None:
+                    rows[t] = cached_rows
+            fetched = read(t for t in set(ids) if t not in rows)
+            for t, tariff_rows in fetched.items():
+                cache.put(infos[t]["digest"], tariff_rows)
+            rows.update(fetched)
+            return [rows[t] for t in ids]
+
+        for tariff_id, currency, customer, *_ in tariffs:
+            info = infos.get(tariff_id)
+            done.rates += info["rows"] if info else 0
+            file = info["digest"] if customer and info else None
+            if file is not None:
+                _ensure_file(
+                    redis,
+                    snapshot_dir,
+                    file,
+                    lambda t=tariff_id: compile_tariff(rows_of([t])[0]),
+                    done,
+                )
+            done.digests[tariff_id] = (file, currency)
+        for plan in plans:
+            ids = plan_tariffs[plan.id]
+            start = max((infos[t]["valid_from"] for t in ids), default=0)
+            key = f"route table {route_table.FORMAT} {start} " + " ".join(
+                infos[t]["digest"] for t in ids
             )
-        done.digests[tariff_id] = (digest if customer else None, currency)
-        if tariff_id in vendor_tariffs:
-            vendors[tariff_id] = (digest, valid_from([rows_from_copy(buffer)], epoch_now))
-    for plan in plans:
-        ids = plan_tariffs[plan.id]
-        start = max((vendors[t][1] for t in ids), default=0)
-        key = f"route table {route_table.FORMAT} {start} " + " ".join(vendors[t][0] for t in ids)
-        digest = hashlib.sha256(key.encode()).hexdigest()
+            table = hashlib.sha256(key.encode()).hexdigest()
 
-        def make(ids: list[int] = ids, start: int = start) -> bytes:
-            rows = [rows_from_copy(rates_copy(conn, t, now)) for t in ids]
-            return b"".join(compile_route_table(rows, start))
+            def make(ids: list[int] = ids, start: int = start) -> bytes:
+                return b"".join(compile_route_table(rows_of(ids), start))
 
-        _ensure_file(redis, snapshot_dir, digest, make, done)
-        done.route_tables[plan.id] = digest
+            _ensure_file(redis, snapshot_dir, table, make, done)
+            done.route_tables[plan.id] = table
+        cache.keep({info["digest"] for info in infos.values()})
     return done
 
 

@@ -15,6 +15,8 @@ with numpy at publish; after the algorithm measured by bench/snapshot_structures
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from admin.tariff_compiler import ROW, build_trie, sorted_rows
@@ -31,9 +33,45 @@ def valid_from(vendors: list[np.ndarray], now: int) -> int:
     return int(max(s.max() for s in starts)) if starts else 0
 
 
-def compile_route_table(vendors: list[np.ndarray], start: int) -> list[bytes]:
+def _terms_hash(rows: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return (
+            rows["rate"].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+            ^ rows["fee"].astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+            ^ (rows["initial"].astype(np.uint64) << np.uint64(32))
+            ^ rows["next"].astype(np.uint64)
+        )
+
+
+def _distinct(keys: np.ndarray, rows: np.ndarray, fields: tuple[str, ...]):
+    """(index of each row's distinct value, the distinct rows) by ``keys``, which must order
+    equal ``fields`` together; a key shared by different fields (a hash collision) is refused."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    new = np.ones(len(keys), dtype=bool)
+    new[1:] = ordered[1:] != ordered[:-1]
+    index = np.empty(len(keys), dtype=np.int64)
+    index[order] = np.cumsum(new) - 1
+    distinct = rows[order[new]]
+    for name in fields:
+        if not np.array_equal(distinct[name][index], rows[name]):
+            raise RuntimeError(f"two different {name} values share a key")
+    return index, distinct
+
+
+def compile_route_table(
+    vendors: list[np.ndarray], start: int, timings: dict[str, float] | None = None
+) -> list[bytes]:
     """The file's parts for the plan whose vendor tariffs are ``vendors`` (ROW arrays, in plan
-    order) from epoch ``start`` on."""
+    order) from epoch ``start`` on. ``timings`` gets the seconds of each step."""
+    clock = [time.perf_counter()]
+
+    def step(name: str) -> None:
+        now = time.perf_counter()
+        if timings is not None:
+            timings[name] = round(now - clock[0], 3)
+        clock[0] = now
+
     count = len(vendors)
     if count > fmt.MAX_VENDORS:
         raise ValueError(f"a route table holds at most {fmt.MAX_VENDORS} vendors")
@@ -42,34 +80,45 @@ def compile_route_table(vendors: list[np.ndarray], start: int) -> list[bytes]:
     vendor_of = np.concatenate(
         [np.empty(0, np.int64), *(np.full(len(r), v, np.int64) for v, r in enumerate(vendors))]
     )
+    # distinct terms over all vendors (a row entry names terms, so equal rows share): hashed,
+    # radix-sorted, then checked field by field
+    terms_of, terms = _distinct(_terms_hash(rows), rows, ("rate", "fee", "initial", "next"))
+    step("terms")
 
-    # the union trie over every vendor prefix
+    # the union trie over every vendor prefix; the vendors' prefixes come as sorted runs, which
+    # a stable (merge) sort joins fast
     prefixes = np.ascontiguousarray(rows["prefix"])
-    unique, inverse = np.unique(prefixes, return_inverse=True)
-    digits = unique.view(np.uint8).reshape(len(unique), tariff_format.MAX_PREFIX)
+    prefix_of, unique = _distinct(prefixes, rows, ("prefix",))
+    digits = np.ascontiguousarray(unique["prefix"]).view(np.uint8)
+    digits = digits.reshape(len(unique), tariff_format.MAX_PREFIX)
     trie = build_trie(digits, np.count_nonzero(digits, axis=1))
     nodes = trie.size
     length = np.zeros(nodes, dtype=np.uint8)
     for depth, level in enumerate(trie.levels, start=1):
         length[level] = depth
-    node_of_row = trie.node_of[inverse.ravel()]
+    cell = trie.node_of[prefix_of] * count + vendor_of
+    step("union trie")
 
     # epochs: start, then every later date a window starts or ends
     dates = np.unique(np.concatenate([rows["from"], rows["to"]]).astype(np.int64))
     epochs = np.concatenate([[start], dates[(dates > start) & (dates < tariff_format.OPEN_END)]])
 
-    # per epoch, each (node, vendor) cell's window in force (the newest one), inherited down
-    cell = node_of_row * count + vendor_of
-    order = np.lexsort((rows["from"], cell))
-    cell, w_from, w_to = cell[order], rows["from"][order], rows["to"][order]
-    window_of = order  # windows are the rows, numbered as in ``rows``
+    # per epoch, each (node, vendor) cell's terms in force (its newest window), inherited down
+    order = np.argsort((cell << 32) | rows["from"].astype(np.int64), kind="stable")
+    cell, w_from, w_to, w_terms = (
+        cell[order],
+        rows["from"][order],
+        rows["to"][order],
+        terms_of[order],
+    )
     answers, depths = [], []
     for epoch in epochs:
         live = (w_from <= epoch) & (epoch < w_to)
-        c, w = cell[live], window_of[live]
-        last = np.r_[c[1:] != c[:-1], True] if len(c) else np.zeros(0, bool)
-        answer = np.full(nodes * count, -1, dtype=np.int64)
-        answer[c[last]] = w[last]
+        c, t = cell[live], w_terms[live]
+        last = np.ones(len(c), dtype=bool)
+        last[:-1] = c[1:] != c[:-1]
+        answer = np.full(nodes * count, -1, dtype=np.int32)
+        answer[c[last]] = t[last]
         answer = answer.reshape(nodes, count)
         depth = np.where(answer >= 0, length[:, None], 0).astype(np.uint8)
         for level in trie.levels:
@@ -79,22 +128,30 @@ def compile_route_table(vendors: list[np.ndarray], start: int) -> list[bytes]:
             depth[level] = np.where(missing, depth[up], depth[level])
         answers.append(answer)
         depths.append(depth)
+    step("answers per epoch")
 
-    # rows: distinct vendor vectors, their entries in (rate, plan order)
-    every = np.concatenate(answers) if answers else np.zeros((0, count), np.int64)
-    distinct, first_of, row_of = np.unique(every, axis=0, return_index=True, return_inverse=True)
+    # rows: distinct vendor vectors (hashed, then checked), their entries in (rate, plan order)
+    every = np.concatenate(answers)
+    hashed = np.zeros(len(every), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for vendor in range(count):
+            hashed = hashed * np.uint64(0x9E3779B97F4A7C15) + every[:, vendor].astype(np.uint64)
+    _, first_of, row_of = np.unique(hashed, return_index=True, return_inverse=True)
     row_of = row_of.ravel()
+    distinct = every[first_of]
+    if not np.array_equal(distinct[row_of], every):
+        raise RuntimeError("two different vendor rows share a hash: compile again with another")
+    step("rows")
     big = np.iinfo(np.int64).max
-    known = np.concatenate([rows["rate"], [big]])  # window -1: no rate, sorts last
-    rates = np.where(distinct >= 0, known[distinct], big)
-    by_rate = np.argsort(rates, axis=1, kind="stable")  # ties keep plan order
-    windows = np.take_along_axis(distinct, by_rate, axis=1)
-    present = windows >= 0
+    known = np.concatenate([terms["rate"], [big]])  # terms -1: no rate, sorts last
+    by_rate = np.argsort(np.where(distinct >= 0, known[distinct], big), axis=1, kind="stable")
+    entries = np.take_along_axis(distinct, by_rate, axis=1)
+    present = entries >= 0
     row_first = np.concatenate([[0], np.cumsum(present.sum(axis=1))])
 
     # segments: per node, the epochs where its row or matched lengths change
     row_at = row_of.reshape(len(epochs), nodes).T
-    depth_at = np.stack(depths, axis=1) if depths else np.zeros((nodes, 0, count), np.uint8)
+    depth_at = np.stack(depths, axis=1)
     starts = np.ones(row_at.shape, dtype=bool)
     starts[:, 1:] = (row_at[:, 1:] != row_at[:, :-1]) | (depth_at[:, 1:] != depth_at[:, :-1]).any(
         axis=2
@@ -106,6 +163,7 @@ def compile_route_table(vendors: list[np.ndarray], start: int) -> list[bytes]:
     bitmap = np.zeros(nodes, dtype=np.uint32)
     np.bitwise_or.at(bitmap, trie.parent[1:], (1 << trie.digit[1:]).astype(np.uint32))
     first = np.searchsorted(trie.parent[1:], np.arange(nodes), side="left") + 1
+    step("segments")
 
     meta = {
         "format": fmt.FORMAT,
@@ -115,8 +173,9 @@ def compile_route_table(vendors: list[np.ndarray], start: int) -> list[bytes]:
         "nodes": int(nodes),
         "rows": len(first_of),
         "segments": len(seg_epoch),
+        "terms": len(terms),
     }
-    return arrays_file.encode(
+    parts = arrays_file.encode(
         [
             ("bitmap", "I", bitmap.astype("<u4").tobytes()),
             ("first", "I", first.astype("<u4").tobytes()),
@@ -126,11 +185,13 @@ def compile_route_table(vendors: list[np.ndarray], start: int) -> list[bytes]:
             ("seg_depth", "B", depth_at[starts].astype(np.uint8).tobytes()),
             ("row_first", "I", row_first.astype("<u4").tobytes()),
             ("e_vendor", "B", by_rate[present].astype(np.uint8).tobytes()),
-            ("e_window", "I", windows[present].astype("<u4").tobytes()),
-            ("w_rate", "q", rows["rate"].astype("<i8").tobytes()),
-            ("w_fee", "q", rows["fee"].astype("<i8").tobytes()),
-            ("w_initial", "I", rows["initial"].astype("<u4").tobytes()),
-            ("w_next", "I", rows["next"].astype("<u4").tobytes()),
+            ("e_terms", "I", entries[present].astype("<u4").tobytes()),
+            ("t_rate", "q", terms["rate"].astype("<i8").tobytes()),
+            ("t_fee", "q", terms["fee"].astype("<i8").tobytes()),
+            ("t_initial", "I", terms["initial"].astype("<u4").tobytes()),
+            ("t_next", "I", terms["next"].astype("<u4").tobytes()),
         ],
         meta,
     )
+    step("encode")
+    return parts

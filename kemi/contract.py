@@ -38,6 +38,7 @@ SNAPSHOT_VERSIONS = "akira:snapshot:versions"  # sorted set of published version
 SNAPSHOT_KEEP = 5  # versions kept, in Redis and on nodes: calls in flight may still use one
 FILE_DIGESTS = "akira:file:digests"  # set of stored files, for cleanup
 FILE_CHUNK = 32 << 20  # bytes of a file per Redis value, before compression
+TARIFF_ROWS = "akira:tariff:rows"  # "id:revision@created:closed" -> its rows digest (cache)
 NODES = "akira:nodes"
 NODE_ALIVE_SECONDS = 3.0  # a node that has not reported for this long is not waited for
 

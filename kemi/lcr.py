@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kemi.rates import Rate
 from kemi.snapshot import PlanEntry, Terminator
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):  # a tuple: made for every vendor of every call
     terminator: Terminator
     entry: PlanEntry
     position: int  # order of the entry in the routing plan

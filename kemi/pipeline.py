@@ -22,6 +22,7 @@ from kemi.lcr import Candidate
 from kemi.rates import Rate
 from kemi.request import CallRequest
 from kemi.snapshot import Originator, RoutingPlan, Snapshot, Tariff
+from kemi.stages import Dropped
 
 
 class Rejection(NamedTuple):
@@ -54,14 +55,6 @@ REJECTIONS: dict[str, Rejection] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Dropped:
-    terminator_id: int
-    name: str
-    reason: str
-    rate: Rate | None
-
-
 @dataclass(slots=True)
 class Call:
     """The call as the stages fill it in; ``reason`` is set by the stage that rejects it."""
@@ -92,7 +85,10 @@ class Call:
 
     def drop(self, terminator_id: int, name: str, reason: str, rate: Rate | None = None) -> None:
         self.dropped.append(Dropped(terminator_id, name, reason, rate))
-        self.trace.append(f"-{terminator_id} {reason}")
+
+    def compact_trace(self) -> str:
+        """The trace as the CDR keeps it: the stages' notes, then each dropped vendor."""
+        return ";".join((*self.trace, *(f"-{d.terminator_id} {d.reason}" for d in self.dropped)))
 
     def targets(self) -> tuple[Target, ...]:
         """Attempts in order: each kept vendor's healthy gateways, at most the plan's
@@ -124,7 +120,7 @@ class Call:
             self.targets() if self.reason is None else (),
             plan.ring_timeout if plan else 0, plan.answer_timeout if plan else 0,
             originator.cps_limit is not None or originator.concurrent_limit is not None,
-            ";".join(self.trace),
+            self.compact_trace(),
         )  # fmt: skip
 
 

@@ -118,7 +118,6 @@ class TariffFile:
             found = entries[slot + 1]
         return -1
 
-
     def rate(self, digits: bytes, found: int) -> Rate:
         terms = found >> 5
         money, steps = self._money, self._steps

@@ -22,9 +22,9 @@ class RouteTableError(Exception):
 
 class RouteTable:
     __slots__ = (
-        "_file", "bitmap", "e_vendor", "e_window", "epochs", "first", "row_first", "seg_depth",
-        "seg_epoch", "seg_first", "seg_row", "valid_from", "vendors", "w_fee", "w_initial",
-        "w_next", "w_rate",
+        "_file", "bitmap", "e_terms", "e_vendor", "epochs", "first", "row_first", "seg_depth",
+        "seg_epoch", "seg_first", "seg_row", "t_fee", "t_initial", "t_next", "t_rate",
+        "valid_from", "vendors",
     )  # fmt: skip
 
     def __init__(self, path: str) -> None:
@@ -39,9 +39,9 @@ class RouteTable:
         self.valid_from = int(meta["valid_from"])
         self.epochs = tuple(meta["epochs"])
 
-    def entries(self, digits: bytes, at: int) -> list[tuple[int, int, int]]:
-        """(vendor index, window, matched prefix length) of every vendor that rates the number
-        at ``at`` (epoch seconds), cheapest first."""
+    def entries(self, digits: bytes, at: int) -> dict[int, tuple[int, int]]:
+        """vendor index -> (terms, matched prefix length), for every vendor that rates the
+        number at ``at`` (epoch seconds); in least-cost order (rate, then plan order)."""
         if at < self.valid_from:
             raise RouteTableError(f"the route table answers from {self.valid_from} on, not {at}")
         bitmap, first = self.bitmap, self.first
@@ -57,21 +57,19 @@ class RouteTable:
         while segment < last and epochs[seg_epoch[segment + 1]] <= at:
             segment += 1
         row = self.seg_row[segment]
-        e_vendor, e_window, seg_depth = self.e_vendor, self.e_window, self.seg_depth
+        e_vendor, e_terms, seg_depth = self.e_vendor, self.e_terms, self.seg_depth
         base = segment * self.vendors
-        return [
-            (e_vendor[i], e_window[i], seg_depth[base + e_vendor[i]])
-            for i in range(self.row_first[row], self.row_first[row + 1])
-        ]
+        found = {}
+        for i in range(self.row_first[row], self.row_first[row + 1]):
+            vendor = e_vendor[i]
+            found[vendor] = (e_terms[i], seg_depth[base + vendor])
+        return found
 
-    def rate_of(self, window: int) -> int:
-        return self.w_rate[window]
-
-    def rate(self, digits: bytes, window: int, length: int) -> Rate:
+    def rate(self, number: str, terms: int, length: int) -> Rate:
         return Rate(
-            digits[:length].decode(),
-            self.w_rate[window],
-            self.w_initial[window],
-            self.w_next[window],
-            self.w_fee[window],
+            number[:length],
+            self.t_rate[terms],
+            self.t_initial[terms],
+            self.t_next[terms],
+            self.t_fee[terms],
         )

@@ -138,6 +138,10 @@ class Snapshot:
     _gateways: frozenset[str] = frozenset()  # vendors' gateway hosts (they send BYEs, pings)
     credentials: dict[str, Device] = field(default_factory=dict)  # digest username -> device
     match_headers: frozenset[str] = frozenset()  # lower-cased headers originators match on
+    # plan id -> (entry, its terminator or None, that terminator's tariff currency) by position
+    plan_members: dict[int, tuple[tuple[PlanEntry, Terminator | None, str], ...]] = field(
+        default_factory=dict
+    )
 
     def index_devices(self, devices: list[Device]) -> None:
         hosts: dict[str, list[Device]] = {}
@@ -344,6 +348,13 @@ def _decode(manifest: dict[str, Any], open_file: Callable[[str, type], Any]) -> 
         frozenset(manifest["blocked"]),
     )
     snapshot._gateways = frozenset(g.host for t in terminators.values() for g in t.gateways)
+    for plan in plans.values():
+        members = []
+        for entry in plan.entries:
+            terminator = terminators.get(entry.terminator_id)
+            currency = tariffs[terminator.tariff_id].currency if terminator else ""
+            members.append((entry, terminator, currency))
+        snapshot.plan_members[plan.id] = tuple(members)
     snapshot.match_headers = frozenset(
         o.match_header.lower() for o in originators.values() if o.match_header
     )

@@ -6,17 +6,27 @@ did in the call's trace, and returns None to go on or a reject slug to stop. No 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from kemi import normalize
 from kemi.lcr import STRATEGIES, Candidate
 from kemi.number_rules import apply_rules
-from kemi.rates import money_text
+from kemi.rates import Rate, money_text
 from kemi.route_table import RouteTableError
 from kemi.snapshot import Originator, RoutingPlan, Snapshot, Terminator
 
 if TYPE_CHECKING:
     from kemi.pipeline import Call
+
+
+class Dropped(NamedTuple):
+    """A vendor of the plan not used for this call, and why (its rate, if it has one)."""
+
+    terminator_id: int
+    name: str
+    reason: str
+    rate: Rate | None
+
 
 # Why a terminator of the plan was not used for this call.
 DROP_UNKNOWN = "unknown-terminator"
@@ -173,50 +183,58 @@ def route(snapshot: Snapshot, call: Call) -> str | None:
         call.trace.append(f"blocked {blocked}")
         return "blocked-destination"
     override = _override(plan, number)
-    positions = range(len(plan.entries))  # vendor index in the route table = plan position
+    positions: range | list[int] = range(len(plan.entries))  # table vendor = plan position
     if override is not None:
         position_of = {entry.terminator_id: i for i, entry in enumerate(plan.entries)}
         positions = [position_of[t] for t in override if t in position_of]
         call.trace.append(f"override {','.join(map(str, override))}")
     table = snapshot.route_tables.get(plan.id)
     digits = number.encode()
-    found: dict[int, tuple[int, int]] = {}  # plan position -> (window, matched length)
+    found: dict[int, tuple[int, int]] = {}  # plan position -> (terms, matched length)
     if table is not None:
         try:
-            found = {v: (w, n) for v, w, n in table.entries(digits, call.request.at)}
+            found = table.entries(digits, call.request.at)
         except RouteTableError:
             call.trace.append(f"route table starts at {table.valid_from}")
             return "no-vendor"
     customer_rate = call.customer_rate.rate
     currency = call.tariff.currency
-    candidates = []
+    members = snapshot.plan_members[plan.id]
+    down = call.down
+    # the common margin rule (vendor no dearer than the customer) without a function call
+    plain_margin = plan.min_margin == 0 and plan.min_margin_percent is None
+    candidates, dropped = [], call.dropped
     for position in positions:
-        entry = plan.entries[position]
-        terminator = snapshot.terminators.get(entry.terminator_id)
+        entry, terminator, vendor_currency = members[position]
         if terminator is None:
-            call.drop(entry.terminator_id, "?", DROP_UNKNOWN)
+            dropped.append(Dropped(entry.terminator_id, "?", DROP_UNKNOWN, None))
             continue
-        tariff = snapshot.tariffs[terminator.tariff_id]
         match = found.get(position)
-        vendor_rate = None if match is None else table.rate(digits, *match)
+        if match is None:
+            dropped.append(Dropped(terminator.id, terminator.name, DROP_NO_RATE, None))
+            continue
+        assert table is not None
+        vendor_rate = table.rate(number, *match)
         reason = None
         if not terminator.enabled:
             reason = DROP_DISABLED
-        elif vendor_rate is None:
-            reason = DROP_NO_RATE
-        elif tariff.currency != currency:
+        elif vendor_currency != currency:
             reason = DROP_CURRENCY
-        elif not plan.allow_loss and (margin := _margin(plan, customer_rate, vendor_rate.rate)):
+        elif plan.allow_loss:
+            pass
+        elif plain_margin:
+            if vendor_rate.rate > customer_rate:
+                reason = DROP_LOSS
+        elif margin := _margin(plan, customer_rate, vendor_rate.rate):
             reason = margin
         elif not terminator.gateways:
             reason = DROP_NO_GATEWAY
-        elif all(g.key in call.down for g in terminator.gateways):
+        elif down and all(g.key in down for g in terminator.gateways):
             reason = DROP_UNHEALTHY
         if reason is None:
-            assert vendor_rate is not None
             candidates.append(Candidate(terminator, entry, position, vendor_rate))
         else:
-            call.drop(terminator.id, terminator.name, reason, vendor_rate)
+            dropped.append(Dropped(terminator.id, terminator.name, reason, vendor_rate))
     order = STRATEGIES["static" if override is not None else plan.strategy]
     call.routes = order(candidates, call.request.call_id)
     return None if call.routes else "no-vendor"

@@ -34,7 +34,8 @@ CREATE TABLE tariffs (
     name        text NOT NULL UNIQUE CHECK (name <> ''),
     currency    char(3) NOT NULL REFERENCES currencies (code),
     description text NOT NULL DEFAULT '',
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    revision    bigint NOT NULL DEFAULT 0  -- bumped by every change to its rates
 );
 
 CREATE TABLE rates (
@@ -50,6 +51,32 @@ CREATE TABLE rates (
     effective_to        timestamptz CHECK (effective_to > effective_from),
     UNIQUE (tariff_id, prefix, effective_from)
 );
+
+-- Every change to a tariff's rates bumps its revision (one statement, one bump), so a publish
+-- knows an unchanged tariff without reading its rates (admin/publisher.py).
+CREATE FUNCTION akira_bump_tariff_revision() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        UPDATE tariffs SET revision = revision + 1
+        WHERE id IN (SELECT DISTINCT tariff_id FROM changed_new);
+    END IF;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        UPDATE tariffs SET revision = revision + 1
+        WHERE id IN (SELECT DISTINCT tariff_id FROM changed_old);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER rates_inserted AFTER INSERT ON rates REFERENCING NEW TABLE AS changed_new
+    FOR EACH STATEMENT EXECUTE FUNCTION akira_bump_tariff_revision();
+CREATE TRIGGER rates_updated AFTER UPDATE ON rates
+    REFERENCING NEW TABLE AS changed_new OLD TABLE AS changed_old
+    FOR EACH STATEMENT EXECUTE FUNCTION akira_bump_tariff_revision();
+CREATE TRIGGER rates_deleted AFTER DELETE ON rates REFERENCING OLD TABLE AS changed_old
+    FOR EACH STATEMENT EXECUTE FUNCTION akira_bump_tariff_revision();
+-- rates whose window closed: they leave the published files as time passes
+CREATE INDEX rates_closing ON rates (tariff_id, effective_to) WHERE effective_to IS NOT NULL;
 
 CREATE TABLE routing_plans (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from kemi.rates import Terms
+from callbench.dictindex import Terms
 
 SHARED_DATA = Path("/work/shared/data/numbering")
 GENERATOR = SHARED_DATA / "gen_ratedeck.py"

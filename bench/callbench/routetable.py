@@ -28,9 +28,9 @@ from typing import Any
 
 from callbench import snapfile
 from callbench.bigdeck import ISSUE_DATE, Catalog
+from callbench.dictindex import Terms
 from callbench.structures import BELOW, DIGITS, DigitTrieLookup, Structure, write_digit_trie
 from callbench.tariffdata import OPEN, Decider, Decision, compile_tariff
-from kemi.rates import Terms
 
 # the bench "publishes" on the decks' issue date: their +7-day changes are still ahead
 DEFAULT_VALID_FROM = int(datetime(*ISSUE_DATE.timetuple()[:3], tzinfo=UTC).timestamp())

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from callbench import snapfile
 from callbench.bigdeck import Catalog, TariffRows
+from callbench.dictindex import Terms
 from callbench.tariffdata import (
     NONE,
     Decider,
@@ -34,7 +35,6 @@ from callbench.tariffdata import (
     Windows,
     compile_tariff,
 )
-from kemi.rates import Terms
 
 # str.translate table: ASCII digit -> its value, so ``bytes`` iterate as 0..9
 DIGITS = bytes.maketrans(b"0123456789", bytes(range(10)))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from kemi.rates import Rate, RateIndex, Terms
+from callbench.dictindex import Rate, RateIndex, Terms
 
 OPEN = 1 << 62  # effective_to of an open window
 UNITS = 10**8

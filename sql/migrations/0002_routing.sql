@@ -67,3 +67,31 @@ CREATE TABLE blocked_prefixes (
 -- How the engine decided each call (originator found by, rules applied, each vendor kept or
 -- dropped and why), compactly: "why did this call go there?" stays answerable.
 ALTER TABLE cdrs ADD COLUMN trace text NOT NULL DEFAULT '';
+
+ALTER TABLE tariffs ADD COLUMN revision bigint NOT NULL DEFAULT 0;
+
+-- Every change to a tariff's rates bumps its revision (one statement, one bump), so a publish
+-- knows an unchanged tariff without reading its rates (admin/publisher.py).
+CREATE FUNCTION akira_bump_tariff_revision() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        UPDATE tariffs SET revision = revision + 1
+        WHERE id IN (SELECT DISTINCT tariff_id FROM changed_new);
+    END IF;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        UPDATE tariffs SET revision = revision + 1
+        WHERE id IN (SELECT DISTINCT tariff_id FROM changed_old);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER rates_inserted AFTER INSERT ON rates REFERENCING NEW TABLE AS changed_new
+    FOR EACH STATEMENT EXECUTE FUNCTION akira_bump_tariff_revision();
+CREATE TRIGGER rates_updated AFTER UPDATE ON rates
+    REFERENCING NEW TABLE AS changed_new OLD TABLE AS changed_old
+    FOR EACH STATEMENT EXECUTE FUNCTION akira_bump_tariff_revision();
+CREATE TRIGGER rates_deleted AFTER DELETE ON rates REFERENCING OLD TABLE AS changed_old
+    FOR EACH STATEMENT EXECUTE FUNCTION akira_bump_tariff_revision();
+-- rates whose window closed: they leave the published files as time passes
+CREATE INDEX rates_closing ON rates (tariff_id, effective_to) WHERE effective_to IS NOT NULL;

@@ -59,7 +59,13 @@ SELECT prefix FROM blocked_prefixes WHERE routing_plan_id IS NULL ORDER BY prefi
 -- name: publish_tariffs
 -- Tariffs some trunk uses (others need not reach the engine); customer ones carry their rates
 -- to the engine as tariff files, vendor ones inside the route tables of the plans.
-SELECT t.id, t.currency, t.id IN (SELECT tariff_id FROM originators) AS customer
+-- revision and closed windows say whether its rows changed since an earlier publish.
+-- (created_at tells a tariff of a re-created database from one of the same id.)
+SELECT t.id, t.currency, t.id IN (SELECT tariff_id FROM originators) AS customer,
+       t.revision || '@' || (extract(epoch FROM t.created_at) * 1000000)::bigint AS revision,
+       (SELECT count(*) FROM rates r
+        WHERE r.tariff_id = t.id AND r.effective_to IS NOT NULL AND r.effective_to <= %(now)s)
+           AS closed
 FROM tariffs t
 WHERE t.id IN (SELECT tariff_id FROM originators UNION SELECT tariff_id FROM terminators)
 ORDER BY t.id;
@@ -68,21 +74,20 @@ ORDER BY t.id;
 -- Rates still effective or to come, in the fixed-width binary layout admin/tariff_compiler.py
 -- reads: the prefix padded with 'x' to 20 bytes, money in 1e-8 units, windows in whole epoch
 -- seconds (a bound inside a second moves to the next whole one; "to" 4294967295 = open).
--- Sorted the way the compiler needs: byte order of the prefix, newest window first.
+-- Unsorted: the publisher sorts in numpy, several times faster than here.
 COPY (
     SELECT rpad(prefix, 20, 'x')::bytea,
            (rate * 100000000)::bigint,
            initial_increment,
            next_increment,
            (connect_fee * 100000000)::bigint,
-           least(4294967294, greatest(0, ceil(extract(epoch FROM effective_from))))::bigint,
-           coalesce(least(4294967295, ceil(extract(epoch FROM effective_to))), 4294967295)::bigint
+           least(4294967294, greatest(0, ceil(date_part('epoch', effective_from))))::bigint,
+           coalesce(least(4294967295, ceil(date_part('epoch', effective_to))), 4294967295)::bigint
     FROM rates
     WHERE tariff_id = %(tariff_id)s
       AND (effective_to IS NULL OR effective_to > %(now)s)
       AND (effective_to IS NULL
-           OR ceil(extract(epoch FROM effective_to)) > ceil(extract(epoch FROM effective_from)))
-    ORDER BY prefix COLLATE "C", effective_from DESC
+           OR ceil(date_part('epoch', effective_to)) > ceil(date_part('epoch', effective_from)))
 ) TO STDOUT (FORMAT binary);
 
 -- name: record_publication
