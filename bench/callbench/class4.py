@@ -27,7 +27,10 @@ from callbench.servers import HOST, UAC_PORT, Kamailio, start_class4
 from kemi.decision import decide
 from kemi.snapshot import Snapshot
 
-CDR_FIELDS = ("start", "end", "duration", "callid", "src_ip", "caller", "called", "vendor")
+CDR_FIELDS = (
+    *("start", "end", "duration"),  # acc's own
+    *("callid", "src_ip", "caller", "called", "vendor", "attempts"),  # cdr_extra, dialog vars
+)
 CUSTOMER_NETWORKS = [(HOST, 32)]  # the bench customer's device, as in the catalog
 
 
@@ -109,7 +112,8 @@ class CdrFileCheck:
     """acc's CDRs of some runs: one line per answered call, vendor checked per called number."""
 
     records: int = 0
-    misrouted: int = 0  # vendor other than the predicted one for the called number
+    misrouted: int = 0  # answered by the first vendor tried, and that is not the predicted one
+    failovers: int = 0  # answered after one or more vendors failed (attempts > 1)
     unknown: int = 0  # a called number that was not dialed
     malformed: int = 0
     bytes: int = 0
@@ -117,7 +121,7 @@ class CdrFileCheck:
     vendors: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: CdrFileCheck) -> None:
-        for name in ("records", "misrouted", "unknown", "malformed", "bytes"):
+        for name in ("records", "misrouted", "failovers", "unknown", "malformed", "bytes"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.files = max(self.files, other.files)
         self.vendors.update(other.vendors)
@@ -159,7 +163,9 @@ class CdrFiles:
         check.records += 1
         check.vendors[record["vendor"]] += 1
         expected = self.vendor_of.get(record["called"])
-        if expected is None:
+        if record["attempts"] != "1":
+            check.failovers += 1  # the vendor tried first failed: another one answered
+        elif expected is None:
             check.unknown += 1
         elif record["vendor"] != expected:
             check.misrouted += 1

@@ -51,6 +51,7 @@ class SippCounts:
 @dataclass
 class LoadResult:
     variant: str
+    tag: str  # e.g. "round2-akira": which round or step of the session
     rate: int
     seconds: float  # the whole measured window: SIPp run, settle pause, drain
     uac_seconds: float  # the SIPp run alone, when the calls happened
@@ -261,6 +262,7 @@ def measure(
             foreign[stat.comm] += _cpu(before, after, [pid])
     result = LoadResult(
         variant=target.name,
+        tag=tag,
         rate=rate,
         seconds=time.monotonic() - started,
         uac_seconds=uac_seconds,

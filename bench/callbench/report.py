@@ -75,6 +75,12 @@ def _share(r: LoadResult, cpu: float) -> str:
 Row = tuple[str, ...]  # metric, one value per variant, one per ratio
 
 
+def _unclean(results: BenchResults, variant: str) -> str:
+    clean = len(results.clean_rounds(variant))
+    total = sum(r.variant == variant for r in results.rounds)
+    return "" if clean == total else f" ({clean} of {total} rounds clean)"
+
+
 def _ratio_cells(values: dict[str, float | None], spread: bool = False, results=None) -> list[str]:
     cells = []
     for numerator, denominator in RATIOS:
@@ -99,8 +105,8 @@ def summary(results: BenchResults) -> list[Row]:
     best = {v: results.max_cps.get(v) for v in VARIANTS}
     rows = [
         _row(
-            f"Kamailio CPU per call @ {plan.rate} CPS, mean of {plan.rounds} round(s)",
-            {v: _us(cpu[v]) for v in VARIANTS},
+            f"Kamailio CPU per call @ {plan.rate} CPS, mean of the clean rounds of {plan.rounds}",
+            {v: _us(cpu[v]) + _unclean(results, v) for v in VARIANTS},
             _ratio_cells(cpu, spread=True, results=results),
         ),
         _row(
@@ -327,7 +333,8 @@ def class4_lines(results: BenchResults) -> list[tuple[str, str]]:
             "CDRs (acc CDR mode, db_flatstore)",
             f"{files.records} records for {results.class4_answered} successful calls (an "
             "unclean run also bills calls answered whose BYE then failed at SIPp), "
-            f"{files.misrouted} with another vendor than predicted, {files.unknown} for "
+            f"{files.misrouted} answered at first attempt by another vendor than predicted, "
+            f"{files.failovers} answered after a failover, {files.unknown} for "
             f"numbers not dialed, {files.malformed} malformed; vendors "
             f"{_counter(files.vendors)}; {files.files} files, "
             + (f"~{files.bytes / files.records:.0f} B per record" if files.records else "-"),

@@ -88,11 +88,14 @@ class BenchResults:
     notes: list[str] = field(default_factory=list)
     finished: datetime | None = None
 
+    def clean_rounds(self, variant: str) -> list[LoadResult]:
+        """The CPU-per-call rounds that count: an overloaded run (failed calls, retransmission
+        storms) spends its CPU on retries, and per successful call that says nothing."""
+        return [r for r in self.rounds if r.variant == variant and r.clean]
+
     def cpu_per_call(self, variant: str) -> list[float]:
         return [
-            r.cpu_per_call_us
-            for r in self.rounds
-            if r.variant == variant and r.cpu_per_call_us is not None
+            r.cpu_per_call_us for r in self.clean_rounds(variant) if r.cpu_per_call_us is not None
         ]
 
     def mean_cpu_per_call(self, variant: str) -> float | None:
@@ -100,16 +103,24 @@ class BenchResults:
         return statistics.fmean(values) if values else None
 
     def round_ratios(self, numerator: str, denominator: str) -> list[float]:
-        """The ratio within each round: its variants ran back to back, under the same load."""
-        top, bottom = self.cpu_per_call(numerator), self.cpu_per_call(denominator)
-        return [t / b for t, b in zip(top, bottom, strict=False) if b]
+        """The ratio within each round where both ran clean, back to back, under the same load."""
+        by_round: dict[str, dict[str, float]] = {}
+        for r in self.rounds:
+            if r.clean and r.cpu_per_call_us:
+                by_round.setdefault(r.tag.split("-")[0], {})[r.variant] = r.cpu_per_call_us
+        return [
+            pair[numerator] / pair[denominator]
+            for pair in by_round.values()
+            if numerator in pair and denominator in pair
+        ]
 
     def mean_of(self, variant: str, attribute: str) -> float | None:
-        """Mean over the rounds of a per-call figure: ``attribute`` seconds / successful calls."""
+        """Mean over the clean rounds of a per-call figure: ``attribute`` seconds / successful
+        calls."""
         values = [
             getattr(r, attribute) / r.sipp.successful * 1e6
-            for r in self.rounds
-            if r.variant == variant and r.sipp.successful
+            for r in self.clean_rounds(variant)
+            if r.sipp.successful
         ]
         return statistics.fmean(values) if values else None
 

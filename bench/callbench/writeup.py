@@ -102,14 +102,32 @@ def meaning(results: BenchResults) -> list[str]:
     return [point for point in points if point]
 
 
+def _unclean_note(results: BenchResults) -> str:
+    """Rounds left out of CPU per call: their CPU went to retries of failed calls."""
+    notes = []
+    for variant in VARIANTS:
+        total = sum(r.variant == variant for r in results.rounds)
+        clean = len(results.clean_rounds(variant))
+        if clean < total:
+            notes.append(f"{LABELS[variant]} ran clean in {clean} of {total}")
+    if not notes:
+        return ""
+    return (
+        "CPU per call counts clean rounds only; "
+        + ", ".join(notes)
+        + " CPU-per-call rounds (an overloaded run spends its CPU on retransmissions and "
+        "failed calls). "
+    )
+
+
 def _cpu_meaning(results: BenchResults) -> str:
     native, class4, akira = (results.mean_cpu_per_call(v) for v in VARIANTS)
     if native is None or akira is None:
-        return ""
+        return _unclean_note(results)
     extra = akira - native
     decide_share = results.decision.mean_us / extra if extra > 0 else 0
     redis = results.mean_of("akira", "redis_cpu")
-    text = (
+    text = _unclean_note(results) + (
         f"Per call, Akira's engine (c) costs Kamailio {ratio(native, akira):.2f}× the CPU of a "
         f"plain relay (a) ({akira:.0f} vs {native:.0f} µs, +{extra:.0f} µs)"
     )
@@ -142,7 +160,8 @@ def _class4_meaning(results: BenchResults) -> str:
         f"calls counted for {calls} calls: late ACKs after their BYE, see Method), "
         "and acc wrote "
         f"{files.records} CDRs for {results.class4_answered} answered calls "
-        f"({files.misrouted} with another vendor than predicted)."
+        f"({files.misrouted} answered at first attempt by another vendor than predicted, "
+        f"{files.failovers} after a failover)."
     )
     if probe is not None and probe.load_gws_us:
         text += (
@@ -271,7 +290,8 @@ def method(results: BenchResults) -> list[str]:
         "per prefix, targets by vendor price, margin protection precomputed, "
         "`lcr_rule_hash_size` 65536), `next_gw` again on 5xx/408 in a failure route, "
         "`dlg_manage` with the max call duration as `default_timeout` and `send_bye`, acc "
-        "`cdr_enable` with five dialog variables (Call-ID, source IP, caller, called, vendor), "
+        "`cdr_enable` with six dialog variables (Call-ID, source IP, caller, called, vendor, "
+        "vendors tried), "
         "written by db_flatstore "
         "(one file per process). "
         "(c) `kamailio-cfg/kamailio.cfg` + `kemi/` started by `scripts/kamailio-run.sh` "
