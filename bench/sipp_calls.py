@@ -22,6 +22,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,7 +41,9 @@ from callbench.results import VARIANTS, BenchResults, MemoryReading, Plan
 from callbench.routing_check import expected_counts
 from redis import Redis
 
+from admin.catalog import RateRow
 from kemi import contract
+from kemi.snapshot import Snapshot
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/akira_bench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
@@ -274,7 +277,13 @@ def prepare(plan: Plan, args: argparse.Namespace, redis: Redis, run_dir: Path) -
     )
 
 
-def prepare_class4(tariffs, rows, snapshot, catalog, run_dir: Path) -> Class4Setup:
+def prepare_class4(
+    tariffs: Mapping[str, Sequence[RateRow]],
+    rows: Sequence[deck.DeckRow],
+    snapshot: Snapshot,
+    catalog: fixtures.Catalog,
+    run_dir: Path,
+) -> Class4Setup:
     """Baseline (b)'s lcr tables from the same tariffs, checked against Akira's decision.
 
     A baseline that routes calls elsewhere than Akira would compare different work: the run
@@ -455,7 +464,7 @@ class Session:
         self.results.max_cps = best
 
 
-def rotated(variants, shift: int) -> list[str]:
+def rotated(variants: Iterable[str], shift: int) -> list[str]:
     """The variants in round-robin order: each runs first, middle and last in turn."""
     items = list(variants)
     if not items:
