@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Akira's first benchmark: SIPp calls through a native Kamailio relay and through Akira's engine.
+"""Akira's SIPp benchmark: a native relay (a), a native class-4 kamailio.cfg (b), Akira (c).
 
 Run from the project root with the project's virtualenv:
 
     .venv/bin/python bench/sipp_calls.py --quick          # a few seconds per point: does it work?
-    .venv/bin/python bench/sipp_calls.py --write docs/BENCHMARKS.md   # the full run, < ~10 min
+    .venv/bin/python bench/sipp_calls.py --write docs/BENCHMARKS.md   # the full run, ~12-15 min
 
-Both variants run in ONE session, alternating, so load from other work on the shared machine
-hits both alike. Never part of the test run: tests never time things (shared/STYLE.md).
+All variants run in ONE session, their order rotating from round to round, so load from other
+work on the shared machine hits them alike. Never part of the test run: tests never time things
+(shared/STYLE.md).
 """
 
 from __future__ import annotations
@@ -15,25 +16,41 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import pickle
 import shlex
 import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from callbench import deck, engine, fixtures, machine, report, servers, writeup
+from callbench import class4, deck, engine, fixtures, machine, report, servers, writeup
+from callbench.class4 import CdrFiles, Class4Setup
 from callbench.loadpoint import LoadResult, measure
-from callbench.processes import Supervisor, private_memory_bytes, udp_port_in_use
-from callbench.results import BenchResults, Plan
+from callbench.processes import (
+    Supervisor,
+    descendants,
+    private_memory_bytes,
+    pss_bytes,
+    read_processes,
+    udp_port_in_use,
+)
+from callbench.results import VARIANTS, BenchResults, MemoryReading, Plan
+from callbench.routing_check import expected_counts
 from redis import Redis
 
+from admin.catalog import RateRow
 from kemi import contract
+from kemi.snapshot import Snapshot
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/akira_bench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
 WARM_UP_RATE = 200
+PROBE_RATE = 500  # the lcr timing probe: low, so queueing does not dominate per-call times
+PROBE_CALLS = 5000
+CLASS4_SHM_MODULES = ("lcr", "db_text", "dialog", "tm", "acc", "permissions")
 
 FULL = Plan(
     rate=2000,
@@ -65,39 +82,52 @@ QUICK = Plan(
 )
 
 HELP = f"""\
-Measures, in one run, (a) a plain native kamailio.cfg stateful relay (bench/native-relay.cfg:
-tm t_relay to one vendor UAS, record_route, loose_route; no Python) and (b) Akira's engine
-(kamailio-cfg/kamailio.cfg + kemi/ through scripts/kamailio-run.sh) routing on the 50k-prefix
-deck loaded as the customer tariff (vendor A x1.25) and three vendor tariffs (A as published,
-B and C derived with exact Decimal factors 0.9 / 1.1 per code) in one least-cost routing plan.
+Measures, in one run, three Kamailio instances, all on the same machine, workers and allocator:
+  (a) a plain native stateful relay (bench/native-relay.cfg: tm t_relay to one vendor UAS,
+      record_route, loose_route; no Python, no dialog, no routing decision);
+  (b) a native class-4 kamailio.cfg, what an integrator writes without Python
+      (bench/native-class4.cfg): permissions (caller by source IP), Kamailio's C lcr module
+      over db_text tables generated from the same tariffs (bench/callbench/lcr_tables.py:
+      longest prefix, vendors by price, margin protection precomputed), next_gw() failover,
+      the dialog module with the max call duration as timeout, and acc writing one CDR per
+      answered call to a local file (db_flatstore);
+  (c) Akira's engine (kamailio-cfg/kamailio.cfg + kemi/ through scripts/kamailio-run.sh).
+(b) and (c) route on the 50k-prefix deck loaded as the customer tariff (vendor A x1.25) and
+three vendor tariffs (A as published, B and C derived with exact Decimal factors 0.9 / 1.1 per
+code) in one least-cost plan; every call must reach the same vendor in both.
 
-Reported for both, and the ratio (b)/(a):
+Reported for each, with the ratios (c)/(a), (c)/(b), (b)/(a):
   * Kamailio CPU per call: user+sys of all Kamailio processes (/proc/<pid>/stat) over a
     fixed-rate run plus a settle pause, divided by successful calls; ROUNDS rounds, the order
-    of the variants alternating (noise on this machine is about +-8 %).
+    of the variants rotating (noise on this machine is about +-8 %); also the CPU of
+    redis-server and of SIPp per call.
   * max CPS with zero failed calls: RATE steps of STEP until a step fails, or SIPp no longer
     reaches 90 % of the asked rate, or MAX_RATE. SIPp (one UAC, three UAS) shares the cores
     with Kamailio, so on a small machine this is the box limit, not Kamailio's.
-  * the Python decision: kemi.decision.decide timed in-process (p50/p99) over the dialed
-    numbers on the snapshot loaded from Redis with kemi.store.SnapshotStore; the snapshot's
-    load time and its memory per process (RSS delta and tracemalloc, in a fresh interpreter),
-    and the private memory of each Kamailio SIP worker.
-  * CDR events: Akira XADDs one event per call attempt; after each run the stream is counted,
-    every event's vendor checked against the in-process decision, and the stream deleted.
+  * memory: the sum of PSS of all processes of each instance (/proc/<pid>/smaps_rollup),
+    after the warm-up and after the CPU rounds, and each SIP worker's private memory.
+  * the decision: Akira's kemi.decision.decide timed in-process (p50/p99) on the snapshot
+    loaded with kemi.store.SnapshotStore; lcr's load_gws() timed inside Kamailio by a separate
+    probe instance of (b) (benchmark module), which also times lcr's load and lcr.reload.
+  * routing: before any SIP, the lcr tables' first vendor against decide() for one number per
+    open code; in every run, the INVITEs each vendor UAS received against the prediction.
+  * CDRs: (c) XADDs one event per call attempt, counted and checked against the expected
+    vendor after each run, then deleted; (b)'s acc records are counted (one per answered call
+    expected) and their vendor field checked the same way.
 
-Isolated resources: Kamailio on {servers.HOST}:{servers.NATIVE_PORT} (native) and
-{servers.HOST}:{servers.AKIRA_PORT} (Akira), vendor UAS on {servers.HOST}:25081-25083, the UAC on
-{servers.HOST}:{servers.UAC_PORT} (SIPp media ports 26000+4x(port-25000), control ports
-port+200), Redis database 14
-(flushed at start), PostgreSQL database akira_bench (dropped and re-created by
-`akira migrate --create-database` at start). Every process started is stopped at the end, on
-Ctrl-C and on errors. Logs and SIPp statistics go to a temporary run directory, removed at the
-end unless --keep-run-dir or a failure.
+Isolated resources: Kamailio on {servers.HOST}:{servers.NATIVE_PORT} (a),
+{servers.HOST}:{servers.CLASS4_PORT} (b) and {servers.HOST}:{servers.AKIRA_PORT} (c), vendor
+UAS on {servers.HOST}:25081-25083, the UAC on {servers.HOST}:{servers.UAC_PORT} (SIPp media
+ports 26000+4x(port-25000), control ports port+200), Redis database 14 (flushed at start),
+PostgreSQL database akira_bench (dropped and re-created by `akira migrate --create-database`
+at start). Every process started is stopped at the end, on Ctrl-C and on errors. Logs, SIPp
+statistics, (b)'s tables and CDR files go to a temporary run directory, removed at the end
+unless --keep-run-dir or a failure.
 
 Full run: {FULL.rounds} rounds x {FULL.duration:.0f} s at {FULL.rate} CPS, steps of
-{FULL.step} CPS x {FULL.step_duration:.0f} s; about 8-10 minutes.
+{FULL.step} CPS x {FULL.step_duration:.0f} s; about 12-15 minutes.
 --quick: {QUICK.rounds} round x {QUICK.duration:.0f} s at {QUICK.rate} CPS, steps up to
-{QUICK.max_rate} CPS x {QUICK.step_duration:.0f} s; about 2 minutes.
+{QUICK.max_rate} CPS x {QUICK.step_duration:.0f} s; about 2-3 minutes.
 """
 
 
@@ -132,11 +162,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--step-duration", type=float, help="seconds per max-CPS step")
     parser.add_argument("--max-rate", type=int, help="highest CPS tried (0: skip the search)")
     parser.add_argument("--numbers", type=int, help="distinct dialed numbers drawn from the deck")
-    parser.add_argument("--workers", type=int, help="Kamailio UDP workers of both variants")
+    parser.add_argument("--workers", type=int, help="Kamailio UDP workers of every variant")
     parser.add_argument(
         "--allocator",
         choices=servers.ALLOCATORS,
-        help="Kamailio shared-memory allocator of both variants: tlsf (default; -x tlsf, also "
+        help="Kamailio shared-memory allocator of every variant: tlsf (default; -x tlsf, also "
         "scripts/kamailio-run.sh's default) or shipped (Debian's default q_malloc with "
         "debugging; AKIRA_SHM_ALLOCATOR=default for the script)",
     )
@@ -224,6 +254,7 @@ def prepare(plan: Plan, args: argparse.Namespace, redis: Redis, run_dir: Path) -
     numbers = deck.dialed_numbers(rows, plan.numbers)
     decision = engine.time_decisions(snapshot, numbers, plan.decision_passes)
     call_work = engine.time_call_work(snapshot, numbers[:2000], redis, run_dir / "spool")
+    setup = prepare_class4(tariffs, rows, snapshot, catalog, run_dir)
     del snapshot
     print("measuring the snapshot's memory in a fresh interpreter ...", flush=True)
     memory = engine.snapshot_memory(args.redis_url)
@@ -240,31 +271,111 @@ def prepare(plan: Plan, args: argparse.Namespace, redis: Redis, run_dir: Path) -
         snapshot_loads=loads,
         memory=memory,
         call_work=call_work,
+        class4=setup,
         load_average=[machine.load_average()],
         notes=list(args.note),
     )
 
 
+def prepare_class4(
+    tariffs: Mapping[str, Sequence[RateRow]],
+    rows: Sequence[deck.DeckRow],
+    snapshot: Snapshot,
+    catalog: fixtures.Catalog,
+    run_dir: Path,
+) -> Class4Setup:
+    """Baseline (b)'s lcr tables from the same tariffs, checked against Akira's decision.
+
+    A baseline that routes calls elsewhere than Akira would compare different work: the run
+    stops here unless lcr's first vendor equals decide()'s for one number per open code.
+    """
+    db_dir, cdr_dir = run_dir / "class4-db", run_dir / "class4-cdr"
+    print("generating the lcr tables of (b) and checking them against decide() ...", flush=True)
+    tables, build_seconds, write_seconds = class4.build_tables(
+        tariffs, servers.VENDOR_PORTS, db_dir
+    )
+    vendor_of_terminator = {tid: vendor for vendor, tid in catalog.terminators.items()}
+    every_code = deck.dialed_numbers(rows, len(rows))
+    agreement = class4.check_agreement(tables, snapshot, every_code, vendor_of_terminator)
+    if not agreement.all_agree:
+        raise SystemExit(
+            f"lcr tables disagree with Akira's decision on {agreement.checked - agreement.agreed}"
+            f" of {agreement.checked} numbers, e.g. {agreement.examples}"
+        )
+    (originator,) = snapshot.originators.values()  # the bench has one customer
+    return Class4Setup(
+        tables=tables,
+        db_dir=db_dir,
+        cdr_dir=cdr_dir,
+        build_seconds=build_seconds,
+        write_seconds=write_seconds,
+        table_bytes=sum(path.stat().st_size for path in db_dir.iterdir()),
+        dialog_timeout=originator.max_call_duration,
+        agreement=agreement,
+    )
+
+
 class Session:
-    """The SIP part: both Kamailio instances, the vendors, and the runs against them."""
+    """The SIP part: the three Kamailio instances, the vendors, and the runs against them."""
 
     def __init__(self, supervisor: Supervisor, results: BenchResults, redis: Redis) -> None:
         self.supervisor = supervisor
         self.results = results
         self.redis = redis
+        self.numbers = results.decision.routed
         self.inf = supervisor.run_dir / "dialed.csv"
-        deck.write_inf(self.inf, results.decision.routed)
+        deck.write_inf(self.inf, self.numbers)
+        vendor_of_terminator = {tid: v for v, tid in results.catalog.terminators.items()}
+        least_cost = {
+            number: vendor_of_terminator[results.decision.first_terminator[number]]
+            for number in self.numbers
+        }
+        # The vendor each dialed number must reach: A for the plain relay, the least-cost
+        # vendor for (b) and (c).
+        self.vendor_of = {
+            "native": dict.fromkeys(self.numbers, "A"),
+            "class4": least_cost,
+            "akira": least_cost,
+        }
+        setup = results.class4
+        assert setup is not None
+        self.class4_cdrs = CdrFiles(setup.cdr_dir, least_cost)
+        self.vendor_stats = {
+            vendor: servers.vendor_stats(supervisor, vendor) for vendor in servers.VENDOR_PORTS
+        }
 
     def start(self, redis_url: str) -> None:
         plan = self.results.plan
         workers = plan.workers
-        print("starting vendor UAS x3, native Kamailio, Akira Kamailio ...", flush=True)
+        setup = self.results.class4
+        assert setup is not None
+        print("starting vendor UAS x3; timing lcr in a probe instance of (b) ...", flush=True)
         self.vendors = servers.start_vendors(self.supervisor)
+        self.results.lcr_probe = class4.run_probe(
+            self.supervisor,
+            setup,
+            workers,
+            plan.allocator,
+            self.inf,
+            min(PROBE_CALLS, len(self.numbers)),
+            PROBE_RATE,
+        )
+        print("starting Kamailio (a) native relay, (b) native class-4, (c) Akira ...", flush=True)
         self.targets = {
             "native": servers.start_native(self.supervisor, workers, plan.allocator),
+            "class4": servers.start_class4(
+                self.supervisor,
+                workers,
+                plan.allocator,
+                db_dir=setup.db_dir,
+                cdr_dir=setup.cdr_dir,
+                dialog_timeout=setup.dialog_timeout,
+            ),
             "akira": servers.start_akira(self.supervisor, workers, redis_url, plan.allocator),
         }
         self.results.startup_loads = self.targets["akira"].startup_loads
+        self.results.startup_seconds = {v: t.startup_seconds for v, t in self.targets.items()}
+        self.results.akira_code = servers.check_akira_code(self.targets["akira"])
 
     def run(self, variant: str, rate: int, seconds: float, tag: str) -> LoadResult:
         result = measure(
@@ -276,6 +387,10 @@ class Session:
             seconds,
             self.results.plan.settle,
             tag,
+            self.vendor_stats,
+        )
+        result.expected_calls = expected_counts(
+            self.numbers, self.vendor_of[variant], result.sipp.outgoing
         )
         if variant == "akira":
             result.cdr = engine.drain_cdr_stream(
@@ -285,17 +400,32 @@ class Session:
             )
             self.results.cdr.add(result.cdr)
             self.results.cdr_calls += result.sipp.outgoing
+        elif variant == "class4":
+            result.cdr = self.class4_cdrs.drain()
+            self.results.class4_cdr.add(result.cdr)
+            self.results.class4_answered += result.sipp.successful
         print(f"  {report.one_line(result)}", flush=True)
         return result
 
+    def memory(self) -> dict[str, MemoryReading]:
+        """Every process of every instance: PSS summed, and each SIP worker's private pages."""
+        processes = read_processes()
+        readings = {}
+        for variant, target in self.targets.items():
+            pids = descendants(processes, target.pid)
+            readings[variant] = MemoryReading(
+                processes=len(pids),
+                total_pss=sum(pss_bytes(pid) for pid in pids),
+                worker_private=[private_memory_bytes(pid) for pid in target.sip_workers()],
+                shm_used=target.shm_used(),
+            )
+        return readings
+
     def warm_up(self) -> None:
         print("warm-up (discarded):", flush=True)
-        for variant in ("native", "akira"):
+        for variant in VARIANTS:
             self.run(variant, WARM_UP_RATE, 2, f"warmup-{variant}")
-        for variant, target in self.targets.items():
-            self.results.worker_memory[variant] = [
-                private_memory_bytes(pid) for pid in target.sip_workers()
-            ]
+        self.results.memory_warm = self.memory()
 
     def cpu_rounds(self) -> None:
         plan = self.results.plan
@@ -304,22 +434,25 @@ class Session:
             flush=True,
         )
         for number in range(plan.rounds):
-            order = ("native", "akira") if number % 2 == 0 else ("akira", "native")
-            for variant in order:
+            for variant in rotated(VARIANTS, number):
                 self.results.rounds.append(
                     self.run(variant, plan.rate, plan.duration, f"round{number + 1}-{variant}")
                 )
+        self.results.memory_loaded = self.memory()
+        self.results.class4_module_shm = {
+            module: self.targets["class4"].module_shm(module) for module in CLASS4_SHM_MODULES
+        }
 
     def max_cps(self) -> None:
-        """Both variants step up together, each until its first unclean step."""
+        """All variants step up together, each until its first unclean step."""
         plan = self.results.plan
         if plan.max_rate <= 0:
             return
         print(f"max CPS: steps of {plan.step} CPS x {plan.step_duration:.0f} s", flush=True)
-        active = ["native", "akira"]
-        best: dict[str, int | None] = {"native": None, "akira": None}
-        for rate in range(plan.step, plan.max_rate + 1, plan.step):
-            for variant in list(active):
+        active = list(VARIANTS)
+        best: dict[str, int | None] = dict.fromkeys(VARIANTS)
+        for index, rate in enumerate(range(plan.step, plan.max_rate + 1, plan.step)):
+            for variant in rotated([v for v in VARIANTS if v in active], index):
                 result = self.run(variant, rate, plan.step_duration, f"step{rate}-{variant}")
                 self.results.steps.append(result)
                 if result.clean:
@@ -329,6 +462,15 @@ class Session:
             if not active:
                 break
         self.results.max_cps = best
+
+
+def rotated(variants: Iterable[str], shift: int) -> list[str]:
+    """The variants in round-robin order: each runs first, middle and last in turn."""
+    items = list(variants)
+    if not items:
+        return items
+    shift %= len(items)
+    return items[shift:] + items[:shift]
 
 
 def run(plan: Plan, args: argparse.Namespace, run_dir: Path) -> BenchResults:
@@ -367,12 +509,20 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         print(f"\nfailed; every process started was stopped; logs in {run_dir}", file=sys.stderr)
         raise
-    print()
-    print(report.text(results))
-    if args.write:
-        previous = args.write.read_text() if args.write.exists() else ""
-        args.write.write_text(writeup.with_kept_notes(writeup.document(results), previous))
-        print(f"\nwrote {args.write}")
+    # The measurements outlive a fault in the report code: re-render them with
+    # report.text(pickle.load(...)) instead of re-running the benchmark.
+    saved = run_dir / "results.pickle"
+    saved.write_bytes(pickle.dumps(results))
+    try:
+        print()
+        print(report.text(results))
+        if args.write:
+            previous = args.write.read_text() if args.write.exists() else ""
+            args.write.write_text(writeup.with_kept_notes(writeup.document(results), previous))
+            print(f"\nwrote {args.write}")
+    except Exception:
+        print(f"\nreport failed; the results are kept in {saved}", file=sys.stderr)
+        raise
     if keep:
         print(f"run directory kept: {run_dir}")
     else:

@@ -14,7 +14,7 @@ import re
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from callbench.processes import (
     descendants,
     read_processes,
 )
+from callbench.routing_check import delta, read_counts, same_counts
 from callbench.servers import HOST, SIPP_BUFFER, UAC_PORT, UAC_SCENARIO, Kamailio, sipp_ports
 
 LOG_PROBLEM_MARKERS = ("ERROR", "CRITICAL", "WARNING", "akira:")
@@ -50,6 +51,7 @@ class SippCounts:
 @dataclass
 class LoadResult:
     variant: str
+    tag: str  # e.g. "round2-akira": which round or step of the session
     rate: int
     seconds: float  # the whole measured window: SIPp run, settle pause, drain
     uac_seconds: float  # the SIPp run alone, when the calls happened
@@ -61,7 +63,36 @@ class LoadResult:
     foreign: list[tuple[str, float]]  # other processes' CPU seconds, largest first
     drain_seconds: float = 0.0  # wait after the settle pause until tm freed every transaction
     log_problems: list[str] = field(default_factory=list)
-    cdr: object | None = None  # callbench.engine.CdrCheck for Akira runs
+    # callbench.engine.CdrCheck (Akira) or callbench.class4.CdrFileCheck (native class-4)
+    cdr: object | None = None
+    vendor_calls: dict[str, int] = field(default_factory=dict)  # new calls each vendor UAS got
+    expected_calls: dict[str, int] = field(default_factory=dict)  # as the decision predicts
+
+    @property
+    def vendor_deficit(self) -> int:
+        """Calls a vendor did not get although predicted for it: only misrouting does this."""
+        return sum(
+            max(0, calls - self.vendor_calls.get(vendor, 0))
+            for vendor, calls in self.expected_calls.items()
+        )
+
+    @property
+    def vendor_excess(self) -> int:
+        """New calls a vendor counted beyond the prediction: a late ACK after its BYE
+        (callbench.routing_check), or a failover."""
+        return sum(
+            max(0, calls - self.expected_calls.get(vendor, 0))
+            for vendor, calls in self.vendor_calls.items()
+        )
+
+    @property
+    def routed_as_predicted(self) -> bool:
+        """No vendor got fewer calls than predicted (extras: see ``vendor_excess``)."""
+        return bool(self.expected_calls) and self.vendor_deficit == 0
+
+    @property
+    def vendor_counts_exact(self) -> bool:
+        return bool(self.expected_calls) and same_counts(self.vendor_calls, self.expected_calls)
 
     @property
     def cpu_per_call_us(self) -> float | None:
@@ -202,10 +233,15 @@ def measure(
     seconds: float,
     settle: float,
     tag: str,
+    vendor_stats: Mapping[str, Path] | None = None,
     after_run: Callable[[LoadResult], None] = lambda result: None,
 ) -> LoadResult:
-    """Run one load point and account for the CPU of Kamailio, SIPp, Redis and the rest."""
+    """Run one load point and account for the CPU of Kamailio, SIPp, Redis and the rest.
+
+    With ``vendor_stats`` (each UAS's -trace_stat file), also the calls each vendor received.
+    """
     target.new_log_lines()  # forget what earlier runs logged
+    vendors_before = read_counts(vendor_stats or {})
     vendor_pids = [process.pid for process in vendors]
     before, busy_before, reaped_before = read_processes(), busy_ticks(), children_cpu_seconds()
     started = time.monotonic()
@@ -215,6 +251,7 @@ def measure(
     time.sleep(settle)
     drain = target.wait_drained(DRAIN_TIMEOUT)
     after, busy_after = read_processes(), busy_ticks()
+    vendor_calls = delta(vendors_before, read_counts(vendor_stats or {}))
 
     kamailio = descendants(after, target.pid) | descendants(before, target.pid)
     redis = {pid for pid, stat in after.items() if stat.comm == "redis-server"}
@@ -225,6 +262,7 @@ def measure(
             foreign[stat.comm] += _cpu(before, after, [pid])
     result = LoadResult(
         variant=target.name,
+        tag=tag,
         rate=rate,
         seconds=time.monotonic() - started,
         uac_seconds=uac_seconds,
@@ -240,6 +278,7 @@ def measure(
             for line in target.new_log_lines()
             if any(marker in line for marker in LOG_PROBLEM_MARKERS)
         ],
+        vendor_calls=vendor_calls,
     )
     after_run(result)
     return result

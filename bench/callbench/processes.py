@@ -148,6 +148,18 @@ def private_memory_bytes(pid: int) -> int:
     return total
 
 
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: private pages plus this process's share of shared ones.
+
+    Summed over all processes of one Kamailio instance it counts its shared memory (tm, dialog,
+    lcr rules...) once and every worker's private memory once: the instance's real footprint.
+    """
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def udp_port_in_use(port: int, host_hex: str = "0100007F") -> bool:
     """Whether 127.0.0.1:port (or 0.0.0.0:port) is bound, from /proc/net/udp."""
     for line in Path("/proc/net/udp").read_text().splitlines()[1:]:

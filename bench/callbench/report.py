@@ -6,9 +6,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
+from callbench.class4 import CdrFileCheck
+from callbench.engine import CdrCheck
 from callbench.loadpoint import LoadResult
 from callbench.processes import CORES
-from callbench.results import LABELS, VARIANTS, BenchResults, ratio
+from callbench.results import LABELS, RATIOS, VARIANTS, BenchResults, ratio, ratio_label
 
 MB = 1024 * 1024
 # Per-call details (pids, call ids, tags, pointers) removed, so one kind of line counts once.
@@ -46,9 +48,23 @@ def one_line(r: LoadResult) -> str:
         f"{s.outgoing}, {s.call_rate:.0f} CPS achieved, {s.retransmissions} retrans, "
         f"Kamailio {_us(r.cpu_per_call_us)}/call, SIPp {_share(r, r.sipp_cpu)} of the cores"
     )
-    if r.cdr is not None:
+    if r.expected_calls:
+        line += ", vendors " + ("as predicted" if r.vendor_counts_exact else _vendor_diff(r))
+    if isinstance(r.cdr, CdrCheck):
         line += f", CDR {r.cdr.events} events, {r.cdr.misrouted} misrouted"
+    elif isinstance(r.cdr, CdrFileCheck):
+        line += f", CDR {r.cdr.records} records, {r.cdr.misrouted} misrouted"
     return line + ("" if r.clean else "  <- not clean")
+
+
+def _vendor_diff(r: LoadResult) -> str:
+    """``A 3310/3312, ...``: received / predicted, for the vendors that differ."""
+    vendors = sorted(set(r.vendor_calls) | set(r.expected_calls))
+    return ", ".join(
+        f"{v} {r.vendor_calls.get(v, 0)}/{r.expected_calls.get(v, 0)}"
+        for v in vendors
+        if r.vendor_calls.get(v, 0) != r.expected_calls.get(v, 0)
+    )
 
 
 def _share(r: LoadResult, cpu: float) -> str:
@@ -56,48 +72,144 @@ def _share(r: LoadResult, cpu: float) -> str:
     return f"{100 * cpu / (r.uac_seconds * CORES):.0f} %" if r.uac_seconds else "-"
 
 
-def summary(results: BenchResults) -> list[tuple[str, str, str, str]]:
-    """(metric, native, Akira, ratio) rows: the headline of both outputs."""
+Row = tuple[str, ...]  # metric, one value per variant, one per ratio
+
+
+def _unclean(results: BenchResults, variant: str) -> str:
+    clean = len(results.clean_rounds(variant))
+    total = sum(r.variant == variant for r in results.rounds)
+    return "" if clean == total else f" ({clean} of {total} rounds clean)"
+
+
+def _ratio_cells(values: dict[str, float | None], spread: bool = False, results=None) -> list[str]:
+    cells = []
+    for numerator, denominator in RATIOS:
+        cell = _x(ratio(values.get(denominator), values.get(numerator)))
+        if spread and results is not None:
+            per_round = results.round_ratios(numerator, denominator)
+            if len(per_round) > 1:
+                cell += f" ({min(per_round):.2f}–{max(per_round):.2f})"
+        cells.append(cell)
+    return cells
+
+
+def _row(metric: str, texts: dict[str, str], ratios: list[str] | None = None) -> Row:
+    return (metric, *(texts.get(v, "-") for v in VARIANTS), *(ratios or [""] * len(RATIOS)))
+
+
+def summary(results: BenchResults) -> list[Row]:
+    """The headline of both outputs: one value per variant and the ratios (c)/(a), (c)/(b),
+    (b)/(a)."""
     plan = results.plan
-    native, akira = results.mean_cpu_per_call("native"), results.mean_cpu_per_call("akira")
-    ratios = results.round_ratios()
-    spread = f" (rounds {min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1 else ""
-    best = results.max_cps
-    memory = {v: results.worker_memory.get(v, []) for v in VARIANTS}
+    cpu = {v: results.mean_cpu_per_call(v) for v in VARIANTS}
+    best = {v: results.max_cps.get(v) for v in VARIANTS}
     rows = [
-        (
-            f"Kamailio CPU per call @ {plan.rate} CPS, mean of {plan.rounds} round(s)",
-            _us(native),
-            _us(akira),
-            _x(ratio(native, akira)) + spread,
+        _row(
+            f"Kamailio CPU per call @ {plan.rate} CPS, mean of the clean rounds of {plan.rounds}",
+            {v: _us(cpu[v]) + _unclean(results, v) for v in VARIANTS},
+            _ratio_cells(cpu, spread=True, results=results),
         ),
-        (
+        _row(
             "max CPS with 0 failed calls (box limit, SIPp on the same cores)",
-            _cps(best.get("native"), plan),
-            _cps(best.get("akira"), plan),
-            _x(ratio(best.get("native"), best.get("akira"))),
+            {v: _cps(best[v], plan) for v in VARIANTS},
+            _ratio_cells(best),
         ),
-        (
+        _row(
             "redis-server CPU per call (shared instance)",
-            _us(results.mean_of("native", "redis_cpu")),
-            _us(results.mean_of("akira", "redis_cpu")),
-            "",
+            {v: _us(results.mean_of(v, "redis_cpu")) for v in VARIANTS},
         ),
-        (
+        _row(
             "SIPp CPU per call (UAC + vendor UAS)",
-            _us(results.mean_of("native", "sipp_cpu")),
-            _us(results.mean_of("akira", "sipp_cpu")),
-            "",
-        ),
-        (
-            "private memory per Kamailio SIP worker (mean)",
-            *(_mb(_mean(memory[v])) if memory[v] else "-" for v in VARIANTS),
-            f"+{_mb(_mean(memory['akira']) - _mean(memory['native']))}"
-            if all(memory.values())
-            else "",
+            {v: _us(results.mean_of(v, "sipp_cpu")) for v in VARIANTS},
         ),
     ]
+    for title, readings in (
+        ("after the warm-up", results.memory_warm),
+        ("after the CPU rounds", results.memory_loaded),
+    ):
+        if readings:
+            totals = {v: float(readings[v].total_pss) for v in VARIANTS if v in readings}
+            rows.append(
+                _row(
+                    f"memory of all Kamailio processes (sum of PSS), {title}",
+                    {
+                        v: f"{_mb(r.total_pss)} ({r.processes} processes)"
+                        for v, r in readings.items()
+                    },
+                    _ratio_cells(totals),
+                )
+            )
+    if results.memory_loaded:
+        rows.append(
+            _row(
+                "shared memory in use (core.shmmem real_used), after the CPU rounds",
+                {v: _mb(r.shm_used) for v, r in results.memory_loaded.items()},
+            )
+        )
+    if results.memory_warm:
+        rows.append(
+            _row(
+                "private memory per Kamailio SIP worker (mean, after the warm-up)",
+                {
+                    v: _mb(_mean(r.worker_private)) if r.worker_private else "-"
+                    for v, r in results.memory_warm.items()
+                },
+            )
+        )
+    rows += [
+        _row("routing decision p50 / p99", _decision_cells(results)),
+        _row(
+            "start to ready (all workers)",
+            {v: f"{seconds:.2f} s" for v, seconds in results.startup_seconds.items()},
+        ),
+        _row("calls per vendor UAS vs prediction (clean runs)", _routing_cells(results)),
+        _row("CDRs", _cdr_cells(results)),
+    ]
     return rows
+
+
+def _decision_cells(results: BenchResults) -> dict[str, str]:
+    cells = {"native": "none (fixed vendor)"}
+    probe = results.lcr_probe
+    if probe is not None and probe.load_gws_us:
+        cells["class4"] = (
+            f"{probe.percentile(0.5):.0f} / {probe.percentile(0.99):.0f} µs "
+            "(C load_gws, in Kamailio)"
+        )
+    d = results.decision
+    cells["akira"] = f"{d.p50_us:.1f} / {d.p99_us:.1f} µs (decide, in-process)"
+    return cells
+
+
+def _routing_cells(results: BenchResults) -> dict[str, str]:
+    cells = {}
+    for variant in VARIANTS:
+        routed, exact, checked, extra, calls = results.routing_checks(variant)
+        cells[variant] = (
+            f"no shortfall in {routed} of {checked} runs ({exact} exact); "
+            f"{extra} extra (late ACKs) for {calls} calls"
+            if checked
+            else "-"
+        )
+    return cells
+
+
+def _cdr_cells(results: BenchResults) -> dict[str, str]:
+    cells = {"native": "none"}
+    files = results.class4_cdr
+    if results.class4_answered:
+        exact, clean = results.class4_cdr_checks()
+        cells["class4"] = (
+            f"{files.records} acc records for {results.class4_answered} successful calls "
+            f"({files.records / results.class4_answered:.3f} per call); one per call in "
+            f"{exact} of {clean} clean runs"
+        )
+    if results.cdr_calls:
+        cells["akira"] = (
+            f"{results.cdr.events} events for {results.cdr_calls} calls "
+            f"({results.cdr.events / results.cdr_calls:.3f} per call)"
+        )
+    return cells
 
 
 def _mean(values: list[int]) -> float:
@@ -120,6 +232,7 @@ def engine_lines(results: BenchResults) -> list[tuple[str, str]]:
     cdr = results.cdr
     per_call = cdr.events / results.cdr_calls if results.cdr_calls else 0
     return [
+        ("code under test", results.akira_code or "-"),
         (
             "decide() p50 / p99 / mean",
             f"{d.p50_us:.1f} / {d.p99_us:.1f} / {d.mean_us:.1f} µs over {d.samples} decisions "
@@ -162,6 +275,74 @@ def engine_lines(results: BenchResults) -> list[tuple[str, str]]:
     ]
 
 
+def class4_lines(results: BenchResults) -> list[tuple[str, str]]:
+    """Baseline (b): its tables, their agreement with Akira, lcr's own timings, its CDRs."""
+    setup, probe = results.class4, results.lcr_probe
+    if setup is None:
+        return []
+    tables, agreement = setup.tables, setup.agreement
+    lines = [
+        (
+            "lcr tables (db_text)",
+            f"{len(tables.rules)} rules (one stopper rule per prefix in effect), "
+            f"{tables.targets} rule targets, {len(tables.gateways)} gateways; "
+            f"{tables.dropped_for_margin} vendor offers dropped as dearer than the customer, "
+            f"{tables.without_customer_rate} prefixes without a customer rate; "
+            f"{setup.table_bytes / MB:.1f} MB of files, built in {setup.build_seconds:.2f} s "
+            f"and written in {setup.write_seconds:.2f} s (Python)",
+        ),
+        (
+            "lcr first vendor = Akira's decide() first vendor",
+            f"{agreement.agreed} of {agreement.checked} numbers (one per open code)"
+            + (f"; differing: {'; '.join(agreement.examples)}" if agreement.examples else ""),
+        ),
+        ("dialog timeout (max call duration)", f"{setup.dialog_timeout} s"),
+    ]
+    if results.class4_module_shm:
+        lines.append(
+            (
+                "shared memory by module after the CPU rounds (mod.mem_stats)",
+                ", ".join(f"{m} {_mb(b)}" for m, b in results.class4_module_shm.items()),
+            )
+        )
+    if probe is not None:
+        reloads = sorted(probe.reload_seconds)
+        lines += [
+            (
+                "lcr load at start (db_text parse + lcr build, probe instance)",
+                f"{probe.startup_seconds:.2f} s from start to ready "
+                f"(plain relay (a): {results.startup_seconds.get('native', 0):.2f} s)",
+            ),
+            (
+                "lcr.reload (kamcmd, idle)",
+                f"{reloads[len(reloads) // 2]:.2f} s median of {len(reloads)} "
+                f"({', '.join(f'{r:.2f}' for r in probe.reload_seconds)} s)",
+            ),
+            (
+                "load_gws() per call (benchmark module, µs resolution)",
+                f"p50 {probe.percentile(0.5):.0f} / p99 {probe.percentile(0.99):.0f} / mean "
+                f"{probe.mean_us:.1f} µs over {len(probe.load_gws_us)} calls "
+                "(wall time inside a SIP worker during a low-rate probe run)"
+                if probe.load_gws_us
+                else "not measured",
+            ),
+        ]
+    files = results.class4_cdr
+    lines.append(
+        (
+            "CDRs (acc CDR mode, db_flatstore)",
+            f"{files.records} records for {results.class4_answered} successful calls (an "
+            "unclean run also bills calls answered whose BYE then failed at SIPp), "
+            f"{files.misrouted} answered at first attempt by another vendor than predicted, "
+            f"{files.failovers} answered after a failover, {files.unknown} for "
+            f"numbers not dialed, {files.malformed} malformed; vendors "
+            f"{_counter(files.vendors)}; {files.files} files, "
+            + (f"~{files.bytes / files.records:.0f} B per record" if files.records else "-"),
+        )
+    )
+    return lines
+
+
 def _counter(counter: Counter) -> str:
     return ", ".join(f"{key}: {count}" for key, count in counter.most_common())
 
@@ -172,12 +353,20 @@ def md_table(header: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> list[s
     return lines
 
 
+def header() -> tuple[str, ...]:
+    return ("", *(LABELS[v] for v in VARIANTS), *(ratio_label(n, d) for n, d in RATIOS))
+
+
 def text(results: BenchResults) -> str:
     rows = summary(results)
-    width = max(len(row[0]) for row in rows) + 2
-    lines = [f"{'':<{width}}{LABELS['native']:>22}{LABELS['akira']:>22}   (b)/(a)"]
-    lines += [f"{m:<{width}}{a:>22}{b:>22}   {r}" for m, a, b, r in rows]
-    lines += ["", "Engine (Akira), in-process and from the run:"]
+    names = header()
+    widths = [max(len(row[i]) for row in [names, *rows]) for i in range(len(names))]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in [names, *rows]
+    ]
+    lines += ["", "Native class-4 (b):"]
+    lines += [f"  {name}: {value}" for name, value in class4_lines(results)]
+    lines += ["", "Engine (Akira, c), in-process and from the run:"]
     lines += [f"  {name}: {value}" for name, value in engine_lines(results)]
     lines += ["", *problems(results)]
     return "\n".join(lines)
@@ -186,7 +375,7 @@ def text(results: BenchResults) -> str:
 def run_rows(runs: Iterable[LoadResult]) -> list[tuple[str, ...]]:
     return [
         (
-            r.variant,
+            LABELS[r.variant],
             str(r.rate),
             f"{r.sipp.successful}",
             f"{r.sipp.failed}",
@@ -197,6 +386,7 @@ def run_rows(runs: Iterable[LoadResult]) -> list[tuple[str, ...]]:
             _share(r, r.kamailio_cpu),
             _share(r, r.sipp_cpu),
             _share(r, sum(cpu for _, cpu in r.foreign)),
+            _vendor_cell(r),
             "yes" if r.clean else "**no**",
         )
         for r in runs
@@ -215,8 +405,17 @@ RUN_HEADER = (
     "Kamailio % of cores",
     "SIPp % of cores",
     "others % of cores",
+    "vendors as predicted",
     "clean",
 )
+
+
+def _vendor_cell(r: LoadResult) -> str:
+    if not r.expected_calls:
+        return "-"
+    if r.vendor_counts_exact:
+        return "yes"
+    return ("yes + extras: " if r.routed_as_predicted else "**no**: ") + _vendor_diff(r)
 
 
 def problems(results: BenchResults) -> list[str]:
@@ -244,6 +443,25 @@ def problems(results: BenchResults) -> list[str]:
         )
         for message, count in log.most_common(5):
             lines.append(f"{LABELS[variant]} log ({count}x): {message}")
+    for variant in VARIANTS:
+        for r in [*results.rounds, *results.steps]:
+            if r.variant == variant and r.clean and r.expected_calls and not r.routed_as_predicted:
+                lines.append(
+                    f"{LABELS[variant]} at {r.rate} CPS: a vendor UAS got fewer calls than "
+                    f"predicted (got / predicted {_vendor_diff(r)})"
+                )
+    files = results.class4_cdr
+    if files.misrouted or files.unknown or files.malformed:
+        lines.append(
+            f"CDR check (b): {files.misrouted} misrouted, {files.unknown} for unexpected "
+            f"numbers, {files.malformed} malformed lines"
+        )
+    for r in results.rounds + results.steps:
+        if isinstance(r.cdr, CdrFileCheck) and r.clean and r.cdr.records != r.sipp.successful:
+            lines.append(
+                f"CDR check (b) at {r.rate} CPS: {r.cdr.records} acc records for "
+                f"{r.sipp.successful} successful calls (one each expected)"
+            )
     cdr = results.cdr
     if cdr.misrouted or cdr.spooled or cdr.unknown:
         lines.append(

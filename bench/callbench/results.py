@@ -7,13 +7,36 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from admin.publisher import Publication
+from callbench.class4 import CdrFileCheck, Class4Setup, LcrProbe
 from callbench.engine import CallWork, CdrCheck, DecisionTiming
 from callbench.fixtures import Catalog
 from callbench.loadpoint import LoadResult
 from callbench.processes import CORES
 
-VARIANTS = ("native", "akira")
-LABELS = {"native": "native relay (a)", "akira": "Akira engine (b)"}
+VARIANTS = ("native", "class4", "akira")
+LETTERS = {"native": "a", "class4": "b", "akira": "c"}
+LABELS = {
+    "native": "native relay (a)",
+    "class4": "native class-4 (b)",
+    "akira": "Akira engine (c)",
+}
+# (numerator, denominator) of the ratios reported: Akira against each baseline, and what the
+# class-4 work itself costs over a plain relay.
+RATIOS = (("akira", "native"), ("akira", "class4"), ("class4", "native"))
+
+
+def ratio_label(numerator: str, denominator: str) -> str:
+    return f"({LETTERS[numerator]})/({LETTERS[denominator]})"
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryReading:
+    """All processes of one Kamailio instance at one moment."""
+
+    processes: int
+    total_pss: int  # bytes, sum of Pss over every process (shared memory counted once)
+    worker_private: list[int]  # bytes, Private_Clean+Private_Dirty of each SIP worker
+    shm_used: int  # bytes, Kamailio's shared memory in use (core.shmmem real_used)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,41 +69,82 @@ class BenchResults:
     snapshot_loads: list[float]  # seconds, in-process, through SnapshotStore.refresh()
     memory: dict[str, float]  # callbench.snapshot_probe output
     call_work: CallWork
+    class4: Class4Setup | None = None
+    lcr_probe: LcrProbe | None = None
     startup_loads: list[float] = field(default_factory=list)  # per Kamailio worker, seconds
-    worker_memory: dict[str, list[int]] = field(default_factory=dict)  # variant -> bytes
+    startup_seconds: dict[str, float] = field(default_factory=dict)  # variant -> start to ready
+    akira_code: str = ""  # the KEMI entry script and virtualenv the Akira instance runs
+    memory_warm: dict[str, MemoryReading] = field(default_factory=dict)  # after the warm-up
+    memory_loaded: dict[str, MemoryReading] = field(default_factory=dict)  # after the rounds
     rounds: list[LoadResult] = field(default_factory=list)
     steps: list[LoadResult] = field(default_factory=list)
     max_cps: dict[str, int | None] = field(default_factory=dict)
     cdr: CdrCheck = field(default_factory=CdrCheck)
     cdr_calls: int = 0  # calls SIPp placed through Akira (outgoing), for events per call
+    class4_cdr: CdrFileCheck = field(default_factory=CdrFileCheck)
+    class4_module_shm: dict[str, int] = field(default_factory=dict)  # (b): module -> bytes
+    class4_answered: int = 0  # successful calls through (b): one CDR each is expected
     load_average: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     finished: datetime | None = None
 
+    def clean_rounds(self, variant: str) -> list[LoadResult]:
+        """The CPU-per-call rounds that count: an overloaded run (failed calls, retransmission
+        storms) spends its CPU on retries, and per successful call that says nothing."""
+        return [r for r in self.rounds if r.variant == variant and r.clean]
+
     def cpu_per_call(self, variant: str) -> list[float]:
         return [
-            r.cpu_per_call_us
-            for r in self.rounds
-            if r.variant == variant and r.cpu_per_call_us is not None
+            r.cpu_per_call_us for r in self.clean_rounds(variant) if r.cpu_per_call_us is not None
         ]
 
     def mean_cpu_per_call(self, variant: str) -> float | None:
         values = self.cpu_per_call(variant)
         return statistics.fmean(values) if values else None
 
-    def round_ratios(self) -> list[float]:
-        """(b)/(a) within each round: both ran back to back, so shared load affects both."""
-        native, akira = self.cpu_per_call("native"), self.cpu_per_call("akira")
-        return [b / a for a, b in zip(native, akira, strict=False) if a]
+    def round_ratios(self, numerator: str, denominator: str) -> list[float]:
+        """The ratio within each round where both ran clean, back to back, under the same load."""
+        by_round: dict[str, dict[str, float]] = {}
+        for r in self.rounds:
+            if r.clean and r.cpu_per_call_us:
+                by_round.setdefault(r.tag.split("-")[0], {})[r.variant] = r.cpu_per_call_us
+        return [
+            pair[numerator] / pair[denominator]
+            for pair in by_round.values()
+            if numerator in pair and denominator in pair
+        ]
 
     def mean_of(self, variant: str, attribute: str) -> float | None:
-        """Mean over the rounds of a per-call figure: ``attribute`` seconds / successful calls."""
+        """Mean over the clean rounds of a per-call figure: ``attribute`` seconds / successful
+        calls."""
         values = [
             getattr(r, attribute) / r.sipp.successful * 1e6
-            for r in self.rounds
-            if r.variant == variant and r.sipp.successful
+            for r in self.clean_rounds(variant)
+            if r.sipp.successful
         ]
         return statistics.fmean(values) if values else None
+
+    def routing_checks(self, variant: str) -> tuple[int, int, int, int, int]:
+        """Over the clean runs of ``variant``: (runs where no vendor got fewer calls than
+        predicted, runs with exactly the predicted counts, runs, extra INVITEs, calls)."""
+        clean = [
+            r
+            for r in [*self.rounds, *self.steps]
+            if r.variant == variant and r.expected_calls and r.clean
+        ]
+        return (
+            sum(r.routed_as_predicted for r in clean),
+            sum(r.vendor_counts_exact for r in clean),
+            len(clean),
+            sum(r.vendor_excess for r in clean),
+            sum(sum(r.expected_calls.values()) for r in clean),
+        )
+
+    def class4_cdr_checks(self) -> tuple[int, int]:
+        """(clean (b) runs with exactly one CDR per successful call, clean (b) runs)."""
+        clean = [r for r in [*self.rounds, *self.steps] if r.variant == "class4" and r.clean]
+        exact = [r for r in clean if r.cdr is not None and r.cdr.records == r.sipp.successful]
+        return len(exact), len(clean)
 
     def first_failure(self, variant: str) -> LoadResult | None:
         return next((r for r in self.steps if r.variant == variant and not r.clean), None)

@@ -1,9 +1,9 @@
-"""The long-running processes of one benchmark: two Kamailio instances and the vendor UAS.
+"""The long-running processes of one benchmark: three Kamailio instances and the vendor UAS.
 
-The native relay is started directly from bench/native-relay.cfg; Akira's engine runs the shipped
-kamailio-cfg/kamailio.cfg and kemi/, through scripts/kamailio-run.sh or, for another shared-memory
-allocator, through the same command line plus ``-x``. Both variants always get the same workers,
-memory and allocator.
+The native relay (a) and the native class-4 (b) are started directly from bench/native-relay.cfg
+and bench/native-class4.cfg; Akira's engine (c) runs the shipped kamailio-cfg/kamailio.cfg and
+kemi/ through scripts/kamailio-run.sh, with ``AKIRA_SHM_ALLOCATOR`` for the allocator under test.
+All variants always get the same workers, memory and allocator.
 """
 
 from __future__ import annotations
@@ -22,11 +22,14 @@ SCENARIOS = BENCH_DIR / "scenarios"
 UAS_SCENARIO = SCENARIOS / "uas-answer.xml"
 UAC_SCENARIO = SCENARIOS / "uac-inf-dialed-rr.xml"
 NATIVE_CFG = BENCH_DIR / "native-relay.cfg"
+CLASS4_CFG = BENCH_DIR / "native-class4.cfg"
+AKIRA_ENTRY = PROJECT_DIR / "kemi" / "boot" / "akira_kemi.py"
 KAMAILIO_RUN = PROJECT_DIR / "scripts" / "kamailio-run.sh"
 
 HOST = "127.0.0.1"
 NATIVE_PORT = 25060
 AKIRA_PORT = 25062
+CLASS4_PORT = 25064
 UAC_PORT = 25070
 VENDOR_PORTS = {"A": 25081, "B": 25082, "C": 25083}
 SIPP_BUFFER = "4194304"
@@ -49,7 +52,7 @@ def control_port(sip_port: int) -> int:
 
 def all_ports() -> list[int]:
     """Every UDP port the benchmark binds (SIP, SIPp media and control ports)."""
-    sip = [NATIVE_PORT, AKIRA_PORT, UAC_PORT, *VENDOR_PORTS.values()]
+    sip = [NATIVE_PORT, AKIRA_PORT, CLASS4_PORT, UAC_PORT, *VENDOR_PORTS.values()]
     sipp = [UAC_PORT, *VENDOR_PORTS.values()]
     media = [media_port(port) + offset for port in sipp for offset in range(4)]
     return sip + media + [control_port(port) for port in sipp]
@@ -62,12 +65,13 @@ def sipp_ports(sip_port: int) -> list[str]:
 
 @dataclass
 class Kamailio:
-    name: str  # "native" | "akira"
+    name: str  # "native" | "class4" | "akira"
     port: int
     run_dir: Path
     process: subprocess.Popen
     log_offset: int = 0
     startup_loads: list[float] = field(default_factory=list)  # Akira: per-worker load, seconds
+    startup_seconds: float = 0.0  # from the start command until every worker is ready
 
     @property
     def ctl(self) -> Path:
@@ -113,8 +117,29 @@ class Kamailio:
             time.sleep(0.5)
         return time.monotonic() - started
 
+    def shm_used(self) -> int:
+        """Shared memory in use, allocator overhead included (core.shmmem real_used)."""
+        found = re.search(r"real_used:\s*(\d+)", self.rpc("core.shmmem"))
+        return int(found.group(1)) if found else 0
+
+    def module_shm(self, module: str) -> int:
+        """Shared memory one module holds (mod.mem_stats; Kamailio's memory debugging)."""
+        found = re.search(r"Total:\s*(\d+)", self.rpc("mod.mem_stats", module, "shm"))
+        return int(found.group(1)) if found else 0
+
     def sip_workers(self) -> list[int]:
         return [pid for pid, description in self.processes() if "receiver" in description]
+
+    def rpc(self, *command: str, timeout: float = 30) -> str:
+        """One kamcmd command on this instance's ctl socket; its output."""
+        result = subprocess.run(
+            ["kamcmd", "-s", f"unix:{self.ctl}", *command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        )
+        return result.stdout
 
     def new_log_lines(self) -> list[str]:
         """Log lines written since the previous call: what one run made Kamailio say."""
@@ -139,18 +164,35 @@ def _allocator_args(allocator: str) -> list[str]:
     return [] if allocator == SHIPPED_ALLOCATOR else ["-x", allocator]
 
 
-def start_native(supervisor: Supervisor, workers: int, allocator: str) -> Kamailio:
-    run_dir = supervisor.run_dir / "kamailio-native"
+def start_native_cfg(
+    supervisor: Supervisor,
+    name: str,
+    cfg: Path,
+    port: int,
+    workers: int,
+    allocator: str,
+    defines: list[str],
+    *,
+    wrapper: list[str] | None = None,
+    log_to_stderr: bool = True,
+) -> Kamailio:
+    """A native cfg (no Python) in a clean environment, as the notes recommend.
+
+    ``wrapper`` is put before the command (bench/cdr_sinks.py runs one instance in its own
+    mount namespace); without ``log_to_stderr`` Kamailio logs to syslog.
+    """
+    run_dir = supervisor.run_dir / f"kamailio-{name}"
     run_dir.mkdir()
     argv = [
+        *(wrapper or []),
         "env",
         "-i",
         f"PATH={CLEAN_PATH}",
         "kamailio",
         "-f",
-        str(NATIVE_CFG),
+        str(cfg),
         "-l",
-        f"udp:{HOST}:{NATIVE_PORT}",
+        f"udp:{HOST}:{port}",
         "-Y",
         str(run_dir),
         "-P",
@@ -160,20 +202,55 @@ def start_native(supervisor: Supervisor, workers: int, allocator: str) -> Kamail
         "-A",
         f'CTL_SOCKET="unix:{run_dir / "ctl"}"',
         "-A",
-        f'VENDOR_URI="sip:{HOST}:{VENDOR_PORTS["A"]}"',
-        "-A",
         f"WORKERS={workers}",
+        *(arg for define in defines for arg in ("-A", define)),
         "-m",
         str(SHM_MB),
         "-M",
         str(PKG_MB),
         *_allocator_args(allocator),
         "-DD",
-        "-E",
+        *(["-E"] if log_to_stderr else []),
     ]
-    kamailio = Kamailio("native", NATIVE_PORT, run_dir, supervisor.start("kamailio-native", argv))
-    wait_for(lambda: _ctl_ready(kamailio), 30, "native Kamailio", kamailio.process, kamailio.log)
+    started = time.monotonic()
+    kamailio = Kamailio(name, port, run_dir, supervisor.start(f"kamailio-{name}", argv))
+    wait_for(lambda: _ctl_ready(kamailio), 60, f"{name} Kamailio", kamailio.process, kamailio.log)
+    kamailio.startup_seconds = time.monotonic() - started
     return kamailio
+
+
+def start_native(supervisor: Supervisor, workers: int, allocator: str) -> Kamailio:
+    """Baseline (a): the plain relay to vendor A."""
+    defines = [f'VENDOR_URI="sip:{HOST}:{VENDOR_PORTS["A"]}"']
+    return start_native_cfg(
+        supervisor, "native", NATIVE_CFG, NATIVE_PORT, workers, allocator, defines
+    )
+
+
+def start_class4(
+    supervisor: Supervisor,
+    workers: int,
+    allocator: str,
+    *,
+    db_dir: Path,
+    cdr_dir: Path,
+    dialog_timeout: int,
+    name: str = "class4",
+    lcr_timing: bool = False,
+) -> Kamailio:
+    """Baseline (b): lcr over the db_text tables in ``db_dir``, CDRs into ``cdr_dir``.
+
+    ``lcr_timing`` starts the probe variant that logs each load_gws() duration (never measured
+    for CPU per call).
+    """
+    cdr_dir.mkdir(parents=True, exist_ok=True)
+    defines = [
+        f'DB_URL="text://{db_dir}"',
+        f'CDR_URL="flatstore:{cdr_dir}"',
+        f"DIALOG_TIMEOUT={dialog_timeout}",
+        *(["LCR_TIMING"] if lcr_timing else []),
+    ]
+    return start_native_cfg(supervisor, name, CLASS4_CFG, CLASS4_PORT, workers, allocator, defines)
 
 
 def _akira_env(supervisor: Supervisor, run_dir: Path, workers: int, redis_url: str) -> dict:
@@ -204,6 +281,7 @@ def start_akira(supervisor: Supervisor, workers: int, redis_url: str, allocator:
     run_dir = supervisor.run_dir / "kamailio-akira"
     run_dir.mkdir()
     env = _akira_env(supervisor, run_dir, workers, redis_url)
+    started = time.monotonic()
     process = supervisor.start("kamailio-akira", _akira_argv(env, allocator), env=env)
     kamailio = Kamailio("akira", AKIRA_PORT, run_dir, process)
 
@@ -215,11 +293,45 @@ def start_akira(supervisor: Supervisor, workers: int, redis_url: str, allocator:
         return len(found) >= workers
 
     wait_for(loaded, 120, "Akira Kamailio (snapshot load in every worker)", process, kamailio.log)
+    kamailio.startup_seconds = time.monotonic() - started
+    check_akira_code(kamailio)
     return kamailio
 
 
+def check_akira_code(kamailio: Kamailio) -> str:
+    """Fail unless the running Akira loads this checkout's kemi/ and virtualenv.
+
+    The bench may run from a git worktree while another checkout has other engine changes:
+    Kamailio's command line names the KEMI entry script, its environment the virtualenv.
+    """
+    proc = Path(f"/proc/{kamailio.pid}")
+    argv = proc.joinpath("cmdline").read_bytes().split(b"\0")
+    environ = dict(
+        entry.split(b"=", 1)
+        for entry in proc.joinpath("environ").read_bytes().split(b"\0")
+        if entry
+    )
+    entry = f'KEMI_SCRIPT="{AKIRA_ENTRY}"'.encode()
+    venv = environ.get(b"AKIRA_VENV", b"").decode()
+    if entry not in argv or Path(venv) != PROJECT_DIR / ".venv":
+        raise RuntimeError(
+            f"Akira Kamailio does not run this checkout ({PROJECT_DIR}): "
+            f"argv {argv!r}, AKIRA_VENV {venv!r}"
+        )
+    return f"{AKIRA_ENTRY} with {venv}"
+
+
+def vendor_stats(supervisor: Supervisor, vendor: str) -> Path:
+    """The UAS's -trace_stat file: cumulative counts, rewritten every second (-fd 1)."""
+    return supervisor.run_dir / f"uas-{vendor}.csv"
+
+
 def start_vendors(supervisor: Supervisor) -> dict[str, subprocess.Popen]:
-    """One SIPp UAS per vendor, each answering every INVITE with 180 and 200."""
+    """One SIPp UAS per vendor, each answering every INVITE with 180 and 200.
+
+    Each writes its call counts every second, so every run can check which vendor got how many
+    calls (callbench.routing_check).
+    """
     vendors = {}
     for vendor, port in VENDOR_PORTS.items():
         argv = [
@@ -233,6 +345,11 @@ def start_vendors(supervisor: Supervisor) -> dict[str, subprocess.Popen]:
             *sipp_ports(port),
             "-buff_size",
             SIPP_BUFFER,
+            "-trace_stat",
+            "-stf",
+            str(vendor_stats(supervisor, vendor)),
+            "-fd",
+            "1",
             "-nostdin",
         ]
         process = supervisor.start(f"uas-{vendor}", argv)
