@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from admin.settings import Settings
 
+TABLES = {"originator": "originators", "terminator": "terminators", "plan": "routing_plans"}
+
 if TYPE_CHECKING:  # imported where used: `akira simulate` must start fast
     import psycopg
     from redis import Redis
@@ -191,6 +193,106 @@ def cmd_cdr_relay(args: argparse.Namespace, settings: Settings) -> int:
         time.sleep(0.2)
 
 
+def cmd_set(args: argparse.Namespace, settings: Settings) -> int:
+    """akira originator|terminator|plan set NAME key=value ...: one transaction."""
+    from admin import routing_settings as rs
+
+    changes = {}
+    for pair in args.settings:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            sys.exit(f"akira {args.kind} set: {pair!r} is not key=value")
+        changes[name.replace("-", "_")] = value
+    with _connect(settings) as conn:
+        try:
+            with conn.transaction():
+                row_id = rs.id_by_name(conn, TABLES[args.kind], args.name)
+                written = rs.update(conn, TABLES[args.kind], row_id, changes)
+        except rs.SettingError as exc:
+            sys.exit(f"akira {args.kind} set: {exc}")
+    print(json.dumps({"updated": args.name, **{k: str(v) for k, v in written.items()}}))
+    print("publish to make it live: akira publish", file=sys.stderr)
+    return 0
+
+
+def cmd_override(args: argparse.Namespace, settings: Settings) -> int:
+    from admin import routing_settings as rs
+
+    with _connect(settings) as conn:
+        try:
+            with conn.transaction():
+                plan_id = rs.id_by_name(conn, "routing_plans", args.plan)
+                ids = [rs.id_by_name(conn, "terminators", t) for t in args.terminators]
+                rs.set_override(conn, plan_id, args.prefix, None if args.remove else ids)
+        except (rs.SettingError, psycopg_errors()) as exc:
+            sys.exit(f"akira plan override: {exc}")
+    target = "(removed)" if args.remove else ", ".join(args.terminators)
+    print(f"{args.plan}: {args.prefix} -> {target}")
+    return 0
+
+
+def cmd_block(args: argparse.Namespace, settings: Settings) -> int:
+    from admin import routing_settings as rs
+
+    with _connect(settings) as conn:
+        try:
+            with conn.transaction():
+                plan_id = rs.id_by_name(conn, "routing_plans", args.plan) if args.plan else None
+                rs.block_prefix(conn, args.prefix, plan_id, args.reason, blocked=not args.remove)
+        except (rs.SettingError, psycopg_errors()) as exc:
+            sys.exit(f"akira block: {exc}")
+    where = f"plan {args.plan}" if args.plan else "every plan"
+    print(f"{args.prefix}: {'unblocked' if args.remove else 'blocked'} for {where}")
+    return 0
+
+
+def cmd_credentials(args: argparse.Namespace, settings: Settings) -> int:
+    from admin import routing_settings as rs
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
+    if len(password) < 8:
+        sys.exit("akira device credentials: the password needs at least 8 characters")
+    ha1 = rs.digest_ha1(args.username, settings.auth_realm, password)
+    with _connect(settings) as conn:
+        try:
+            with conn.transaction():
+                originator_id = rs.id_by_name(conn, "originators", args.originator)
+                rs.add_credentials(conn, originator_id, args.username, ha1, args.network)
+        except (rs.SettingError, psycopg_errors()) as exc:
+            sys.exit(f"akira device credentials: {exc}")
+    print(f"{args.username} authenticates as {args.originator} from {args.network}")
+    return 0
+
+
+def psycopg_errors() -> type[Exception]:
+    import psycopg
+
+    return psycopg.errors.IntegrityError
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    """Nodes, their snapshot versions and the gateways they find down."""
+    from admin.publisher import live_nodes
+    from kemi import contract
+    from kemi.health import cluster_down
+
+    redis = _redis(settings)
+    current = redis.get(contract.SNAPSHOT_POINTER)
+    status = {
+        "snapshot": None if current is None else int(current),
+        "pending": None
+        if redis.get(contract.SNAPSHOT_PENDING) is None
+        else int(redis.get(contract.SNAPSHOT_PENDING)),
+        "nodes": live_nodes(redis),
+        "gateways_down": cluster_down(redis),
+        "cdr_stream_length": redis.xlen(contract.CDR_STREAM)
+        if redis.exists(contract.CDR_STREAM)
+        else 0,
+    }
+    print(json.dumps(status, indent=2))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -314,6 +416,66 @@ def build_parser() -> argparse.ArgumentParser:
     )
     relay.add_argument("--once", action="store_true", help="ship what is there and exit")
     relay.set_defaults(run=cmd_cdr_relay)
+
+    for kind, what in (
+        ("originator", "a customer trunk"),
+        ("terminator", "a vendor trunk"),
+        ("plan", "a routing plan"),
+    ):
+        entity = commands.add_parser(kind, help=f"change the routing settings of {what}")
+        actions = entity.add_subparsers(dest="action", required=True, metavar="ACTION")
+        setter = actions.add_parser(
+            "set",
+            help=f"set key=value settings of {what} (docs/engine.md lists them)",
+            description="Settings: "
+            + ", ".join(
+                __import__("admin.routing_settings", fromlist=["SETTINGS"]).SETTINGS[
+                    {
+                        "originator": "originators",
+                        "terminator": "terminators",
+                        "plan": "routing_plans",
+                    }[kind]
+                ]
+            )
+            + '. Rules are JSON lists, e.g. number_rules=\'[{"strip": 1}, {"prefix": "44"}]\'.',
+        )
+        setter.add_argument("name", help=f"the name of {what}")
+        setter.add_argument("settings", nargs="+", metavar="KEY=VALUE")
+        setter.set_defaults(run=cmd_set, kind=kind)
+        if kind == "plan":
+            override = actions.add_parser(
+                "override", help="this prefix always goes to these terminators, in this order"
+            )
+            override.add_argument("plan")
+            override.add_argument("prefix")
+            override.add_argument("terminators", nargs="*", metavar="TERMINATOR")
+            override.add_argument("--remove", action="store_true", help="drop the override")
+            override.set_defaults(run=cmd_override)
+
+    block = commands.add_parser("block", help="block calls to a prefix (one plan or every plan)")
+    block.add_argument("prefix")
+    block.add_argument("--plan", help="only this routing plan (default: every plan)")
+    block.add_argument("--reason", default="", help="why, for the record")
+    block.add_argument("--remove", action="store_true", help="unblock it")
+    block.set_defaults(run=cmd_block)
+
+    device = commands.add_parser("device", help="devices of customer trunks")
+    device_actions = device.add_subparsers(dest="action", required=True, metavar="ACTION")
+    credentials = device_actions.add_parser(
+        "credentials", help="digest credentials of a device (HA1 stored, never the password)"
+    )
+    credentials.add_argument("originator")
+    credentials.add_argument("username")
+    credentials.add_argument(
+        "--network", default="0.0.0.0/0", help="where the device may call from (CIDR)"
+    )
+    credentials.add_argument("--password-stdin", action="store_true")
+    credentials.set_defaults(run=cmd_credentials)
+
+    status = commands.add_parser(
+        "status", help="nodes, snapshot versions, gateways found down, CDR backlog"
+    )
+    status.set_defaults(run=cmd_status)
 
     serve = commands.add_parser("serve", help="run the admin web app and JSON API")
     serve.add_argument("--host", help="bind address (default AKIRA_HTTP_HOST or 127.0.0.1)")

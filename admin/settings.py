@@ -20,6 +20,7 @@ class Settings:
     secret_key: str
     spool_dir: str
     snapshot_dir: str  # this host's copy of the published snapshot (publish, simulate)
+    auth_realm: str  # digest realm of device credentials; the engine's AKIRA_AUTH_REALM
     http_host: str
     http_port: int
     secure_cookies: bool
@@ -35,6 +36,7 @@ class Settings:
             secret_key=env.get("AKIRA_SECRET_KEY", ""),
             spool_dir=env.get("AKIRA_SPOOL_DIR", "/var/spool/akira"),
             snapshot_dir=env.get("AKIRA_SNAPSHOT_DIR", "/var/lib/akira/snapshot"),
+            auth_realm=env.get("AKIRA_AUTH_REALM", "akira"),
             http_host=env.get("AKIRA_HTTP_HOST", "127.0.0.1"),
             http_port=int(env.get("AKIRA_HTTP_PORT", "8000")),
             secure_cookies=env.get("AKIRA_SECURE_COOKIES", "0") == "1",

@@ -29,6 +29,7 @@ def web_settings(database_url: str, redis_url: str = REDIS_URL, secret_key: str 
         secret_key=secret_key,
         spool_dir="/tmp/akira-test-spool",
         snapshot_dir="/tmp/akira-test-snapshot",
+        auth_realm="akira",
         http_host="127.0.0.1",
         http_port=8000,
         secure_cookies=False,  # the TestClient speaks plain http
