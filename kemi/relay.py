@@ -43,20 +43,21 @@ class RedisStreamBus:
 class RedisLimits:
     """Where limit releases go, and this node's liveness for its slots (kemi.limits)."""
 
-    def __init__(self, redis: Redis, incarnation: str) -> None:
+    def __init__(self, redis: Redis, incarnation: str, alive_ms: int = limits.ALIVE_MS) -> None:
         self.redis = redis
         self.incarnation = incarnation
+        self.alive_ms = alive_ms
         self._renew_at = 0.0
 
     def release(self, records: list[bytes]) -> None:
         self.redis.fcall("akira_release", 0, *records)
 
     def keep_alive(self) -> None:
-        """Renewed about once a second; the key lives ALIVE_MS."""
+        """Renewed several times per life of the key (``alive_ms``)."""
         now = time.monotonic()
         if now >= self._renew_at:
-            self.redis.set(f"akira:alive:{self.incarnation}", 1, px=limits.ALIVE_MS)
-            self._renew_at = now + 1.0
+            self.redis.set(f"akira:alive:{self.incarnation}", 1, px=self.alive_ms)
+            self._renew_at = now + min(1.0, self.alive_ms / 4000)
 
 
 class Relay:

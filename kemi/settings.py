@@ -25,6 +25,7 @@ class EngineSettings:
     shed_queue_low: int  # bytes below which shedding eases off
     auth_realm: str  # digest realm of device credentials (HA1 = md5(user:realm:password))
     probe_interval: float  # seconds between OPTIONS probes of each vendor gateway
+    slots_alive_ms: int  # a dead node's limit slots expire this long after its last sign
 
     @property
     def journal_dir(self) -> str:
@@ -47,4 +48,5 @@ class EngineSettings:
             shed_queue_low=int(env.get("AKIRA_SHED_QUEUE_LOW", str(256 << 10))),
             auth_realm=env.get("AKIRA_AUTH_REALM", "akira"),
             probe_interval=float(env.get("AKIRA_PROBE_SECONDS", "10")),
+            slots_alive_ms=int(env.get("AKIRA_SLOTS_ALIVE_MS", "10000")),
         )

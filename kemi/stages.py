@@ -204,7 +204,7 @@ def route(snapshot: Snapshot, call: Call) -> str | None:
     # the common margin rule (vendor no dearer than the customer) without a function call
     plain_margin = plan.min_margin == 0 and plan.min_margin_percent is None
     candidates, dropped = [], call.dropped
-    for position in positions:
+    for rank, position in enumerate(positions):
         entry, terminator, vendor_currency = members[position]
         if terminator is None:
             dropped.append(Dropped(entry.terminator_id, "?", DROP_UNKNOWN, None))
@@ -232,7 +232,9 @@ def route(snapshot: Snapshot, call: Call) -> str | None:
         elif down and all(g.key in down for g in terminator.gateways):
             reason = DROP_UNHEALTHY
         if reason is None:
-            candidates.append(Candidate(terminator, entry, position, vendor_rate))
+            # an override's order is its own: "static" then follows it, not the plan's
+            order = rank if override is not None else position
+            candidates.append(Candidate(terminator, entry, order, vendor_rate))
         else:
             dropped.append(Dropped(terminator.id, terminator.name, reason, vendor_rate))
     order = STRATEGIES["static" if override is not None else plan.strategy]

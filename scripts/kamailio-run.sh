@@ -51,6 +51,7 @@ exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     AKIRA_TELL_UNKNOWN_SOURCES="${AKIRA_TELL_UNKNOWN_SOURCES:-0}" \
     AKIRA_AUTH_REALM="${AKIRA_AUTH_REALM:-akira}" \
     AKIRA_PROBE_SECONDS="${AKIRA_PROBE_SECONDS:-10}" \
+    AKIRA_SLOTS_ALIVE_MS="${AKIRA_SLOTS_ALIVE_MS:-10000}" \
     AKIRA_NODE="${AKIRA_NODE:-$(hostname)}" \
     AKIRA_SNAPSHOT_CHECK_INTERVAL="${AKIRA_SNAPSHOT_CHECK_INTERVAL:-0.25}" \
     AKIRA_VENV="${AKIRA_VENV:-$root/.venv}" \

@@ -283,6 +283,7 @@ class Listener(Endpoint):
     ) -> None:
         super().__init__(ip, port, sock=sock)
         self.answer = answer
+        self.silent = False  # set: receive, but answer nothing (a gateway that died)
         self.received: list[Message] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -302,7 +303,7 @@ class Listener(Endpoint):
             message.source, message.received_at = source, time.monotonic()
             with self._lock:
                 self.received.append(message)
-            if self.answer and message.method not in (None, "ACK"):
+            if self.answer and not self.silent and message.method not in (None, "ACK"):
                 with contextlib.suppress(OSError):
                     self.sock.sendto(reply(message, self.answer, "Go Away", to_tag="lst"), source)
 
@@ -352,8 +353,10 @@ class Call:
         *,
         from_user: Bytes = "15550001",
         call_id: Bytes | None = None,
+        headers: Iterable[Bytes] = (),
     ) -> None:
         self.endpoint, self.proxy = endpoint, proxy
+        self.headers = list(headers)
         self.ruri = b"sip:" + b(number) + f"@{proxy[0]}:{proxy[1]}".encode()
         self.from_user = from_user
         self.call_id = call_id or f"{token()}@{endpoint.address[0]}"
@@ -369,6 +372,7 @@ class Call:
             call_id=self.call_id,
             from_user=self.from_user,
             from_tag=self.from_tag,
+            headers=self.headers,
             body=SDP,
         )
         reply_ = final(self.endpoint.transact(data, self.proxy, timeout))

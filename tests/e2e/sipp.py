@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -106,11 +107,15 @@ def call(
     reason: str | None = None,
     hold_ms: int = 1000,
     remote_hangup: bool = False,
+    scenario_file: Path | None = None,
+    sipp_args: Sequence[str] = (),
 ) -> CallResult:
     """One customer call from ``src_ip``; succeeds when the final reply is ``expect``
     (and carries ``X-Akira-Reason: reason`` when given). With ``remote_hangup`` the customer
     waits for the other side's BYE instead of hanging up after ``hold_ms``."""
-    if remote_hangup:
+    if scenario_file is not None:
+        scenario = scenario_file
+    elif remote_hangup:
         scenario = SCENARIOS / "uac-answered-remote-bye.xml"
     elif expect == 200:
         scenario = SCENARIOS / "uac-answered.xml"
@@ -135,7 +140,7 @@ def call(
     port = str(free_udp_port(src_ip))
     command = ["sipp", "-sf", str(scenario), "-s", number, "-i", src_ip, "-p", port, "-m", "1"]
     command += ["-d", str(hold_ms), "-timeout", "30s", "-timeout_error", "-nostdin"]
-    command += ["-trace_msg", "-message_file", str(messages), proxy]
+    command += ["-trace_msg", "-message_file", str(messages), *sipp_args, proxy]
     completed = subprocess.run(
         command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         timeout=60, check=False,
