@@ -74,12 +74,20 @@ local function split(text, separator)
     return parts
 end
 
--- ARGV[1]: incarnation|member|trunk,cps,concurrent|trunk,cps,concurrent|...
+-- A node that asks is alive: its key is made if the relay has not renewed it yet (a Redis
+-- that lost its keys, say), so a node's own slots are never purged under it.
+local function alive(incarnation, ttl)
+    redis.call('SET', 'akira:alive:' .. incarnation, 1, 'PX', ttl, 'NX')
+end
+
+-- ARGV[1]: incarnation:ttl|member|trunk,cps,concurrent|trunk,cps,concurrent|...
 -- (the first trunk is the originator's, "" when it has no limits; then the vendors in order)
 -- -> "o:<reason>" (the call is refused), or "ok|<vendor that took a slot>|<trunk>:<reason>,..."
 local function setup(keys, args)
     local parts = split(args[1], '|')
-    local incarnation, member = parts[1], parts[2]
+    local node = split(parts[1], ':')
+    local incarnation, member = node[1], parts[2]
+    alive(incarnation, tonumber(node[2]))
     if parts[3] ~= '' then
         local o = split(parts[3], ',')
         local over = take(o[1], tonumber(o[2]), tonumber(o[3]), incarnation, member)
@@ -97,13 +105,15 @@ local function setup(keys, args)
     return 'ok||' .. table.concat(skipped, ',')
 end
 
--- ARGV[1]: incarnation|member|released trunk|trunk,cps,concurrent
+-- ARGV[1]: incarnation:ttl|member|released trunk|trunk,cps,concurrent
 -- -> "" (the next vendor took its slot) or its reason
 local function attempt(keys, args)
     local parts = split(args[1], '|')
-    if parts[3] ~= '' then release(parts[3], parts[1], parts[2]) end
+    local node = split(parts[1], ':')
+    alive(node[1], tonumber(node[2]))
+    if parts[3] ~= '' then release(parts[3], node[1], parts[2]) end
     local t = split(parts[4], ',')
-    return take(t[1], tonumber(t[2]), tonumber(t[3]), parts[1], parts[2])
+    return take(t[1], tonumber(t[2]), tonumber(t[3]), node[1], parts[2])
 end
 
 -- ARGV: incarnation|member|trunk,trunk,... (one record per argument)
@@ -148,8 +158,10 @@ class SetupAnswer:
 REASONS = {"cps": "cps-limit", "concurrency": "concurrency-limit"}
 
 
-def setup_argument(incarnation: str, call_member: str, originator: str, vendors: list[str]) -> str:
-    return "|".join((incarnation, call_member, originator, *vendors))
+def setup_argument(
+    incarnation: str, alive_ms: int, call_member: str, originator: str, vendors: list[str]
+) -> str:
+    return "|".join((f"{incarnation}:{alive_ms}", call_member, originator, *vendors))
 
 
 def parse_setup(reply: str) -> SetupAnswer:
@@ -163,8 +175,10 @@ def parse_setup(reply: str) -> SetupAnswer:
     return SetupAnswer(None, int(taken[1:]) if taken else None, over)
 
 
-def attempt_argument(incarnation: str, call_member: str, released: str, vendor: str) -> str:
-    return "|".join((incarnation, call_member, released, vendor))
+def attempt_argument(
+    incarnation: str, alive_ms: int, call_member: str, released: str, vendor: str
+) -> str:
+    return "|".join((f"{incarnation}:{alive_ms}", call_member, released, vendor))
 
 
 def release_record(incarnation: str, call_member: str, trunks: list[str]) -> str:

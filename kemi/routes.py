@@ -322,7 +322,11 @@ class Router:
         if not mine and not any(vendors):
             return None
         argument = limits.setup_argument(
-            self.incarnation, limits.member(call.request.call_id), mine, vendors
+            self.incarnation,
+            self.settings.slots_alive_ms,
+            limits.member(call.request.call_id),
+            mine,
+            vendors,
         )
         reply = self._fcall("akira_setup", argument)
         if reply is None:
@@ -334,14 +338,18 @@ class Router:
     def _fcall(self, function: str, argument: str) -> str | None:
         """One Redis function call through ndb_redis (C, ~12 µs of CPU; redis-py costs ~47)."""
         command = f"FCALL {function} 0 %s"
-        if KSR.ndb_redis.redis_cmd_p1(REDIS, command, argument, LIMITS_REPLY) > 0:
+        # redis_cmd_p1 answers 0 on success (measured), negative when Redis did not reply
+        if KSR.ndb_redis.redis_cmd_p1(REDIS, command, argument, LIMITS_REPLY) >= 0:
             reply = KSR.pv.get(f"$redis({LIMITS_REPLY}=>value)")
-            if KSR.pv.get(f"$redis({LIMITS_REPLY}=>type)") != 6:  # not a Redis error
+            if KSR.pv.get(f"$redis({LIMITS_REPLY}=>type)") == 1:  # a string, not an error
                 self._limits_failing = False
                 return "" if reply is None else str(reply)
         if not self._limits_failing:
             self._limits_failing = True
-            KSR.err("akira: limits not checked (Redis does not answer): calls go on unlimited\n")
+            KSR.err(
+                "akira: limits not checked (no answer from Redis's akira_* functions): calls "
+                "go on unlimited\n"
+            )
         return None
 
     def _start(self, call: Call, context: CallContext, taken: int | None) -> int:
@@ -415,7 +423,11 @@ class Router:
             "t", terminator.id, terminator.cps_limit, terminator.concurrent_limit
         )
         argument = limits.attempt_argument(
-            self.incarnation, limits.member(context.call_id), released, vendor
+            self.incarnation,
+            self.settings.slots_alive_ms,
+            limits.member(context.call_id),
+            released,
+            vendor,
         )
         return not self._fcall("akira_attempt", argument)
 
@@ -548,7 +560,7 @@ class Router:
             self._cdr_relay = Relay(
                 self.settings.journal_dir,
                 RedisStreamBus(redis),
-                node_limits=RedisLimits(redis, self.incarnation),
+                node_limits=RedisLimits(redis, self.incarnation, self.settings.slots_alive_ms),
                 legacy_spool_dir=self.settings.spool_dir,
                 on_event=lambda message: KSR.err(message + "\n"),
             )

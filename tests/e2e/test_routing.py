@@ -113,9 +113,7 @@ def digest_response(challenge: str, method: str, uri: str, cnonce: str, nc: str)
     fields = dict(re.findall(r'(\w+)="?([^",]+)"?', challenge))
     ha1 = rs.digest_ha1("trunk7", fields["realm"], PASSWORD)
     ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
-    response = hashlib.md5(
-        f"{ha1}:{fields['nonce']}:{nc}:{cnonce}:auth:{ha2}".encode()
-    ).hexdigest()
+    response = hashlib.md5(f"{ha1}:{fields['nonce']}:{nc}:{cnonce}:auth:{ha2}".encode()).hexdigest()
     return (
         f'Proxy-Authorization: Digest username="trunk7", realm="{fields["realm"]}", '
         f'nonce="{fields["nonce"]}", uri="{uri}", response="{response}", '
