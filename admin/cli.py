@@ -118,10 +118,10 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         "transport": args.transport,
         "at": at,
     }
+    redis = None if args.offline else _redis(settings)
     try:
-        snapshot = simulate.live_snapshot(
-            None if args.offline else _redis(settings), settings.snapshot_dir
-        )
+        snapshot = simulate.live_snapshot(redis, settings.snapshot_dir)
+        down = simulate.gateways_down(redis, args.node)
     except simulate.NoSnapshot:
         if args.numbers:
             sys.exit("akira simulate: nothing is published yet (akira publish)")
@@ -131,7 +131,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         started = time.perf_counter()
         with open(args.numbers, encoding="utf-8-sig") as numbers:
             count = simulate.simulate_numbers(
-                snapshot, simulate.numbers_in(numbers), sys.stdout, **request_args
+                snapshot, simulate.numbers_in(numbers), sys.stdout, down, **request_args
             )
         elapsed = time.perf_counter() - started
         print(
@@ -141,7 +141,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
     call_request = simulate.request(args.number, call_id=args.call_id, **request_args)
-    print(json.dumps(simulate.simulate(snapshot, call_request), indent=2))
+    print(json.dumps(simulate.simulate(snapshot, call_request, down), indent=2))
     return 0
 
 
@@ -396,7 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--offline",
         action="store_true",
-        help="use the snapshot installed in AKIRA_SNAPSHOT_DIR without asking Redis",
+        help="use the snapshot installed in AKIRA_SNAPSHOT_DIR without asking Redis "
+        "(and without vendor health)",
+    )
+    simulate.add_argument(
+        "--node",
+        help="skip the gateways this node finds down (default: those any node finds down)",
     )
     simulate.set_defaults(run=cmd_simulate)
 

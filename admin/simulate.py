@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from redis import Redis
 
 from kemi.explain import explain
+from kemi.health import cluster_down
 from kemi.pipeline import REJECTIONS, Call, decide
 from kemi.rates import money_text
 from kemi.request import CallRequest
@@ -37,6 +38,16 @@ def live_snapshot(redis: Redis | None, snapshot_dir: str) -> Snapshot:
     if store.snapshot is None:
         raise NoSnapshot(f"no snapshot published (nor installed in {snapshot_dir})")
     return store.snapshot
+
+
+def gateways_down(redis: Redis | None, node: str | None = None) -> frozenset[str]:
+    """The gateways the nodes' probes find down, as the engine skips them: one node's view
+    with ``node``, else any node's (a gateway one node cannot reach is reported); none offline."""
+    if redis is None:
+        return frozenset()
+    by_node = cluster_down(redis)
+    views = [by_node.get(node, [])] if node else by_node.values()
+    return frozenset(gateway for view in views for gateway in view)
 
 
 def request(
@@ -61,10 +72,17 @@ def request(
     )
 
 
-def simulate(snapshot: Snapshot, call_request: CallRequest) -> dict[str, Any]:
-    call = decide(snapshot, call_request)
+def simulate(
+    snapshot: Snapshot, call_request: CallRequest, down: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    call = decide(snapshot, call_request, down)
     at = datetime.fromtimestamp(call_request.at_ms / 1000, UTC)
-    return {"snapshot_version": snapshot.version, "at": at.isoformat(), **explain(call)}
+    return {
+        "snapshot_version": snapshot.version,
+        "at": at.isoformat(),
+        "gateways_down": sorted(down),
+        **explain(call),
+    }
 
 
 def no_snapshot_answer(at: datetime | None = None) -> dict[str, Any]:
@@ -107,13 +125,17 @@ def numbers_in(lines: Iterable[str]) -> Iterator[str]:
 
 
 def simulate_numbers(
-    snapshot: Snapshot, numbers: Iterable[str], out: TextIO = sys.stdout, **request_args: Any
+    snapshot: Snapshot,
+    numbers: Iterable[str],
+    out: TextIO = sys.stdout,
+    down: frozenset[str] = frozenset(),
+    **request_args: Any,
 ) -> int:
     """One CSV row per number: the decision, the vendor order and each vendor's rate."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     count = 0
     for number in numbers:
-        writer.writerow(_row(number, decide(snapshot, request(number, **request_args))))
+        writer.writerow(_row(number, decide(snapshot, request(number, **request_args), down)))
         count += 1
     return count

@@ -215,22 +215,20 @@ def route(snapshot: Snapshot, call: Call) -> str | None:
             continue
         assert table is not None
         vendor_rate = table.rate(number, *match)
-        reason = None
         if not terminator.enabled:
             reason = DROP_DISABLED
         elif vendor_currency != currency:
             reason = DROP_CURRENCY
-        elif plan.allow_loss:
-            pass
-        elif plain_margin:
-            if vendor_rate.rate > customer_rate:
-                reason = DROP_LOSS
-        elif margin := _margin(plan, customer_rate, vendor_rate.rate):
-            reason = margin
         elif not terminator.gateways:
             reason = DROP_NO_GATEWAY
         elif down and all(g.key in down for g in terminator.gateways):
             reason = DROP_UNHEALTHY
+        elif plan.allow_loss:
+            reason = None
+        elif plain_margin:
+            reason = DROP_LOSS if vendor_rate.rate > customer_rate else None
+        else:
+            reason = _margin(plan, customer_rate, vendor_rate.rate)
         if reason is None:
             # an override's order is its own: "static" then follows it, not the plan's
             order = rank if override is not None else position

@@ -7,7 +7,14 @@ from kemi.pipeline import decide
 from kemi.rates import money_units
 from kemi.request import CallRequest
 from kemi.snapshot import SnapshotError
-from kemi.stages import DROP_CURRENCY, DROP_DISABLED, DROP_LOSS, DROP_NO_RATE
+from kemi.stages import (
+    DROP_CURRENCY,
+    DROP_DISABLED,
+    DROP_LOSS,
+    DROP_NO_GATEWAY,
+    DROP_NO_RATE,
+    DROP_UNHEALTHY,
+)
 from tests.unit import snapshots as s
 
 CUSTOMER, VENDOR_A, VENDOR_B, VENDOR_C = 1, 11, 12, 13
@@ -35,9 +42,13 @@ def standard(**overrides):
     return s.build(**parts)
 
 
-def route(snapshot, user, ip="10.0.0.1", port=5060, transport="udp", call_id="c1"):
+def route(
+    snapshot, user, ip="10.0.0.1", port=5060, transport="udp", call_id="c1", down=frozenset()
+):
     return decide(
-        snapshot, CallRequest(call_id, ip, port, transport, user, "caller", "tag", 1_000_000)
+        snapshot,
+        CallRequest(call_id, ip, port, transport, user, "caller", "tag", 1_000_000),
+        down,
     )
 
 
@@ -66,6 +77,25 @@ def test_vendor_dearer_than_customer_rate_is_dropped_unless_plan_allows_loss():
 
     lossy = standard(plans=[s.plan(1, [1, 2, 3], allow_loss=True)])
     assert [c.terminator.id for c in route(lossy, "447700900123").routes] == [3, 1, 2]
+
+
+@pytest.mark.parametrize("plan", [s.plan(1, [1, 2, 3]), s.plan(1, [1, 2, 3], min_margin_percent=1)])
+def test_vendors_whose_gateways_are_all_down_or_none_are_dropped(plan):
+    """Under every margin policy: B's only gateway is down, C has none; A is kept."""
+    snapshot = standard(
+        plans=[plan],
+        terminators=[
+            s.terminator(1, VENDOR_A),
+            s.terminator(2, VENDOR_B),
+            s.terminator(3, VENDOR_C, gateways=()),
+        ],
+    )
+    decision = route(snapshot, "441234567890", down=frozenset({"192.0.2.1:5062:udp"}))
+    assert [c.terminator.id for c in decision.routes] == [1]
+    assert [(d.terminator_id, d.reason) for d in decision.dropped] == [
+        (2, DROP_UNHEALTHY),
+        (3, DROP_NO_GATEWAY),
+    ]
 
 
 def test_vendors_without_a_rate_are_dropped():
