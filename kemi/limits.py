@@ -10,9 +10,9 @@ batches (kemi.relay).
 
 A slot is a member of ``akira:slots:{trunk}:{incarnation}``, where the incarnation names one
 run of one node's Kamailio. Each node's relay keeps ``akira:alive:{incarnation}`` alive
-(``AKIRA_SLOTS_ALIVE_MS``, default ``ALIVE_MS``); when a node dies (kill -9 included), its key expires and the next setup that
-counts the trunk drops that incarnation's slots: no leak outlives a dead node by more than
-that time. A release is a SREM: harmless when repeated or late.
+(``AKIRA_SLOTS_ALIVE_MS``, default ``ALIVE_MS``); when a node dies (kill -9 included), its key
+expires and the next setup that counts the trunk drops that incarnation's slots: no leak
+outlives a dead node by more than that time. A release is a SREM: harmless when repeated or late.
 
 Arguments travel as one packed string (digits, names of ``[A-Za-z0-9._:-]``, separators), so
 no Call-ID or other caller-made text ever reaches a Redis command line.
