@@ -23,6 +23,7 @@ def terms(rate: Rate | None) -> dict[str, Any] | None:
 
 def explain(call: Call) -> dict[str, Any]:
     rejection = call.rejection
+    attempts = [t.uri for t in call.targets()] if call.reason is None else []
     return {
         "routed": call.reason is None,
         "sip_code": None if rejection is None else rejection.code,
@@ -48,6 +49,7 @@ def explain(call: Call) -> dict[str, Any]:
             }
             for c in call.routes
         ],
+        "attempts": attempts,  # in order, at most the plan's max_attempts
         "dropped": [
             {
                 "terminator_id": d.terminator_id,

@@ -74,6 +74,7 @@ class Call:
     routes: list[Candidate] = field(default_factory=list)
     dropped: list[Dropped] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)
+    cut: bool = False  # targets() has dropped the vendors beyond max_attempts
 
     @property
     def rejection(self) -> Rejection | None:
@@ -103,8 +104,14 @@ class Call:
                 if gateway.key not in self.down:
                     targets.append(Target(terminator.id, gateway.uri(number), vendor, limited))
         limit = self.plan.max_attempts if self.plan else len(targets)
-        if len(targets) > limit:
+        if len(targets) > limit and not self.cut:
+            self.cut = True  # once: context() and explain() may both ask
             self.trace.append(f"attempts {limit} of {len(targets)}")
+            tried = {target.terminator_id for target in targets[:limit]}
+            for candidate in self.routes:
+                terminator = candidate.terminator
+                if terminator.id not in tried:
+                    self.drop(terminator.id, terminator.name, stages.DROP_ATTEMPTS, candidate.rate)
         return tuple(targets[:limit])
 
     def context(self, snapshot_version: int) -> CallContext:

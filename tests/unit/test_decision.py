@@ -8,6 +8,7 @@ from kemi.rates import money_units
 from kemi.request import CallRequest
 from kemi.snapshot import SnapshotError
 from kemi.stages import (
+    DROP_ATTEMPTS,
     DROP_CURRENCY,
     DROP_DISABLED,
     DROP_LOSS,
@@ -95,6 +96,18 @@ def test_vendors_whose_gateways_are_all_down_or_none_are_dropped(plan):
     assert [(d.terminator_id, d.reason) for d in decision.dropped] == [
         (2, DROP_UNHEALTHY),
         (3, DROP_NO_GATEWAY),
+    ]
+
+
+def test_vendors_beyond_max_attempts_are_dropped_with_that_reason():
+    decision = route(standard(plans=[s.plan(1, [1, 2, 3], max_attempts=2)]), "441234567890")
+    assert [t.terminator_id for t in decision.targets()] == [2, 1]
+    assert [t.terminator_id for t in decision.targets()] == [2, 1]  # asking again changes nothing
+    assert [(d.terminator_id, d.reason) for d in decision.dropped] == [(3, DROP_ATTEMPTS)]
+    assert decision.compact_trace().endswith("attempts 2 of 3;-3 attempts-exhausted")
+    assert explain(decision)["attempts"] == [
+        "sip:441234567890@192.0.2.1:5062",
+        "sip:441234567890@192.0.2.1:5061",
     ]
 
 
