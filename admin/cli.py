@@ -270,6 +270,47 @@ def psycopg_errors() -> type[Exception]:
     return psycopg.errors.IntegrityError
 
 
+def cmd_account(args: argparse.Namespace, settings: Settings) -> int:
+    """akira account show|topup|adjust|refund|invoice|set COMPANY ...: one transaction each."""
+    from admin import ledger
+
+    with _connect(settings) as conn:
+        try:
+            with conn.transaction():
+                company_id = ledger.company_by_name(conn, args.company)
+                if args.action == "set":
+                    ledger.set_billing(
+                        conn,
+                        company_id,
+                        billing=args.billing,
+                        credit_limit=args.credit_limit,
+                        username=args.by,
+                    )
+                elif args.action != "show":
+                    entry = ledger.post(
+                        conn, company_id, args.action, args.amount, note=args.note, username=args.by
+                    )
+                    print(f"posted {entry.kind} #{entry.id}: {entry.amount}", file=sys.stderr)
+                account = ledger.balance(conn, company_id).as_json()
+                if args.action == "show":
+                    account["entries"] = [
+                        {
+                            "id": e[0],
+                            "at": e[1].isoformat(),
+                            "kind": e[2],
+                            "amount": str(e[3]),
+                            "calls": e[5],
+                            "note": e[6],
+                            "by": e[7],
+                        }
+                        for e in ledger.entries(conn, company_id, args.entries)
+                    ]
+        except ledger.LedgerError as exc:
+            sys.exit(f"akira account {args.action}: {exc}")
+    print(json.dumps(account, indent=2))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """Nodes, their snapshot versions and the gateways they find down."""
     from admin.publisher import live_nodes
@@ -476,6 +517,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     credentials.add_argument("--password-stdin", action="store_true")
     credentials.set_defaults(run=cmd_credentials)
+
+    account = commands.add_parser(
+        "account", help="balances and the ledger: top-ups, adjustments, refunds, invoices"
+    )
+    account_actions = account.add_subparsers(dest="action", required=True, metavar="ACTION")
+    who = {"default": os.environ.get("USER", "cli"), "help": "who, for the record (default $USER)"}
+    shown = account_actions.add_parser("show", help="balance, credit limit and recent entries")
+    shown.add_argument("company")
+    shown.add_argument("--entries", type=int, default=20, help="how many entries (default 20)")
+    shown.set_defaults(run=cmd_account)
+    for kind, meaning in (
+        ("topup", "money received: a positive amount"),
+        ("adjustment", "a correction either way: a signed amount and a --note saying why"),
+        ("refund", "money given back to the account: a positive amount"),
+        ("invoice", "an invoice debited: a negative amount"),
+    ):
+        poster = account_actions.add_parser(kind, help=meaning)
+        poster.add_argument("company")
+        poster.add_argument("amount", help="exact decimal, in the company's currency")
+        poster.add_argument("--note", default="", help="why, for the ledger and the audit log")
+        poster.add_argument("--by", **who)
+        poster.set_defaults(run=cmd_account)
+    setter = account_actions.add_parser("set", help="prepaid or postpaid, and the credit limit")
+    setter.add_argument("company")
+    setter.add_argument("--billing", choices=["prepaid", "postpaid"])
+    setter.add_argument("--credit-limit", help="exact decimal, 0 or more")
+    setter.add_argument("--by", **who)
+    setter.set_defaults(run=cmd_account)
 
     status = commands.add_parser(
         "status", help="nodes, snapshot versions, gateways found down, CDR backlog"

@@ -130,6 +130,16 @@ def compile_routing(conn: psycopg.Connection) -> dict[str, Any]:
             )
             for row in cursor.execute(query("publish_terminators"))
         ]
+        mismatches = cursor.execute(query("publish_currency_mismatches")).fetchall()
+        if mismatches:
+            raise PublishError(
+                "customer tariffs must be in the company's currency (its ledger's): "
+                + "; ".join(
+                    f"originator {m['originator']!r} has a {m['tariff_currency']} tariff, "
+                    f"its company keeps {m['company_currency']}"
+                    for m in mismatches
+                )
+            )
         plans = [_plan(row) for row in cursor.execute(query("publish_routing_plans"))]
         devices = [
             Device(**(row | {"network": ipaddress.ip_network(row["network"], strict=False)}))

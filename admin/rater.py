@@ -117,8 +117,7 @@ class Rater:
                 with cursor.copy(COPY_IN) as copy:
                     for row in rows:
                         copy.write_row(row)
-                cursor.execute(MERGE)
-                result.written += max(cursor.rowcount, 0)
+                result.written += cursor.execute(MERGE).fetchone()[0]
                 for stream_id, payload, error in rejects:
                     cursor.execute(
                         query("insert_cdr_reject"),

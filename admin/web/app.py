@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Akira admin API",
             version=API_VERSION,
-            description="Read-only for now; authenticated by the admin's session cookie.",
+            description="Authenticated by the admin's session cookie; POSTs carry its CSRF header.",
             path="/schema",
             render_plugins=[JsonRenderPlugin()],
         ),

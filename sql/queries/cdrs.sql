@@ -11,10 +11,24 @@ SELECT akira_ensure_cdr_partition(%(at)s);
 
 -- name: merge_cdr_staging
 -- A replayed event (same call_id, attempt, started_at) is skipped: nothing counted twice.
+-- The CDRs this statement inserts, and only those, are charged to their customers' ledgers:
+-- one entry per company and currency, in the same transaction (DESIGN §4). Returns the count
+-- of new CDRs.
 -- {columns}: every CDR column, as kemi/cdr.py declares them (admin/rater.py fills it in).
-INSERT INTO cdrs ({columns})
-SELECT {columns} FROM cdr_staging
-ON CONFLICT DO NOTHING;
+WITH inserted AS (
+    INSERT INTO cdrs ({columns})
+    SELECT {columns} FROM cdr_staging
+    ON CONFLICT DO NOTHING
+    RETURNING originator_id, currency, customer_price
+), charged AS (
+    INSERT INTO ledger_entries (company_id, kind, amount, currency, calls, note, created_by)
+    SELECT o.company_id, 'call_charge', -sum(i.customer_price), i.currency, count(*),
+           'rated calls', 'rater'
+    FROM inserted i JOIN originators o ON o.id = i.originator_id
+    WHERE i.customer_price > 0
+    GROUP BY o.company_id, i.currency
+)
+SELECT count(*) FROM inserted;
 
 -- name: insert_cdr_reject
 INSERT INTO cdr_rejects (stream_id, payload, error)

@@ -10,6 +10,15 @@ FROM originators o
 JOIN companies c ON c.id = o.company_id
 ORDER BY o.id;
 
+-- name: publish_currency_mismatches
+-- Customers charged in a currency their account is not kept in: the ledger could not add it.
+SELECT o.name AS originator, t.currency AS tariff_currency, c.currency AS company_currency
+FROM originators o
+JOIN companies c ON c.id = o.company_id
+JOIN tariffs t ON t.id = o.tariff_id
+WHERE t.currency <> c.currency
+ORDER BY o.name;
+
 -- name: publish_devices
 SELECT d.originator_id, d.network::text AS network, d.port, d.transport, d.username, d.ha1
 FROM devices d

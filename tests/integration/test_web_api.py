@@ -1,4 +1,4 @@
-"""The read-only JSON API under /api/v1 and its OpenAPI schema."""
+"""The JSON API under /api/v1 and its OpenAPI schema."""
 
 from __future__ import annotations
 
@@ -58,9 +58,58 @@ def test_openapi_schema_lists_the_api_and_not_the_pages(web_client: TestClient) 
         "/api/v1/terminators",
         "/api/v1/tariffs",
         "/api/v1/tariffs/{tariff_id}/rates",
+        "/api/v1/accounts/{company_id}",
+        "/api/v1/accounts/{company_id}/entries",
     }
     parameters = {p["name"]: p for p in schema["paths"]["/api/v1/originators"]["get"]["parameters"]}
     assert set(parameters) == {"q", "page", "per_page", "enabled"}
     assert parameters["enabled"]["schema"]["enum"] == ["any", "yes", "no", None]
     rate = schema["components"]["schemas"]["Rate"]["properties"]
     assert rate["rate"]["type"] == "string"
+
+
+def _csrf_headers(client: TestClient) -> dict[str, str]:
+    from tests.integration.web_conftest import csrf_token
+
+    return {"x-csrftoken": csrf_token(client, "/")}
+
+
+def test_accounts_api_posts_entries_exactly_and_refuses_bad_ones(
+    logged_in: TestClient, conn: psycopg.Connection
+) -> None:
+    company = conn.execute("SELECT id FROM companies WHERE name = 'Acme Telecom'").fetchone()[0]
+    url = f"/api/v1/accounts/{company}"
+    headers = _csrf_headers(logged_in)
+    posted = logged_in.post(
+        f"{url}/entries", json={"kind": "topup", "amount": "10.25", "note": "wire"}, headers=headers
+    )
+    assert posted.status_code == 201, posted.text
+    assert posted.json()["entry"]["amount"] == "10.25"
+    assert posted.json()["balance"] == "10.25000000"
+    refused = logged_in.post(
+        f"{url}/entries", json={"kind": "topup", "amount": "-1"}, headers=headers
+    )
+    assert refused.status_code == 400 and "positive" in refused.json()["detail"]
+    assert (
+        logged_in.post(f"{url}/entries", json={"kind": "topup", "amount": "1"}).status_code == 403
+    )
+    account = logged_in.get(url).json()
+    assert [(e["kind"], e["amount"], e["by"]) for e in account["entries"]] == [
+        ("topup", "10.25000000", "olga")
+    ]
+    assert logged_in.get("/api/v1/accounts/999999").status_code == 404
+
+
+def test_viewers_read_accounts_but_post_nothing(web_client: TestClient, conn) -> None:
+    from tests.integration.web_conftest import create_user, log_in
+
+    log_in(web_client, create_user(conn, "vera", role="viewer"))
+    company = conn.execute("SELECT id FROM companies WHERE name = 'Acme Telecom'").fetchone()[0]
+    assert web_client.get(f"/api/v1/accounts/{company}").status_code == 200
+    refused = web_client.post(
+        f"/api/v1/accounts/{company}/entries",
+        json={"kind": "topup", "amount": "1"},
+        headers=_csrf_headers(web_client),
+    )
+    assert refused.status_code == 403
+    assert conn.execute("SELECT count(*) FROM ledger_entries").fetchone()[0] == 0

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from litestar.handlers import HTTPRouteHandler
 
-from admin.web.entities import originators, tariffs, terminators
+from admin.web.entities import accounts, originators, tariffs, terminators
 from admin.web.listing import Entity
 
 LISTED: tuple[Entity, ...] = (originators.ORIGINATORS, terminators.TERMINATORS, tariffs.TARIFFS)
 
 EXTRA_PAGES: tuple[HTTPRouteHandler, ...] = (tariffs.tariff_page,)
-EXTRA_API: tuple[HTTPRouteHandler, ...] = (tariffs.tariff_rates,)
+EXTRA_API: tuple[HTTPRouteHandler, ...] = (
+    tariffs.tariff_rates,
+    accounts.account,
+    accounts.post_entry,
+)

@@ -1,0 +1,95 @@
+"""Accounts in the JSON API: a company's balance and ledger, and posting an entry to it.
+
+Posting runs ``admin.ledger`` (the code ``akira account`` runs) in a worker thread on its own
+short connection, so the API and the CLI share one implementation of the money rules. Viewers
+read; operators and admins post. Cookie sessions need the CSRF header on a POST; API tokens
+come with the writable admin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from litestar import Request, get, post
+from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from admin import ledger
+from admin.settings import Settings
+from admin.web.auth import Role, User
+
+
+@dataclass(frozen=True, slots=True)
+class EntryForm:
+    kind: str  # topup | adjustment | refund | invoice
+    amount: str  # exact decimal, as text: JSON numbers would pass through float
+    note: str = ""
+
+
+def _account(database_url: str, company_id: int, limit: int) -> dict[str, Any]:
+    with psycopg.connect(database_url) as conn:
+        account = ledger.balance(conn, company_id).as_json()
+        account["entries"] = [
+            {
+                "id": e[0],
+                "at": e[1].isoformat(),
+                "kind": e[2],
+                "amount": str(e[3]),
+                "calls": e[5],
+                "note": e[6],
+                "by": e[7],
+            }
+            for e in ledger.entries(conn, company_id, limit)
+        ]
+        return account
+
+
+def _post(database_url: str, company_id: int, form: EntryForm, username: str) -> dict[str, Any]:
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        entry = ledger.post(
+            conn, company_id, form.kind, form.amount, note=form.note, username=username
+        )
+        account = ledger.balance(conn, company_id).as_json()
+    return {"entry": {"id": entry.id, "kind": entry.kind, "amount": str(entry.amount)}, **account}
+
+
+@get(
+    "/accounts/{company_id:int}",
+    operation_id="get_account",
+    summary="A company's balance, credit limit and latest ledger entries",
+    tags=["Accounts"],
+)
+async def account(
+    request: Request, company_id: FromPath[int], entries: FromQuery[int] = 20
+) -> dict[str, Any]:
+    settings: Settings = request.app.state.settings
+    try:
+        return await asyncio.to_thread(_account, settings.database_url, company_id, entries)
+    except ledger.LedgerError as exc:
+        raise NotFoundException(str(exc)) from exc
+
+
+@post(
+    "/accounts/{company_id:int}/entries",
+    operation_id="post_ledger_entry",
+    summary="Post a top-up, adjustment, refund or invoice (amount as a decimal string)",
+    tags=["Accounts"],
+)
+async def post_entry(
+    request: Request, company_id: FromPath[int], data: JSONBody[EntryForm]
+) -> dict[str, Any]:
+    user: User = request.state.user
+    if user.role == Role.VIEWER:
+        raise PermissionDeniedException("viewers read accounts; an operator posts entries")
+    settings: Settings = request.app.state.settings
+    try:
+        return await asyncio.to_thread(
+            _post, settings.database_url, company_id, data, user.username
+        )
+    except ledger.LedgerError as exc:
+        if str(exc).startswith("no company"):
+            raise NotFoundException(str(exc)) from exc
+        raise ValidationException(str(exc)) from exc

@@ -1,0 +1,32 @@
+-- Accounts and their ledger (admin/ledger.py; call charges: merge_cdr_staging in cdrs.sql).
+
+-- name: account_for_update
+-- The company row locked: entries of one account are posted one at a time.
+SELECT c.id, c.name, c.currency, cur.precision
+FROM companies c JOIN currencies cur ON cur.code = c.currency
+WHERE c.id = %(company_id)s
+FOR UPDATE OF c;
+
+-- name: insert_ledger_entry
+INSERT INTO ledger_entries (company_id, kind, amount, currency, note, created_by)
+VALUES (%(company_id)s, %(kind)s, %(amount)s, %(currency)s, %(note)s, %(created_by)s)
+RETURNING id, at;
+
+-- name: insert_audit_row
+INSERT INTO audit_log (username, entity, entity_id, action, before, after)
+VALUES (%(username)s, %(entity)s, %(entity_id)s, %(action)s, %(before)s, %(after)s);
+
+-- name: account_balance
+SELECT company_id, name, currency, billing, credit_limit, balance, available
+FROM account_balances WHERE company_id = %(company_id)s;
+
+-- name: ledger_entries
+SELECT id, at, kind, amount, currency, calls, note, created_by
+FROM ledger_entries WHERE company_id = %(company_id)s
+ORDER BY at DESC, id DESC LIMIT %(limit)s;
+
+-- name: set_billing
+UPDATE companies SET billing = coalesce(%(billing)s, billing),
+                     credit_limit = coalesce(%(credit_limit)s, credit_limit)
+WHERE id = %(company_id)s
+RETURNING billing, credit_limit;
