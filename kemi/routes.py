@@ -56,6 +56,7 @@ OK = 1
 CONTEXT = "akira_ctx"  # dialog variable: the encoded CallContext
 ATTEMPT = "akira_att"  # dialog variable: "<attempt>,<relayed at ms>" of the attempt in flight
 ANSWERED = "akira_ans"  # dialog variable: when the 200 OK came, epoch ms
+ENDED = "akira_end"  # dialog variable: set once the answered attempt's CDR is emitted
 SHED = "akira_shed"  # shared variable: permille of new INVITEs to refuse (kemi.overload)
 FAILURE_ROUTE = "ksr_failure_vendor"
 REDIS = "akira"  # ndb_redis server name (kamailio.cfg)
@@ -477,16 +478,37 @@ class Router:
             if event == "dialog:start":
                 KSR.dialog.var_sets(ANSWERED, str(now_ms()))
             elif event == "dialog:end":
-                context = CallContext.decode(KSR.dialog.var_get(CONTEXT))
-                attempt, started = map(int, KSR.dialog.var_get(ATTEMPT).split(","))
-                by_bye = KSR.is_BYE()
-                reason = end_reason(by_bye, by_bye and KSR.rr.is_direction("downstream") > 0)
-                answered = int(KSR.dialog.var_get(ANSWERED))
-                self._emit(context, attempt, 200, reason, started, answered)
-                self._release(context, context.targets[attempt - 1])
+                self._answered_call_ended(by_bye=KSR.is_BYE())
         except Exception:
             KSR.err("akira: dialog event fault: " + traceback.format_exc().replace("\n", " | "))
         return OK
+
+    def ksr_tm_event(self, msg, event: str) -> int:
+        """tm's event_route[tm:local-request]: a BYE this proxy sends, i.e. the dialog module
+        ending a call at its max duration. The call's CDR is emitted here, before the BYEs
+        leave: Kamailio 5.6's dlg_ontimeout runs dialog:end only if no BYE reply has moved the
+        dialog to its end state first, so under load dialog:end can be skipped."""
+        try:
+            if event == "tm:local-request" and KSR.is_BYE():
+                self._answered_call_ended(by_bye=False)
+        except Exception:
+            KSR.err("akira: local request fault: " + traceback.format_exc().replace("\n", " | "))
+        return OK
+
+    def _answered_call_ended(self, by_bye: bool) -> None:
+        """The answered attempt's CDR and the release of its slots, once per call."""
+        if KSR.dialog.var_get(ENDED):
+            return
+        context_text = KSR.dialog.var_get(CONTEXT)
+        if not context_text:  # not a call of ours (a BYE of some other local request)
+            return
+        KSR.dialog.var_sets(ENDED, "1")
+        context = CallContext.decode(context_text)
+        attempt, started = map(int, KSR.dialog.var_get(ATTEMPT).split(","))
+        reason = end_reason(by_bye, by_bye and KSR.rr.is_direction("downstream") > 0)
+        answered = int(KSR.dialog.var_get(ANSWERED))
+        self._emit(context, attempt, 200, reason, started, answered)
+        self._release(context, context.targets[attempt - 1])
 
     def ksr_stray_reply(self, msg, event: str = "") -> int:
         """tm's on_sl_reply: a reply that belongs to no transaction of ours is dropped, never

@@ -52,10 +52,10 @@ def router():
 
 
 def context(targets=2, hunt_stop=frozenset({486})):
-    side = Side(11, "44", 1_000_000, 1, 1, 0)
+    side = Side(11, "44", 1_000_000, 1, 1, 0, 0)
     return CallContext(
         "call-1", 1, 1, "10.0.0.1", "15551234", "442071234567", "442071234567", "USD",
-        Side(1, "44", 1_500_000, 60, 60, 0), hunt_stop, 1_000,
+        Side(1, "44", 1_500_000, 60, 60, 0, 0), hunt_stop, 1_000,
         tuple(Target(t + 1, f"sip:4420@192.0.2.{t}:5060", side) for t in range(targets)),
     )  # fmt: skip
 
@@ -126,6 +126,27 @@ def test_dialog_end_says_who_ended_the_call(router, method, downstream, reason):
     (event,) = router._journal.events
     assert (event["attempt"], event["sip_code"], event["reason"]) == (2, 200, reason)
     assert (event["answered_ms"], event["terminator_id"]) == (3000, 2)
+
+
+def test_a_max_duration_cdr_is_emitted_once_when_the_proxy_sends_its_byes(router):
+    """The dialog module's BYEs (tm:local-request) carry the CDR: Kamailio may skip dialog:end
+    after them, and when it does run it, or the second BYE comes, nothing is emitted again."""
+    KSR.message("BYE", results={"rr.is_direction": -1})
+    KSR.dialog_vars.update(
+        {routes.CONTEXT: context().encode(), routes.ATTEMPT: "2,2000", routes.ANSWERED: "3000"}
+    )
+    router.ksr_tm_event(None, "tm:local-request")  # BYE to the caller
+    router.ksr_tm_event(None, "tm:local-request")  # BYE to the vendor
+    KSR.message("OPTIONS")  # dialog:end on a faked message, when Kamailio runs it
+    router.ksr_dialog_event(None, "dialog:end")
+    (event,) = router._journal.events
+    assert (event["attempt"], event["reason"]) == (2, "max-duration")
+
+
+def test_a_local_request_outside_our_calls_is_left_alone(router):
+    KSR.message("BYE")
+    router.ksr_tm_event(None, "tm:local-request")
+    assert router._journal.events == []
 
 
 def test_an_unknown_source_gets_403_without_a_reason(router):
