@@ -28,6 +28,7 @@ class RateRow:
     connect_fee: Decimal = Decimal(0)
     effective_from: datetime = EPOCH
     effective_to: datetime | None = None
+    minimum_duration: int = 0  # seconds: an answered call shorter than this is billed this long
 
 
 def _returning_id(conn: psycopg.Connection, name: str, params: dict) -> int:
@@ -85,6 +86,7 @@ def copy_rates(conn: psycopg.Connection, tariff_id: int, rates: Iterable[RateRow
                     r.connect_fee,
                     r.effective_from,
                     r.effective_to,
+                    r.minimum_duration,
                 )
             )
 

@@ -84,15 +84,27 @@ def _from_format_1(document: dict[str, Any]) -> dict[str, Any]:
     for side in ("customer", "vendor"):
         terms = document.get(side) or {}
         upgraded |= {f"{side}_{name}": terms.get(name) for name in cdr.TERMS}
-    upgraded["format"] = CDR_EVENT_FORMAT
+    upgraded["format"] = 2
     upgraded["trace"] = ""
+    return _from_format_2(upgraded)
+
+
+def _from_format_2(document: dict[str, Any]) -> dict[str, Any]:
+    """Events from before minimum durations (format 2): a side with terms had none (0)."""
+    upgraded = dict(document, format=CDR_EVENT_FORMAT)
+    for side in ("customer", "vendor"):
+        present = document.get(f"{side}_rate") is not None
+        upgraded[f"{side}_minimum_duration"] = 0 if present else None
     return upgraded
 
 
 def parse_event(raw: str | bytes) -> Any:
     try:
-        if (raw if isinstance(raw, bytes) else raw.encode()).startswith(b'{"format":1,'):
+        start = (raw if isinstance(raw, bytes) else raw.encode())[:12]
+        if start == b'{"format":1,':
             return CdrEvent.model_validate(_from_format_1(json.loads(raw)))
+        if start == b'{"format":2,':
+            return CdrEvent.model_validate(_from_format_2(json.loads(raw)))
         return CdrEvent.model_validate_json(raw)
     except ValidationError as exc:
         problems = "; ".join(
@@ -117,6 +129,7 @@ def _price(event: Any, side: str, answered: bool, duration: Decimal, precision: 
         next_increment=getattr(event, f"{side}_next_increment"),
         connect_fee=getattr(event, f"{side}_connect_fee"),
         precision=precision,
+        minimum_duration=getattr(event, f"{side}_minimum_duration"),
     )
 
 

@@ -40,6 +40,7 @@ def _terms_hash(rows: np.ndarray) -> np.ndarray:
             ^ rows["fee"].astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
             ^ (rows["initial"].astype(np.uint64) << np.uint64(32))
             ^ rows["next"].astype(np.uint64)
+            ^ rows["minimum"].astype(np.uint64) * np.uint64(0x165667B19E3779F9)
         )
 
 
@@ -82,7 +83,9 @@ def compile_route_table(
     )
     # distinct terms over all vendors (a row entry names terms, so equal rows share): hashed,
     # radix-sorted, then checked field by field
-    terms_of, terms = _distinct(_terms_hash(rows), rows, ("rate", "fee", "initial", "next"))
+    terms_of, terms = _distinct(
+        _terms_hash(rows), rows, ("rate", "fee", "initial", "next", "minimum")
+    )
     step("terms")
 
     # the union trie over every vendor prefix; the vendors' prefixes come as sorted runs, which
@@ -190,6 +193,7 @@ def compile_route_table(
             ("t_fee", "q", terms["fee"].astype("<i8").tobytes()),
             ("t_initial", "I", terms["initial"].astype("<u4").tobytes()),
             ("t_next", "I", terms["next"].astype("<u4").tobytes()),
+            ("t_minimum", "I", terms["minimum"].astype("<u4").tobytes()),
         ],
         meta,
     )

@@ -28,6 +28,7 @@ ROW = np.dtype(
         ("fee", "<i8"),
         ("from", "<u4"),
         ("to", "<u4"),
+        ("minimum", "<u4"),
     ]
 )
 
@@ -43,6 +44,7 @@ _COPY_ROW = np.dtype(
         ("l4", ">i4"), ("fee", ">i8"),
         ("l5", ">i4"), ("from", ">i8"),
         ("l6", ">i4"), ("to", ">i8"),
+        ("l7", ">i4"), ("minimum", ">i4"),
     ]
 )  # fmt: skip
 _COPY_HEADER = 19  # signature, flags, header extension length
@@ -67,17 +69,17 @@ def rows_from_copy(buffer: bytes | memoryview) -> np.ndarray:
     prefixes = np.ascontiguousarray(raw["prefix"]).view(np.uint8).reshape(len(raw), -1).copy()
     prefixes[prefixes == ord("x")] = 0
     rows["prefix"] = prefixes.view(f"S{fmt.MAX_PREFIX}").ravel()
-    for name in ("rate", "initial", "next", "fee", "from", "to"):
+    for name in ("rate", "initial", "next", "fee", "from", "to", "minimum"):
         rows[name] = raw[name]
     return rows
 
 
 def rows_from_rates(rates: Iterable[tuple]) -> np.ndarray:
-    """Rows from (prefix, rate, initial, next, connect fee, from epoch s, to epoch s | None),
-    with money as Decimal or text; for tests and small tariffs."""
+    """Rows from (prefix, rate, initial, next, connect fee, from epoch s, to epoch s | None
+    [, minimum duration s]), with money as Decimal or text; for tests and small tariffs."""
     items = list(rates)
     rows = np.empty(len(items), dtype=ROW)
-    for index, (prefix, rate, initial, nxt, fee, start, end) in enumerate(items):
+    for index, (prefix, rate, initial, nxt, fee, start, end, *minimum) in enumerate(items):
         rows[index] = (
             prefix.encode(),
             money_units(rate),
@@ -86,6 +88,7 @@ def rows_from_rates(rates: Iterable[tuple]) -> np.ndarray:
             money_units(fee),
             start,
             fmt.OPEN_END if end is None else end,
+            minimum[0] if minimum else 0,
         )
     return rows
 
@@ -182,16 +185,18 @@ def compile_tariff(rows: np.ndarray) -> bytes:
     entries[:, 2] = (window_counts << 8) | entry_lengths
 
     # distinct terms (a third as many as rows in real decks), each stored once
-    by_terms = np.lexsort((rows["next"], rows["initial"], rows["fee"], rows["rate"]))
+    by_terms = np.lexsort(
+        (rows["minimum"], rows["next"], rows["initial"], rows["fee"], rows["rate"])
+    )
     ordered = rows[by_terms]
-    new = _run_starts(*(ordered[name] for name in ("rate", "fee", "initial", "next")))
+    new = _run_starts(*(ordered[name] for name in ("rate", "fee", "initial", "next", "minimum")))
     terms = ordered[new]
     terms_index = np.empty(count, dtype=np.int64)
     terms_index[by_terms] = np.cumsum(new) - 1
     windows = np.empty((count, fmt.WINDOW_WIDTH), dtype=np.uint32)
     windows[:, 0], windows[:, 1], windows[:, 2] = rows["from"], rows["to"], terms_index
     money = np.stack([terms["rate"], terms["fee"]], axis=1).astype("<i8")
-    steps = np.stack([terms["initial"], terms["next"]], axis=1).astype("<u4")
+    steps = np.stack([terms["initial"], terms["next"], terms["minimum"]], axis=1).astype("<u4")
 
     header = fmt.HEADER.pack(
         fmt.MAGIC, len(table), n_entries, count, len(terms), int(entry_lengths.max(initial=0))

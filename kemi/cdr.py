@@ -46,10 +46,19 @@ def _terms(side: str, source: str = EVENT) -> tuple[CdrField, ...]:
         CdrField(f"{side}_initial_increment", "int", "integer", source, True, _INCREMENT),
         CdrField(f"{side}_next_increment", "int", "integer", source, True, _INCREMENT),
         CdrField(f"{side}_connect_fee", "money", "numeric(18,8)", source, nullable=True),
+        CdrField(f"{side}_minimum_duration", "int", "integer", source, True, {"ge": 0}),
     )
 
 
-TERMS = ("tariff_id", "prefix", "rate", "initial_increment", "next_increment", "connect_fee")
+TERMS = (
+    "tariff_id",
+    "prefix",
+    "rate",
+    "initial_increment",
+    "next_increment",
+    "connect_fee",
+    "minimum_duration",
+)
 
 FIELDS: tuple[CdrField, ...] = (
     CdrField("call_id", "text", "text", checks={"min_length": 1}),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from kemi.cdr import event_line
 from kemi.rates import Rate, money_text
 
-CONTEXT_FORMAT = "1"
+CONTEXT_FORMAT = "2"
 _FIELD, _RECORD, _ITEM = "\x1f", "\x1e", ","
 
 
@@ -29,6 +29,7 @@ class Side:
     initial_increment: int
     next_increment: int
     connect_fee: int
+    minimum_duration: int
 
     @classmethod
     def of(cls, tariff_id: int, rate: Rate) -> Side:
@@ -38,23 +39,25 @@ class Side:
         return _ITEM.join(
             map(str, (
                 self.tariff_id, self.prefix, self.rate, self.initial_increment,
-                self.next_increment, self.connect_fee,
+                self.next_increment, self.connect_fee, self.minimum_duration,
             ))
         )  # fmt: skip
 
     @classmethod
     def decode(cls, text: str) -> Side:
-        tariff_id, prefix, rate, initial, nxt, fee = text.split(_ITEM)
-        return cls(int(tariff_id), prefix, int(rate), int(initial), int(nxt), int(fee))
+        tariff_id, prefix, rate, initial, nxt, fee, minimum = text.split(_ITEM)
+        return cls(
+            int(tariff_id), prefix, int(rate), int(initial), int(nxt), int(fee), int(minimum)
+        )
 
     def event_values(self) -> tuple[int | str, ...]:
         return (
             self.tariff_id, self.prefix, money_text(self.rate), self.initial_increment,
-            self.next_increment, money_text(self.connect_fee),
+            self.next_increment, money_text(self.connect_fee), self.minimum_duration,
         )  # fmt: skip
 
 
-NO_SIDE = (None,) * 6
+NO_SIDE = (None,) * 7
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ import os
 # Bump when the manifest or routing document changes; the engine refuses any other value.
 SNAPSHOT_FORMAT = 2
 # Bump when the CDR event fields change; the rater refuses unknown versions.
-CDR_EVENT_FORMAT = 2
+CDR_EVENT_FORMAT = 3
 
 SNAPSHOT_POINTER = "akira:snapshot:current"
 SNAPSHOT_PENDING = "akira:snapshot:pending"

@@ -18,6 +18,7 @@ def terms(rate: Rate | None) -> dict[str, Any] | None:
         "initial_increment": rate.initial_increment,
         "next_increment": rate.next_increment,
         "connect_fee": money_text(rate.connect_fee),
+        "minimum_duration": rate.minimum_duration,
     }
 
 

@@ -20,10 +20,14 @@ def billable_seconds(duration: Decimal) -> int:
     return int(duration.to_integral_value(rounding=ROUND_CEILING)) if duration > 0 else 0
 
 
-def billed_seconds(seconds: int, initial_increment: int, next_increment: int) -> int:
-    """``initial`` if d <= initial, else initial + ceil((d - initial) / next) * next; 0 if d = 0."""
+def billed_seconds(
+    seconds: int, initial_increment: int, next_increment: int, minimum_duration: int = 0
+) -> int:
+    """0 if d = 0; else, with d raised to the minimum duration: ``initial`` if d <= initial,
+    else initial + ceil((d - initial) / next) * next."""
     if seconds <= 0:
         return 0
+    seconds = max(seconds, minimum_duration)
     if seconds <= initial_increment:
         return initial_increment
     rest = seconds - initial_increment
@@ -40,6 +44,7 @@ def call_cost(
     next_increment: int,
     connect_fee: Decimal,
     precision: int,
+    minimum_duration: int = 0,
 ) -> tuple[int, Decimal]:
     """(billed seconds, cost) of one call attempt; unanswered attempts cost nothing.
 
@@ -49,6 +54,8 @@ def call_cost(
     quantum = Decimal(1).scaleb(-precision)
     if not answered:
         return 0, Decimal(0).quantize(quantum)
-    billed = billed_seconds(billable_seconds(duration), initial_increment, next_increment)
+    billed = billed_seconds(
+        billable_seconds(duration), initial_increment, next_increment, minimum_duration
+    )
     cost = connect_fee + Decimal(billed) * rate / SIXTY
     return billed, cost.quantize(quantum, rounding=ROUND_HALF_UP)

@@ -24,6 +24,7 @@ class Rate(NamedTuple):
     initial_increment: int  # seconds
     next_increment: int  # seconds
     connect_fee: int  # 1e-8 units
+    minimum_duration: int = 0  # seconds: shorter answered calls are billed this long
 
 
 def money_text(units: int) -> str:
@@ -124,9 +125,10 @@ class TariffFile:
         return Rate(
             digits[: found & 31].decode(),
             money[2 * terms],
-            steps[2 * terms],
-            steps[2 * terms + 1],
+            steps[3 * terms],
+            steps[3 * terms + 1],
             money[2 * terms + 1],
+            steps[3 * terms + 2],
         )
 
     def match(self, number: str, at: int) -> Rate | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from kemi.arrays_file import ArraysFile
 from kemi.rates import Rate
 
-FORMAT = 1
+FORMAT = 2
 MAX_VENDORS = 255  # vendor indexes are bytes
 BELOW = tuple((1 << d) - 1 for d in range(10))  # bits of the digits below d
 
@@ -23,7 +23,7 @@ class RouteTableError(Exception):
 class RouteTable:
     __slots__ = (
         "_file", "bitmap", "e_terms", "e_vendor", "epochs", "first", "row_first", "seg_depth",
-        "seg_epoch", "seg_first", "seg_row", "t_fee", "t_initial", "t_next", "t_rate",
+        "seg_epoch", "seg_first", "seg_row", "t_fee", "t_initial", "t_minimum", "t_next", "t_rate",
         "valid_from", "vendors",
     )  # fmt: skip
 
@@ -72,4 +72,5 @@ class RouteTable:
             self.t_initial[terms],
             self.t_next[terms],
             self.t_fee[terms],
+            self.t_minimum[terms],
         )

@@ -17,7 +17,7 @@ Everything is little-endian ``uint32`` except the money of the terms (``int64``)
                 epoch seconds, "to" exclusive (OPEN_END: no end); an entry's windows are
                 contiguous, newest "from" first, so the first effective one wins.
     terms_money n_terms x 2 int64: rate per minute and connect fee, in units of 1e-8
-    terms_steps n_terms x 2 uint32: initial and next increment, seconds
+    terms_steps n_terms x 3 uint32: initial and next increment, minimum duration, seconds
 
 Files are immutable and content-addressed: a new deck is a new file, never a rewrite (a mapped
 file that changes under a reader kills it with SIGBUS).
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import struct
 
-MAGIC = b"AKIRATF1"
+MAGIC = b"AKIRATF2"
 HEADER = struct.Struct("<8s5I")  # magic, n_nodes, n_entries, n_windows, n_terms, max_prefix
 HEADER_SIZE = 64
 NODE_WIDTH = 11
@@ -49,5 +49,5 @@ def section_sizes(n_nodes: int, n_entries: int, n_windows: int, n_terms: int) ->
         n_entries * ENTRY_WIDTH * 4,
         n_windows * WINDOW_WIDTH * 4,
         n_terms * 16,
-        n_terms * 8,
+        n_terms * 12,
     ]

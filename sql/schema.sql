@@ -50,6 +50,8 @@ CREATE TABLE rates (
     connect_fee         numeric(18, 8) NOT NULL DEFAULT 0 CHECK (connect_fee >= 0),
     effective_from      timestamptz NOT NULL,
     effective_to        timestamptz CHECK (effective_to > effective_from),
+    -- an answered call shorter than this is billed as if it lasted it (0: none)
+    minimum_duration    integer NOT NULL DEFAULT 0 CHECK (minimum_duration >= 0),
     UNIQUE (tariff_id, prefix, effective_from)
 );
 
@@ -284,6 +286,8 @@ DECLARE
         vendor_cost                 numeric(20, 8) NOT NULL DEFAULT 0,
         ingested_at                 timestamptz NOT NULL DEFAULT now(),
         trace                       text NOT NULL DEFAULT '',
+        customer_minimum_duration   integer,
+        vendor_minimum_duration     integer,
         PRIMARY KEY (call_id, attempt, started_at)
     $cols$;
 BEGIN

@@ -13,7 +13,7 @@ RETURNING id;
 
 -- name: copy_rates
 COPY rates (tariff_id, prefix, destination, rate, initial_increment, next_increment,
-            connect_fee, effective_from, effective_to)
+            connect_fee, effective_from, effective_to, minimum_duration)
 FROM STDIN;
 
 -- name: insert_routing_plan

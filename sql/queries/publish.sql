@@ -91,7 +91,8 @@ COPY (
            next_increment,
            (connect_fee * 100000000)::bigint,
            least(4294967294, greatest(0, ceil(date_part('epoch', effective_from))))::bigint,
-           coalesce(least(4294967295, ceil(date_part('epoch', effective_to))), 4294967295)::bigint
+           coalesce(least(4294967295, ceil(date_part('epoch', effective_to))), 4294967295)::bigint,
+           minimum_duration
     FROM rates
     WHERE tariff_id = %(tariff_id)s
       AND (effective_to IS NULL OR effective_to > %(now)s)

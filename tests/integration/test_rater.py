@@ -15,10 +15,10 @@ T0 = 1_780_000_000_000  # 2026-05-28, epoch ms
 
 
 def event(call_id="c1", attempt=1, code=200, answered=T0 + 2_000, ended=T0 + 63_500, **extra):
-    customer = ("1", "447", "0.0400", 30, 6, "0.0010")
-    vendor = ("3", "447", "0.0250", 1, 1, "0")
+    customer = ("1", "447", "0.0400", 30, 6, "0.0010", 0)
+    vendor = ("3", "447", "0.0250", 1, 1, "0", 0)
     return {
-        "format": 2,
+        "format": 3,
         "call_id": call_id,
         "attempt": attempt,
         "node": "n1",
@@ -111,7 +111,7 @@ def test_malformed_events_are_kept_aside_and_do_not_block_the_stream(rater, conn
     assert (result.read, result.written, result.rejected) == (4, 1, 3)
     errors = [row[0] for row in conn.execute("SELECT error FROM cdr_rejects ORDER BY id")]
     assert errors[0].startswith("malformed event")
-    assert "format is not 2" in errors[1]
+    assert "format is not 3" in errors[1]
     assert "unknown currency 'XXX'" in errors[2]
     assert redis_client.xpending(contract.CDR_STREAM, contract.CDR_GROUP)["pending"] == 0
 

@@ -13,7 +13,7 @@ USD = {"USD": 6}
 
 def event(**changes):
     base = {
-        "format": 2, "call_id": "c", "attempt": 1, "node": "n", "snapshot_version": 1,
+        "format": 3, "call_id": "c", "attempt": 1, "node": "n", "snapshot_version": 1,
         "originator_id": 1, "terminator_id": 2, "gateway": "sip:44@192.0.2.1:5060",
         "src_ip": "10.0.0.1", "caller": "1", "called": "44", "dialed": "44",
         "sip_code": 200, "reason": "caller-bye", "call_started_ms": T0, "started_ms": T0,
@@ -24,8 +24,8 @@ def event(**changes):
     return json.dumps(base | changes)
 
 
-def terms(side, tariff_id, rate, initial, nxt, fee, prefix="44"):
-    values = (tariff_id, prefix, rate, initial, nxt, fee)
+def terms(side, tariff_id, rate, initial, nxt, fee, prefix="44", minimum=0):
+    values = (tariff_id, prefix, rate, initial, nxt, fee, minimum)
     return {f"{side}_{name}": value for name, value in zip(TERMS, values, strict=True)}
 
 
@@ -43,7 +43,7 @@ def test_both_sides_are_priced_from_the_terms_in_the_event():
 
 
 def test_a_rejected_call_has_no_vendor_and_costs_nothing():
-    no_vendor = dict.fromkeys(terms("vendor", *[None] * 6))
+    no_vendor = dict.fromkeys(terms("vendor", *[None] * 7))
     row = rate_event(event(attempt=0, terminator_id=None, gateway=None, answered_ms=None,
                            sip_code=404, **no_vendor), USD)  # fmt: skip
     assert column(row, "vendor_rate") is None
@@ -55,7 +55,7 @@ def test_a_rejected_call_has_no_vendor_and_costs_nothing():
     [
         ({"customer_rate": 0.06}, "customer_rate: Value error, money must be a decimal string"),
         ({"answered_ms": T0 + 20_000}, "answered_ms is after ended_ms"),
-        ({"format": 3}, "format is not 2"),
+        ({"format": 4}, "format is not 3"),
         ({"started_ms": "yesterday"}, "started_ms"),
         ({"vendor_initial_increment": 0}, "vendor_initial_increment"),
         ({"vendor_rate": None}, "vendor terms are incomplete"),
@@ -76,8 +76,8 @@ def test_not_json_at_all():
 def test_the_engines_event_is_what_the_rater_reads():
     context = CallContext(
         "call-1", 7, 1, "10.0.0.1", "15550001", "447700900123", "+447700900123", "USD",
-        Side(1, "447", 4_000_000, 30, 6, 100_000), frozenset({486}), T0,
-        (Target(3, "sip:447700900123@192.0.2.1:5060", Side(3, "447", 2_500_000, 1, 1, 0)),),
+        Side(1, "447", 4_000_000, 30, 6, 100_000, 0), frozenset({486}), T0,
+        (Target(3, "sip:447700900123@192.0.2.1:5060", Side(3, "447", 2_500_000, 1, 1, 0, 15)),),
     )  # fmt: skip
     assert CallContext.decode(context.encode()) == context
     line = context.event(
@@ -90,6 +90,40 @@ def test_the_engines_event_is_what_the_rater_reads():
     assert (column(row, "customer_billed_seconds"), column(row, "customer_price")) == (
         66, D("0.045000"))  # fmt: skip
     assert (column(row, "vendor_billed_seconds"), column(row, "vendor_cost")) == (62, D("0.025833"))
+    assert column(row, "vendor_minimum_duration") == 15  # above it: no effect, but kept
+
+
+def test_a_minimum_duration_bills_short_calls_as_if_they_lasted_it():
+    """10.25 s answered: the vendor's 1/1 with a 30 s minimum bills 30 s; the customer's 60/60
+    with a 90 s minimum bills 120 s (the minimum, then rounded up to the increments)."""
+    row = rate_event(
+        event(
+            **terms("customer", 1, "0.06", 60, 60, "0", minimum=90),
+            **terms("vendor", 2, "0.03", 1, 1, "0", minimum=30),
+        ),
+        USD,
+    )
+    assert (column(row, "customer_billed_seconds"), column(row, "customer_price")) == (
+        120, D("0.120000"))  # fmt: skip
+    assert (column(row, "vendor_billed_seconds"), column(row, "vendor_cost")) == (30, D("0.015000"))
+    assert column(row, "vendor_minimum_duration") == 30
+    unanswered = rate_event(
+        event(answered_ms=None, **terms("vendor", 2, "0.03", 1, 1, "0", minimum=30)), USD
+    )
+    assert (column(unanswered, "vendor_billed_seconds"), column(unanswered, "vendor_cost")) == (
+        0,
+        0,
+    )
+
+
+def test_events_of_format_2_are_still_rated_without_minimums():
+    old = json.loads(event())
+    old["format"] = 2
+    for side in ("customer", "vendor"):
+        del old[f"{side}_minimum_duration"]
+    row = rate_event(json.dumps(old, separators=(",", ":")), USD)
+    assert column(row, "customer_minimum_duration") == column(row, "vendor_minimum_duration") == 0
+    assert column(row, "vendor_billed_seconds") == 11
 
 
 def test_events_of_the_nested_format_1_are_still_rated():

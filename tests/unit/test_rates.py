@@ -49,9 +49,10 @@ def test_closed_or_future_prefix_falls_back_to_its_parent(tmp_path):
 
 
 def test_terms_and_money_are_exact(tmp_path):
-    tariff = tariff_file(tmp_path, [rate("1", "0.12345678", initial=30, nxt=6, fee="0.5")])
+    terms = rate("1", "0.12345678", initial=30, nxt=6, fee="0.5")
+    tariff = tariff_file(tmp_path, [(*terms, 90)])  # a 90 s minimum duration
     found = tariff.match("1212", at=DAY)
-    assert found == Rate("1", 12_345_678, 30, 6, 50_000_000)
+    assert found == Rate("1", 12_345_678, 30, 6, 50_000_000, 90)
     assert money_text(found.rate) == "0.12345678" and money_text(found.connect_fee) == "0.5"
     assert money_decimal(found.rate) == D("0.12345678")
     with pytest.raises(ValueError, match="decimals"):
@@ -88,9 +89,9 @@ def reference(rates, number, at):
     independently of the compiler."""
     for length in range(len(number), 0, -1):
         windows = sorted((r for r in rates if r[0] == number[:length]), key=lambda r: -r[5])
-        for prefix, price, initial, nxt, fee, start, end in windows:
+        for prefix, price, initial, nxt, fee, start, end, minimum in windows:
             if start <= at < (fmt.OPEN_END if end is None else end):
-                return Rate(prefix, money_units(price), initial, nxt, money_units(fee))
+                return Rate(prefix, money_units(price), initial, nxt, money_units(fee), minimum)
     return None
 
 
@@ -99,7 +100,10 @@ windows = st.sampled_from([(0, None), (100, None), (0, 150), (100, 250), (200, 4
 decks = st.dictionaries(
     st.tuples(prefixes, windows),
     st.tuples(
-        st.decimals(0, 10, places=8), st.sampled_from([1, 6, 30, 60]), st.sampled_from([1, 6])
+        st.decimals(0, 10, places=8),
+        st.sampled_from([1, 6, 30, 60]),
+        st.sampled_from([1, 6]),
+        st.sampled_from([0, 0, 15, 60]),  # minimum duration
     ),
     max_size=40,
 )
@@ -112,10 +116,10 @@ decks = st.dictionaries(
 )
 def test_lookups_equal_a_brute_force_reference(tmp_path_factory, deck, numbers):
     seen, rates = set(), []
-    for (prefix, (start, end)), (price, initial, nxt) in deck.items():
+    for (prefix, (start, end)), (price, initial, nxt, minimum) in deck.items():
         if (prefix, start) not in seen:  # one window per prefix and start
             seen.add((prefix, start))
-            rates.append((prefix, price, initial, nxt, D(0), start, end))
+            rates.append((prefix, price, initial, nxt, D(0), start, end, minimum))
     tariff = tariff_file(tmp_path_factory.mktemp("deck"), rates)
     for number, at in numbers:
         assert tariff.match(number, at) == reference(rates, number, at)

@@ -80,7 +80,8 @@ def test_the_table_equals_every_vendors_own_lookup(tmp_path_factory, decks, numb
         for (prefix, (start, end)), price in items.items():
             if (prefix, start) not in seen:
                 seen.add((prefix, start))
-                rows.append(rate(prefix, D(price) / 1000, start, end))
+                # some equal prices with other minimum durations: distinct terms all the same
+                rows.append((*rate(prefix, D(price) / 1000, start, end), price % 3 * 30))
         rates.append(rows)
     table, tariffs = files(tmp_path_factory.mktemp("plan"), rates)
     for number, at in numbers:

@@ -1,4 +1,5 @@
--- 0003: money. Prepaid or postpaid accounts and a ledger whose sum is the balance (DESIGN §4).
+-- 0003: money. Prepaid or postpaid accounts and a ledger whose sum is the balance, and a
+-- minimum duration per rate (DESIGN §4).
 
 ALTER TABLE companies
     ADD COLUMN billing text NOT NULL DEFAULT 'postpaid' CHECK (billing IN ('prepaid', 'postpaid'));
@@ -30,3 +31,11 @@ SELECT c.id AS company_id, c.name, c.currency, c.billing, c.credit_limit,
 FROM companies c
 LEFT JOIN ledger_entries l ON l.company_id = c.id
 GROUP BY c.id;
+
+-- Minimum duration per rate: an answered call shorter than it is billed as if it lasted it
+-- (then rounded up to the increments). CDRs keep each side's, like the other terms.
+ALTER TABLE rates
+    ADD COLUMN minimum_duration integer NOT NULL DEFAULT 0 CHECK (minimum_duration >= 0);
+ALTER TABLE cdrs
+    ADD COLUMN customer_minimum_duration integer,
+    ADD COLUMN vendor_minimum_duration integer;
