@@ -121,7 +121,10 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     redis = None if args.offline else _redis(settings)
     try:
         snapshot = simulate.live_snapshot(redis, settings.snapshot_dir)
+        simulate.check_time(snapshot, at)
         down = simulate.gateways_down(redis, args.node)
+    except simulate.BeforeSnapshot as exc:
+        sys.exit(f"akira simulate: {exc}")
     except simulate.NoSnapshot:
         if args.numbers:
             sys.exit("akira simulate: nothing is published yet (akira publish)")

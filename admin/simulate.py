@@ -29,6 +29,22 @@ class NoSnapshot(Exception):
     """Nothing has been published yet."""
 
 
+class BeforeSnapshot(Exception):
+    """The time asked about is before the snapshot's publication: rates that ended between
+    then and the publication are not in it, so its answer could be wrong."""
+
+
+def check_time(snapshot: Snapshot, at: datetime | None) -> None:
+    if at is not None and at.timestamp() < snapshot.published_at:
+        published = datetime.fromtimestamp(snapshot.published_at, UTC).isoformat(timespec="seconds")
+        raise BeforeSnapshot(
+            f"{at.isoformat()} is before snapshot {snapshot.version} was published ({published}): "
+            "a snapshot holds only the rates in force from its publication on, so it cannot "
+            "say how a call at that time was routed or priced. A past call's terms are in its "
+            "CDR; the rates' history is in PostgreSQL (the rates table's effective windows)."
+        )
+
+
 def live_snapshot(redis: Redis | None, snapshot_dir: str) -> Snapshot:
     """The live snapshot, mapped; without Redis, the one installed here."""
     if redis is not None:

@@ -25,14 +25,14 @@ CASES = [
 ]
 
 
-def akira(workdir, *args: str) -> subprocess.CompletedProcess:
+def akira(workdir, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "admin.cli", *args],
         env=os.environ
         | {"AKIRA_REDIS_URL": REDIS_URL, "AKIRA_SNAPSHOT_DIR": str(workdir / "cli-snapshot")},
         capture_output=True,
         text=True,
-        check=True,
+        check=check,
     )
 
 
@@ -89,3 +89,16 @@ def test_simulate_a_csv_of_numbers_row_by_row(platform, tmp_path):
         assert row[5] == expected
     assert rows[0][5] == "cheap@44:0.008 mid@44:0.01 dear@44:0.012"
     assert "6 numbers in" in completed.stderr
+
+
+def test_simulate_refuses_a_time_before_the_snapshot(platform):
+    """Rates that ended before the publication are not in the snapshot: a past time is refused
+    with the reason, never answered with today's rates."""
+    c.load(platform.conn)
+    platform.publish()
+    past = ("--number", c.UK_FIXED, "--at", "2020-01-01T00:00:00+00:00")
+    before = akira(platform.workdir, "simulate", "--src-ip", c.ACME_IP, *past, check=False)
+    assert before.returncode != 0
+    assert "is before snapshot" in before.stderr and "cannot say" in before.stderr
+    later = simulate(platform.workdir, c.ACME_IP, c.UK_FIXED)
+    assert later["routed"]
