@@ -314,6 +314,51 @@ def cmd_account(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_rerate(args: argparse.Namespace, settings: Settings) -> int:
+    """akira rerate --from --to [--company]: one transaction for the window."""
+    from admin import ledger, rerate
+
+    since, until = (_aware(args.since, "--from"), _aware(args.until, "--to"))
+    if until <= since:
+        sys.exit("akira rerate: --to must be after --from")
+    with _connect(settings) as conn:
+        try:
+            with conn.transaction():
+                company_id = ledger.company_by_name(conn, args.company) if args.company else None
+                result = rerate.rerate(
+                    conn,
+                    since,
+                    until,
+                    company_id=company_id,
+                    username=args.by,
+                    progress=lambda done: print(f"  {done:,} CDRs checked", file=sys.stderr),
+                )
+        except ledger.LedgerError as exc:
+            sys.exit(f"akira rerate: {exc}")
+    print(
+        json.dumps(
+            {
+                "checked": result.checked,
+                "repriced": result.repriced,
+                "sides_without_a_rate_now": result.no_rate,
+                "posted": {str(k): str(v) for k, v in result.posted.items()},
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def _aware(text: str, option: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        sys.exit(f"akira: {option} {text!r} is not an ISO 8601 time (e.g. 2026-11-01T00:00+00:00)")
+    if moment.tzinfo is None:
+        sys.exit(f"akira: {option} needs a time zone, e.g. 2026-11-01T00:00:00+00:00")
+    return moment
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """Nodes, their snapshot versions and the gateways they find down."""
     from admin.publisher import live_nodes
@@ -548,6 +593,20 @@ def build_parser() -> argparse.ArgumentParser:
     setter.add_argument("--credit-limit", help="exact decimal, 0 or more")
     setter.add_argument("--by", **who)
     setter.set_defaults(run=cmd_account)
+
+    rerate = commands.add_parser(
+        "rerate",
+        help="re-price stored CDRs after a rate correction; post the differences to the ledger",
+        description="Answered CDRs whose call started in [--from, --to) are priced again with "
+        "the rate in force at their start (PostgreSQL's rate history); changed prices are "
+        "rewritten and each company's difference is posted once. Running it again posts "
+        "nothing more.",
+    )
+    rerate.add_argument("--from", dest="since", required=True, help="ISO 8601 with zone")
+    rerate.add_argument("--to", dest="until", required=True, help="ISO 8601 with zone")
+    rerate.add_argument("--company", help="only this customer's calls")
+    rerate.add_argument("--by", **who)
+    rerate.set_defaults(run=cmd_rerate)
 
     status = commands.add_parser(
         "status", help="nodes, snapshot versions, gateways found down, CDR backlog"
