@@ -310,8 +310,25 @@ def cmd_account(args: argparse.Namespace, settings: Settings) -> int:
                     ]
         except ledger.LedgerError as exc:
             sys.exit(f"akira account {args.action}: {exc}")
+        if args.action != "show":
+            _sync_credit(conn, settings, company_id)
     print(json.dumps(account, indent=2))
     return 0
+
+
+def _sync_credit(conn: psycopg.Connection, settings: Settings, company_id: int) -> None:
+    """The engine's view of a prepaid account, at once; else the worker's next sync (10 s)."""
+    from redis import Redis, RedisError
+
+    from admin import credit
+
+    try:
+        credit.sync(conn, Redis.from_url(settings.redis_url, socket_timeout=2), [company_id])
+    except (RedisError, OSError) as exc:
+        print(
+            f"akira: Redis not updated ({exc}); the worker syncs credit within 10 s",
+            file=sys.stderr,
+        )
 
 
 def cmd_rerate(args: argparse.Namespace, settings: Settings) -> int:

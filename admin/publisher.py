@@ -28,6 +28,7 @@ import psycopg
 from psycopg.rows import dict_row
 from redis import Redis
 
+from admin import credit
 from admin.queries import query
 from admin.rates_reader import rates_reader
 from admin.route_table import compile_route_table, valid_from
@@ -375,6 +376,7 @@ def publish(
         pipe.zadd(contract.SNAPSHOT_VERSIONS, {str(version): version})
         pipe.set(contract.SNAPSHOT_PENDING, version)
         pipe.execute()
+        credit.sync(conn, redis)  # a prepaid customer's calls need its credit in Redis
         lagging = wait_for_nodes(redis, version, node_wait)
         redis.eval(_FLIP, 1, contract.SNAPSHOT_POINTER, version)
         install(snapshot_dir, version)

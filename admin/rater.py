@@ -12,6 +12,7 @@ the worker never crashes on them. Events reach the stream through each node's re
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from psycopg import sql
 from redis import Redis, RedisError
 from redis.exceptions import ResponseError
 
+from admin import credit
 from admin.cdr_rating import COLUMNS, InvalidEvent, rate_event
 from admin.queries import query
 from kemi import contract
@@ -34,6 +36,10 @@ COPY_IN = sql.SQL("COPY cdr_staging ({columns}) FROM STDIN").format(
 )
 # An entry another consumer took this long ago without acknowledging is taken over.
 CLAIM_IDLE_MS = 60_000
+CREDIT_SYNC_SECONDS = 10.0  # every prepaid account's credit rewritten in Redis this often
+_ORIGINATOR, _CALL_ID, _ANSWERED = (
+    COLUMNS.index(name) for name in ("originator_id", "call_id", "answered_at")
+)
 
 
 @dataclass(slots=True)
@@ -55,6 +61,7 @@ class Rater:
     _precisions: dict[str, int] = field(default_factory=dict)
     _partitions: set[tuple[int, int]] = field(default_factory=set)
     _pending_checked: bool = False
+    _credit_synced_at: float = 0.0
 
     def setup(self) -> None:
         if not self.conn.autocommit:
@@ -88,6 +95,9 @@ class Rater:
             entries = self._read(">", block_ms=block_ms)
         if entries:
             self.process(entries, result)
+        if time.monotonic() - self._credit_synced_at >= CREDIT_SYNC_SECONDS:
+            credit.sync(self.conn, self.redis)  # top-ups, limits changed, a Redis that restarted
+            self._credit_synced_at = time.monotonic()
         return result
 
     def _read(self, start: str, block_ms: int | None) -> list:
@@ -123,12 +133,28 @@ class Rater:
                         query("insert_cdr_reject"),
                         {"stream_id": stream_id, "payload": payload, "error": error},
                     )
-        # Only now, with the rows committed, may Redis forget the events.
+        self._settle(rows)
+        # Only now, with the rows committed and credit settled, may Redis forget the events.
         self.redis.xack(contract.CDR_STREAM, contract.CDR_GROUP, *ids)
         result.read += len(entries)
         result.rejected += len(rejects)
         for stream_id, _, error in rejects:
             self.log(f"rejected CDR event {stream_id}: {error}")
+
+    def _settle(self, rows: list[tuple]) -> None:
+        """Prepaid calls of the batch are charged now (or were, for a replay): their accounts'
+        credit is rewritten from the ledger first, then their reservations stop counting, so
+        for a moment both count (never neither)."""
+        prepaid = credit.prepaid_companies(self.conn, {row[_ORIGINATOR] for row in rows})
+        if not prepaid:
+            return
+        calls: dict[int, list[str]] = defaultdict(list)
+        for row in rows:
+            company = prepaid.get(row[_ORIGINATOR])
+            if company is not None and row[_ANSWERED] is not None:
+                calls[company].append(row[_CALL_ID])
+        credit.sync(self.conn, self.redis, prepaid.values())
+        credit.settled(self.redis, calls)
 
     def precisions(self) -> dict[str, int]:
         if not self._precisions:

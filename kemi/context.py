@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from kemi.cdr import event_line
 from kemi.rates import Rate, money_text
 
-CONTEXT_FORMAT = "2"
+CONTEXT_FORMAT = "3"
 _FIELD, _RECORD, _ITEM = "\x1f", "\x1e", ","
 
 
@@ -88,6 +88,7 @@ class CallContext:
     answer_timeout: int = 0  # seconds a vendor has for a final reply (0: tm's default)
     originator_limited: bool = False  # its slot is released when the call ends
     trace: str = ""  # how the call was decided, compactly (kept in the CDR)
+    credit_company: int = 0  # the prepaid company whose credit the call holds (0: none)
 
     def encode(self) -> str:
         head = _FIELD.join(
@@ -97,7 +98,7 @@ class CallContext:
                 self.currency, "" if self.customer is None else self.customer.encode(),
                 _ITEM.join(map(str, sorted(self.hunt_stop_codes))), str(self.call_started_ms),
                 str(self.ring_timeout), str(self.answer_timeout),
-                "1" if self.originator_limited else "", self.trace,
+                "1" if self.originator_limited else "", self.trace, str(self.credit_company),
             )
         )  # fmt: skip
         targets = (
@@ -111,7 +112,7 @@ class CallContext:
         head, *targets = text.split(_RECORD)
         (
             version, call_id, snapshot_version, originator_id, src_ip, caller, called, dialed,
-            currency, customer, hunt_stop, started, ring, answer, limited, trace,
+            currency, customer, hunt_stop, started, ring, answer, limited, trace, company,
         ) = head.split(_FIELD)  # fmt: skip
         if version != CONTEXT_FORMAT:
             raise ValueError(f"call context format {version!r}, engine reads {CONTEXT_FORMAT}")
@@ -120,6 +121,7 @@ class CallContext:
             currency, Side.decode(customer) if customer else None,
             frozenset(int(code) for code in hunt_stop.split(_ITEM) if code), int(started),
             tuple(_target(t) for t in targets), int(ring), int(answer), bool(limited), trace,
+            int(company),
         )  # fmt: skip
 
     def event(

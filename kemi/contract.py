@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 
 # Bump when the manifest or routing document changes; the engine refuses any other value.
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 # Bump when the CDR event fields change; the rater refuses unknown versions.
 CDR_EVENT_FORMAT = 3
 

@@ -45,6 +45,8 @@ REJECTIONS: dict[str, Rejection] = {
     "no-routing-plan": Rejection(404, "Not Found"),
     "blocked-destination": Rejection(403, "Forbidden"),
     "no-vendor": Rejection(503, "Service Unavailable", True),
+    "no-credit": Rejection(402, "Payment Required"),
+    "credit-unavailable": Rejection(503, "Service Unavailable", True),
     "cps-limit": Rejection(503, "Service Unavailable", True),
     "concurrency-limit": Rejection(503, "Service Unavailable", True),
     "all-vendors-failed": Rejection(503, "Service Unavailable", True),
@@ -128,6 +130,7 @@ class Call:
             plan.ring_timeout if plan else 0, plan.answer_timeout if plan else 0,
             originator.cps_limit is not None or originator.concurrent_limit is not None,
             self.compact_trace(),
+            originator.company_id if originator.prepaid else 0,
         )  # fmt: skip
 
 

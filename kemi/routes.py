@@ -298,19 +298,29 @@ class Router:
             if snapshot.knows_address(request.src_ip):
                 return self._reject("unknown-originator", tell=True)
             return self._refuse("unknown-originator", 403, "Forbidden")
-        taken = self._capacity(call) if call.reason is None else None
+        answer = self._capacity(call) if call.reason is None else None
         context = call.context(snapshot.version)
         if call.reason is not None:
+            if answer is not None and answer.originator_over is None:
+                self._release(context, None)  # every vendor skipped: give back what was taken
             self._emit(context, 0, REJECTIONS[call.reason].code, call.reason, request.at_ms)
             # Stateful, so a retransmitted INVITE is absorbed instead of giving a second CDR.
             return self._reject(call.reason, tell=True, stateful=True)
-        return self._start(call, context, taken)
+        return self._start(call, context, answer)
 
-    def _capacity(self, call: Call) -> int | None:
-        """The capacity stage's one round trip (only for calls that have limits): the vendor
-        that took a slot, if any. Redis down: the call goes on unlimited (logged once)."""
+    def _capacity(self, call: Call) -> limits.SetupAnswer | None:
+        """The capacity stage's one round trip (only for calls that have limits or prepaid
+        credit): what the cluster state allows. Redis down: a call with limits only goes on
+        unlimited (logged once); a prepaid call is refused, as its credit cannot be checked."""
         originator = call.originator
-        assert originator is not None
+        assert originator is not None and call.customer_rate is not None
+        credit = (
+            limits.credit_of(
+                originator.company_id, call.customer_rate, originator.max_call_duration
+            )
+            if originator.prepaid
+            else ""
+        )
         mine = limits.limits_of(
             "o", originator.id, originator.cps_limit, originator.concurrent_limit
         )
@@ -320,21 +330,26 @@ class Router:
             )
             for c in call.routes
         ]
-        if not mine and not any(vendors):
+        if not credit and not mine and not any(vendors):
             return None
         argument = limits.setup_argument(
             self.incarnation,
             self.settings.slots_alive_ms,
             limits.member(call.request.call_id),
+            credit,
             mine,
             vendors,
         )
         reply = self._fcall("akira_setup", argument)
         if reply is None:
+            if credit:
+                apply_capacity(call, "credit-unavailable", {})
             return None
         answer = limits.parse_setup(reply)
         apply_capacity(call, answer.originator_over, answer.terminators_over)
-        return answer.taken
+        if answer.credit_seconds is not None:
+            call.trace.append(f"credit {answer.credit_seconds}s")
+        return answer
 
     def _fcall(self, function: str, argument: str) -> str | None:
         """One Redis function call through ndb_redis (C, ~12 µs of CPU; redis-py costs ~47)."""
@@ -353,19 +368,21 @@ class Router:
             )
         return None
 
-    def _start(self, call: Call, context: CallContext, taken: int | None) -> int:
+    def _start(self, call: Call, context: CallContext, answer: limits.SetupAnswer | None) -> int:
         KSR.rr.record_route()
         if KSR.dialog.dlg_manage() < 0:  # no dialog, no CDR, no max duration: no call
             self._emit(context, 0, 500, "dialog-failed", context.call_started_ms)
             self._release(context, None)
             return self._reject("dialog-failed", tell=True, stateful=True)
         assert call.originator is not None
-        KSR.dialog.dlg_set_timeout(call.originator.max_call_duration)
+        seconds = answer.credit_seconds if answer else None  # what the prepaid credit buys
+        KSR.dialog.dlg_set_timeout(seconds or call.originator.max_call_duration)
         KSR.dialog.var_sets(CONTEXT, context.encode())
         if call.caller_valid:  # the normalized caller, as the vendors are to see it
             KSR.hdr.remove("P-Asserted-Identity")
             KSR.hdr.append(f"P-Asserted-Identity: <sip:+{call.caller}@{KSR.kx.get_rcvip()}>\r\n")
-        return self._relay(context, 1, None, slot_taken=taken is not None)
+        taken = answer is not None and answer.taken is not None
+        return self._relay(context, 1, None, slot_taken=taken)
 
     def _reject(self, reason: str, *, tell: bool, stateful: bool = False) -> int:
         rejection = REJECTIONS[reason]
@@ -432,19 +449,23 @@ class Router:
         )
         return not self._fcall("akira_attempt", argument)
 
-    def _release(self, context: CallContext, last: Target | None) -> None:
-        """The call is over: free the originator's slot and the last vendor's (journaled)."""
+    def _release(self, context: CallContext, last: Target | None, answered=False) -> None:
+        """The call is over: free the originator's slot and the last vendor's, and end its
+        credit reservation (journaled)."""
         trunks = []
         if context.originator_limited:
             trunks.append(limits.trunk("o", context.originator_id))
         if last is not None and last.limited:
             trunks.append(limits.trunk("t", last.terminator_id))
-        if trunks:
-            self._journal_release(trunks, context)
+        if trunks or context.credit_company:
+            self._journal_release(trunks, context, context.credit_company, answered)
 
-    def _journal_release(self, trunks: list[str], context: CallContext) -> None:
+    def _journal_release(
+        self, trunks: list[str], context: CallContext, credit_company: int = 0, answered=False
+    ) -> None:
         member = limits.member(context.call_id)
-        self.journal().append(limits.release_record(self.incarnation, member, trunks))
+        record = limits.release_record(self.incarnation, member, trunks, credit_company, answered)
+        self.journal().append(record)
 
     # --- failure_route ---------------------------------------------------------------------
 
@@ -508,7 +529,7 @@ class Router:
         reason = end_reason(by_bye, by_bye and KSR.rr.is_direction("downstream") > 0)
         answered = int(KSR.dialog.var_get(ANSWERED))
         self._emit(context, attempt, 200, reason, started, answered)
-        self._release(context, context.targets[attempt - 1])
+        self._release(context, context.targets[attempt - 1], answered=True)
 
     def ksr_stray_reply(self, msg, event: str = "") -> int:
         """tm's on_sl_reply: a reply that belongs to no transaction of ours is dropped, never

@@ -30,3 +30,15 @@ UPDATE companies SET billing = coalesce(%(billing)s, billing),
                      credit_limit = coalesce(%(credit_limit)s, credit_limit)
 WHERE id = %(company_id)s
 RETURNING billing, credit_limit;
+
+-- name: prepaid_credit
+-- What prepaid accounts may spend, and the newest ledger entry it includes (one snapshot).
+SELECT b.company_id, b.available, coalesce((SELECT max(id) FROM ledger_entries), 0) AS as_of
+FROM account_balances b
+WHERE b.billing = 'prepaid'
+  AND (%(company_ids)s::bigint[] IS NULL OR b.company_id = ANY (%(company_ids)s));
+
+-- name: companies_of_originators
+SELECT o.id, o.company_id, c.billing = 'prepaid' AS prepaid
+FROM originators o JOIN companies c ON c.id = o.company_id
+WHERE o.id = ANY (%(originator_ids)s);

@@ -21,10 +21,11 @@ def redis(redis_client: Redis) -> Redis:
     return redis_client
 
 
-def setup(
-    redis: Redis, call: str, originator: str, *vendors: str, node="node-a", alive_ms=ALIVE_MS
-):
-    argument = limits.setup_argument(node, alive_ms, limits.member(call), originator, list(vendors))
+def setup(redis: Redis, call: str, originator: str, *vendors: str, **options):
+    """akira_setup; options: node, alive_ms, credit (a credit part, kemi.limits.credit_of)."""
+    node, alive_ms = options.get("node", "node-a"), options.get("alive_ms", ALIVE_MS)
+    member, credit = limits.member(call), options.get("credit", "")
+    argument = limits.setup_argument(node, alive_ms, member, credit, originator, list(vendors))
     return limits.parse_setup(redis.fcall("akira_setup", 0, argument).decode())
 
 

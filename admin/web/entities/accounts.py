@@ -9,6 +9,7 @@ come with the writable admin.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +17,9 @@ import psycopg
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody
+from redis import Redis, RedisError
 
-from admin import ledger
+from admin import credit, ledger
 from admin.settings import Settings
 from admin.web.auth import Role, User
 
@@ -47,12 +49,15 @@ def _account(database_url: str, company_id: int, limit: int) -> dict[str, Any]:
         return account
 
 
-def _post(database_url: str, company_id: int, form: EntryForm, username: str) -> dict[str, Any]:
-    with psycopg.connect(database_url) as conn, conn.transaction():
-        entry = ledger.post(
-            conn, company_id, form.kind, form.amount, note=form.note, username=username
-        )
-        account = ledger.balance(conn, company_id).as_json()
+def _post(settings: Settings, company_id: int, form: EntryForm, username: str) -> dict[str, Any]:
+    with psycopg.connect(settings.database_url) as conn:
+        with conn.transaction():
+            entry = ledger.post(
+                conn, company_id, form.kind, form.amount, note=form.note, username=username
+            )
+            account = ledger.balance(conn, company_id).as_json()
+        with contextlib.suppress(RedisError, OSError):  # else the worker's sync, within 10 s
+            credit.sync(conn, Redis.from_url(settings.redis_url, socket_timeout=2), [company_id])
     return {"entry": {"id": entry.id, "kind": entry.kind, "amount": str(entry.amount)}, **account}
 
 
@@ -86,9 +91,7 @@ async def post_entry(
         raise PermissionDeniedException("viewers read accounts; an operator posts entries")
     settings: Settings = request.app.state.settings
     try:
-        return await asyncio.to_thread(
-            _post, settings.database_url, company_id, data, user.username
-        )
+        return await asyncio.to_thread(_post, settings, company_id, data, user.username)
     except ledger.LedgerError as exc:
         if str(exc).startswith("no company"):
             raise NotFoundException(str(exc)) from exc
