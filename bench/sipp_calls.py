@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Akira's SIPp benchmark: a native relay (a), a native class-4 kamailio.cfg (b), Akira (c).
+"""Akira's SIPp benchmark: a native relay (a), a native class-4 kamailio.cfg (b), Akira (c),
+Akira with CPS and concurrency limits on (d), and Akira offered more than it can carry.
 
 Run from the project root with the project's virtualenv:
 
     .venv/bin/python bench/sipp_calls.py --quick          # a few seconds per point: does it work?
-    .venv/bin/python bench/sipp_calls.py --write docs/BENCHMARKS.md   # the full run, ~12-15 min
+    .venv/bin/python bench/sipp_calls.py --write docs/BENCHMARKS.md   # the full run, ~15-20 min
 
 All variants run in ONE session, their order rotating from round to round, so load from other
 work on the shared machine hits them alike. Never part of the test run: tests never time things
@@ -35,25 +36,26 @@ from callbench.processes import (
     private_memory_bytes,
     pss_bytes,
     read_processes,
+    tcp_port_in_use,
     udp_port_in_use,
 )
-from callbench.results import VARIANTS, BenchResults, MemoryReading, Plan
+from callbench.results import AKIRA_VARIANTS, VARIANTS, BenchResults, MemoryReading, Plan
 from callbench.routing_check import expected_counts
 from redis import Redis
 
 from admin.catalog import RateRow
-from kemi import contract
 from kemi.snapshot import Snapshot
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/akira_bench"
-DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
 WARM_UP_RATE = 200
 PROBE_RATE = 500  # the lcr timing probe: low, so queueing does not dominate per-call times
 PROBE_CALLS = 5000
 CLASS4_SHM_MODULES = ("lcr", "db_text", "dialog", "tm", "acc", "permissions")
 
+# 1000 CPS for the CPU rounds: on the 2-core machine, with SIPp on the same cores, (d) sheds
+# calls at 2000 (its setup waits for Redis), and CPU per call counts clean rounds only.
 FULL = Plan(
-    rate=2000,
+    rate=1000,
     duration=20,
     rounds=3,
     step=1000,
@@ -65,6 +67,8 @@ FULL = Plan(
     workers=4,
     allocator="tlsf",
     quick=False,
+    overload=(1, 1.5, 2, 3),
+    overload_duration=10,
 )
 QUICK = Plan(
     rate=1000,
@@ -79,10 +83,12 @@ QUICK = Plan(
     workers=4,
     allocator="tlsf",
     quick=True,
+    overload=(1, 1.5, 2, 3),
+    overload_duration=3,
 )
 
 HELP = f"""\
-Measures, in one run, three Kamailio instances, all on the same machine, workers and allocator:
+Measures, in one run, four Kamailio instances, all on the same machine, workers and allocator:
   (a) a plain native stateful relay (bench/native-relay.cfg: tm t_relay to one vendor UAS,
       record_route, loose_route; no Python, no dialog, no routing decision);
   (b) a native class-4 kamailio.cfg, what an integrator writes without Python
@@ -91,43 +97,54 @@ Measures, in one run, three Kamailio instances, all on the same machine, workers
       longest prefix, vendors by price, margin protection precomputed), next_gw() failover,
       the dialog module with the max call duration as timeout, and acc writing one CDR per
       answered call to a local file (db_flatstore);
-  (c) Akira's engine (kamailio-cfg/kamailio.cfg + kemi/ through scripts/kamailio-run.sh).
-(b) and (c) route on the 50k-prefix deck loaded as the customer tariff (vendor A x1.25) and
-three vendor tariffs (A as published, B and C derived with exact Decimal factors 0.9 / 1.1 per
-code) in one least-cost plan; every call must reach the same vendor in both.
+  (c) Akira's engine (kamailio-cfg/kamailio.cfg + kemi/ through scripts/kamailio-run.sh);
+  (d) the same with CPS and concurrency limits on the customer and every vendor, set far
+      above anything the bench reaches: every call setup runs the limits function (one
+      FCALL through ndb_redis), every call end journals a release the relay runs in batches.
+(b), (c) and (d) route on the 50k-prefix deck loaded as the customer tariff (vendor A x1.25)
+and three vendor tariffs (A as published, B and C derived with exact Decimal factors 0.9 / 1.1
+per code) in one least-cost plan; every call must reach the same vendor in all three. (c) and
+(d) each have a redis-server of their own, started by the bench.
 
-Reported for each, with the ratios (c)/(a), (c)/(b), (b)/(a):
+Reported for each, with the ratios (c)/(a), (c)/(b), (b)/(a), (d)/(c), (d)/(a):
   * Kamailio CPU per call: user+sys of all Kamailio processes (/proc/<pid>/stat) over a
     fixed-rate run plus a settle pause, divided by successful calls; ROUNDS rounds, the order
-    of the variants rotating (noise on this machine is about +-8 %); also the CPU of
-    redis-server and of SIPp per call.
+    of the variants rotating (noise on this machine is about +-8 %); also the CPU of SIPp and
+    of the instance's own redis-server per call, and the commands that redis-server executed
+    per call (INFO commandstats, by command; Lua's own commands included).
   * max CPS with zero failed calls: RATE steps of STEP until a step fails, or SIPp no longer
     reaches 90 % of the asked rate, or MAX_RATE. SIPp (one UAC, three UAS) shares the cores
     with Kamailio, so on a small machine this is the box limit, not Kamailio's.
+  * overload of (c): offered OVERLOAD multiples of its max clean CPS: goodput, 503s (the
+    engine's shedding, kemi/overload.py), other failures, retransmissions, INVITE->200 time.
   * memory: the sum of PSS of all processes of each instance (/proc/<pid>/smaps_rollup),
     after the warm-up and after the CPU rounds, and each SIP worker's private memory.
-  * the decision: Akira's kemi.decision.decide timed in-process (p50/p99) on the snapshot
-    loaded with kemi.store.SnapshotStore; lcr's load_gws() timed inside Kamailio by a separate
-    probe instance of (b) (benchmark module), which also times lcr's load and lcr.reload.
+  * the decision: Akira's kemi.pipeline.decide timed in-process (p50/p99) on the snapshot
+    fetched with kemi.snapshot_sync and mapped with kemi.store, as a node does; lcr's
+    load_gws() timed inside Kamailio by a separate probe instance of (b) (benchmark module),
+    which also times lcr's load and lcr.reload.
   * routing: before any SIP, the lcr tables' first vendor against decide() for one number per
     open code; in every run, the INVITEs each vendor UAS received against the prediction.
-  * CDRs: (c) XADDs one event per call attempt, counted and checked against the expected
-    vendor after each run, then deleted; (b)'s acc records are counted (one per answered call
-    expected) and their vendor field checked the same way.
+  * CDRs: (c) and (d) journal one event per call attempt, which the node's relay ships to the
+    akira:cdr stream of their Redis; after each run the stream is counted and each event's
+    vendor checked against decide(), then deleted; (b)'s acc records are counted (one per
+    answered call expected) and their vendor field checked the same way.
 
 Isolated resources: Kamailio on {servers.HOST}:{servers.NATIVE_PORT} (a),
-{servers.HOST}:{servers.CLASS4_PORT} (b) and {servers.HOST}:{servers.AKIRA_PORT} (c), vendor
-UAS on {servers.HOST}:25081-25083, the UAC on {servers.HOST}:{servers.UAC_PORT} (SIPp media
-ports 26000+4x(port-25000), control ports port+200), Redis database 14 (flushed at start),
-PostgreSQL database akira_bench (dropped and re-created by `akira migrate --create-database`
-at start). Every process started is stopped at the end, on Ctrl-C and on errors. Logs, SIPp
-statistics, (b)'s tables and CDR files go to a temporary run directory, removed at the end
-unless --keep-run-dir or a failure.
+{servers.HOST}:{servers.CLASS4_PORT} (b), {servers.HOST}:{servers.AKIRA_PORT} (c) and
+{servers.HOST}:{servers.LIMITS_PORT} (d), their redis-servers on TCP
+{servers.HOST}:{servers.REDIS_PORTS["akira"]} and {servers.REDIS_PORTS["limits"]} (no
+persistence), vendor UAS on {servers.HOST}:25081-25083, the UAC on
+{servers.HOST}:{servers.UAC_PORT} (SIPp media ports 26000+4x(port-25000), control ports
+port+200), PostgreSQL database akira_bench (dropped and re-created by `akira migrate
+--create-database` at start). Every process started is stopped at the end, on Ctrl-C and on
+errors. Logs, SIPp statistics, snapshot directories, (b)'s tables and CDR files go to a
+temporary run directory, removed at the end unless --keep-run-dir or a failure.
 
 Full run: {FULL.rounds} rounds x {FULL.duration:.0f} s at {FULL.rate} CPS, steps of
-{FULL.step} CPS x {FULL.step_duration:.0f} s; about 12-15 minutes.
---quick: {QUICK.rounds} round x {QUICK.duration:.0f} s at {QUICK.rate} CPS, steps up to
-{QUICK.max_rate} CPS x {QUICK.step_duration:.0f} s; about 2-3 minutes.
+{FULL.step} CPS x {FULL.step_duration:.0f} s, overload {FULL.overload_duration:.0f} s per point;
+about 15-20 minutes. --quick: {QUICK.rounds} round x {QUICK.duration:.0f} s at {QUICK.rate} CPS,
+steps up to {QUICK.max_rate} CPS x {QUICK.step_duration:.0f} s; about 3-4 minutes.
 """
 
 
@@ -161,6 +178,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--step", type=int, help="CPS step of the max-CPS search")
     parser.add_argument("--step-duration", type=float, help="seconds per max-CPS step")
     parser.add_argument("--max-rate", type=int, help="highest CPS tried (0: skip the search)")
+    parser.add_argument(
+        "--overload",
+        type=lambda text: tuple(float(x) for x in text.split(",") if x),
+        metavar="X,Y,...",
+        help="multiples of (c)'s max clean CPS offered to it (default 1,1.5,2,3; '' skips)",
+    )
+    parser.add_argument("--overload-duration", type=float, help="seconds per overload point")
     parser.add_argument("--numbers", type=int, help="distinct dialed numbers drawn from the deck")
     parser.add_argument("--workers", type=int, help="Kamailio UDP workers of every variant")
     parser.add_argument(
@@ -182,11 +206,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="bench database, dropped and re-created (default: %(default)s)",
     )
     parser.add_argument(
-        "--redis-url",
-        default=DEFAULT_REDIS,
-        help="bench Redis database, flushed (default: %(default)s)",
-    )
-    parser.add_argument(
         "--keep-run-dir",
         action="store_true",
         help="keep logs and SIPp statistics (the path is printed)",
@@ -205,6 +224,8 @@ def plan_from(args: argparse.Namespace) -> Plan:
             "step",
             "step_duration",
             "max_rate",
+            "overload",
+            "overload_duration",
             "numbers",
             "workers",
             "allocator",
@@ -216,13 +237,14 @@ def plan_from(args: argparse.Namespace) -> Plan:
 
 def preflight() -> None:
     """Fail before touching anything when a tool is missing or one of our ports is taken."""
-    for tool in ("kamailio", "kamcmd", "sipp"):
+    for tool in ("kamailio", "kamcmd", "sipp", "redis-server"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed (see shared/notes/kamailio-kemi.md)")
     busy = [port for port in servers.all_ports() if udp_port_in_use(port)]
+    busy += [port for port in servers.REDIS_PORTS.values() if tcp_port_in_use(port)]
     if busy:
         raise SystemExit(
-            f"UDP ports already in use on {servers.HOST}: {busy}; is another benchmark running?"
+            f"ports already in use on {servers.HOST}: {busy}; is another benchmark running?"
         )
 
 
@@ -234,39 +256,45 @@ def command_line() -> str:
     return shlex.join([str(python), "bench/sipp_calls.py", *sys.argv[1:]])
 
 
-def prepare(plan: Plan, args: argparse.Namespace, redis: Redis, run_dir: Path) -> BenchResults:
-    """Catalog, snapshot and the in-process engine probes: everything before any SIP."""
+def prepare(
+    plan: Plan, args: argparse.Namespace, redis: Mapping[str, Redis], run_dir: Path
+) -> BenchResults:
+    """Catalog, snapshots and the in-process engine probes: everything before any SIP."""
     print(f"reading {args.deck} ...", flush=True)
     rows = deck.read_deck(args.deck)
     tariffs = deck.tariffs(rows)
-    print("re-creating akira_bench, loading 4 x 50k rates, publishing ...", flush=True)
-    catalog, publication = fixtures.build_catalog(
-        args.database_url, redis, tariffs, servers.VENDOR_PORTS
+    print("re-creating akira_bench, loading 4 x 50k rates, publishing twice ...", flush=True)
+    catalog, publications = fixtures.build_catalog(
+        args.database_url, redis, tariffs, servers.VENDOR_PORTS, run_dir / "admin-snapshot"
     )
     print(
-        f"published snapshot {publication.version}; timing snapshot loads and decisions ...",
+        f"published snapshot {publications['akira'].version} (c) and "
+        f"{publications['limits'].version} with limits (d); timing snapshot fetches, maps "
+        "and decisions ...",
         flush=True,
     )
+    node_dir = run_dir / "node-probe"
     loads = []
     for _ in range(3):
-        snapshot, seconds = engine.load_snapshot(redis)
-        loads.append(seconds)
+        snapshot, load = engine.load_snapshot(redis["akira"], node_dir)
+        loads.append(load)
     numbers = deck.dialed_numbers(rows, plan.numbers)
     decision = engine.time_decisions(snapshot, numbers, plan.decision_passes)
-    call_work = engine.time_call_work(snapshot, numbers[:2000], redis, run_dir / "spool")
+    check_limits(redis["limits"], run_dir / "node-probe-limits", decision.first_terminator)
+    call_work = engine.time_call_work(snapshot, numbers[:2000], run_dir / "journal-probe")
     setup = prepare_class4(tariffs, rows, snapshot, catalog, run_dir)
     del snapshot
     print("measuring the snapshot's memory in a fresh interpreter ...", flush=True)
-    memory = engine.snapshot_memory(args.redis_url)
+    memory = engine.snapshot_memory(node_dir, numbers)
     return BenchResults(
         plan=plan,
         command=command_line(),
         started=datetime.now(UTC),
-        machine=machine.machine_info(redis, args.database_url),
+        machine=machine.machine_info(redis["akira"], args.database_url),
         deck=str(args.deck),
         deck_rows=len(rows),
         catalog=catalog,
-        publication=publication,
+        publications=publications,
         decision=decision,
         snapshot_loads=loads,
         memory=memory,
@@ -275,6 +303,23 @@ def prepare(plan: Plan, args: argparse.Namespace, redis: Redis, run_dir: Path) -
         load_average=[machine.load_average()],
         notes=list(args.note),
     )
+
+
+def check_limits(redis: Redis, node_dir: Path, first_terminator: Mapping[str, int]) -> None:
+    """(d)'s snapshot: limits on the customer and every vendor, and the same first vendor as
+    (c) for every dialed number (the limits are never reached, so they change no route)."""
+    snapshot, _ = engine.load_snapshot(redis, node_dir)
+    trunks = [*snapshot.originators.values(), *snapshot.terminators.values()]
+    unlimited = [t.name for t in trunks if t.cps_limit is None or t.concurrent_limit is None]
+    if unlimited:
+        raise SystemExit(f"(d)'s snapshot has no limits on {unlimited}")
+    differing = [
+        number
+        for number, terminator in first_terminator.items()
+        if engine.first_vendor(snapshot, number) != terminator
+    ]
+    if differing:
+        raise SystemExit(f"with limits, decide() routes differently: {differing[:5]}")
 
 
 def prepare_class4(
@@ -316,12 +361,14 @@ def prepare_class4(
 
 
 class Session:
-    """The SIP part: the three Kamailio instances, the vendors, and the runs against them."""
+    """The SIP part: the four Kamailio instances, the vendors, and the runs against them."""
 
-    def __init__(self, supervisor: Supervisor, results: BenchResults, redis: Redis) -> None:
+    def __init__(
+        self, supervisor: Supervisor, results: BenchResults, redis: Mapping[str, tuple[Redis, int]]
+    ) -> None:
         self.supervisor = supervisor
         self.results = results
-        self.redis = redis
+        self.redis = redis  # Akira variant -> its redis-server (client, pid)
         self.numbers = results.decision.routed
         self.inf = supervisor.run_dir / "dialed.csv"
         deck.write_inf(self.inf, self.numbers)
@@ -331,11 +378,12 @@ class Session:
             for number in self.numbers
         }
         # The vendor each dialed number must reach: A for the plain relay, the least-cost
-        # vendor for (b) and (c).
+        # vendor for (b), (c) and (d).
         self.vendor_of = {
             "native": dict.fromkeys(self.numbers, "A"),
             "class4": least_cost,
             "akira": least_cost,
+            "limits": least_cost,
         }
         setup = results.class4
         assert setup is not None
@@ -344,7 +392,7 @@ class Session:
             vendor: servers.vendor_stats(supervisor, vendor) for vendor in servers.VENDOR_PORTS
         }
 
-    def start(self, redis_url: str) -> None:
+    def start(self) -> None:
         plan = self.results.plan
         workers = plan.workers
         setup = self.results.class4
@@ -360,7 +408,23 @@ class Session:
             min(PROBE_CALLS, len(self.numbers)),
             PROBE_RATE,
         )
-        print("starting Kamailio (a) native relay, (b) native class-4, (c) Akira ...", flush=True)
+        print(
+            "starting Kamailio (a) native relay, (b) native class-4, (c) Akira, (d) Akira with "
+            "limits ...",
+            flush=True,
+        )
+        akira = {
+            variant: servers.start_akira(
+                self.supervisor,
+                variant,
+                port,
+                workers,
+                plan.allocator,
+                self.redis[variant],
+                self.results.publications[variant].version,
+            )
+            for variant, port in (("akira", servers.AKIRA_PORT), ("limits", servers.LIMITS_PORT))
+        }
         self.targets = {
             "native": servers.start_native(self.supervisor, workers, plan.allocator),
             "class4": servers.start_class4(
@@ -371,9 +435,8 @@ class Session:
                 cdr_dir=setup.cdr_dir,
                 dialog_timeout=setup.dialog_timeout,
             ),
-            "akira": servers.start_akira(self.supervisor, workers, redis_url, plan.allocator),
+            **akira,
         }
-        self.results.startup_loads = self.targets["akira"].startup_loads
         self.results.startup_seconds = {v: t.startup_seconds for v, t in self.targets.items()}
         self.results.akira_code = servers.check_akira_code(self.targets["akira"])
 
@@ -392,14 +455,14 @@ class Session:
         result.expected_calls = expected_counts(
             self.numbers, self.vendor_of[variant], result.sipp.outgoing
         )
-        if variant == "akira":
+        if variant in AKIRA_VARIANTS:
+            target = self.targets[variant]
+            assert target.redis is not None
             result.cdr = engine.drain_cdr_stream(
-                self.redis,
-                self.results.decision.first_terminator,
-                self.supervisor.run_dir / "spool",
+                target.redis, target.journal_dir, self.results.decision.first_terminator
             )
-            self.results.cdr.add(result.cdr)
-            self.results.cdr_calls += result.sipp.outgoing
+            self.results.cdr[variant].add(result.cdr)
+            self.results.cdr_calls[variant] += result.sipp.successful
         elif variant == "class4":
             result.cdr = self.class4_cdrs.drain()
             self.results.class4_cdr.add(result.cdr)
@@ -426,6 +489,7 @@ class Session:
         for variant in VARIANTS:
             self.run(variant, WARM_UP_RATE, 2, f"warmup-{variant}")
         self.results.memory_warm = self.memory()
+        self.results.startup_loads = servers.snapshot_maps(self.targets["akira"])
 
     def cpu_rounds(self) -> None:
         plan = self.results.plan
@@ -463,6 +527,25 @@ class Session:
                 break
         self.results.max_cps = best
 
+    def overload(self) -> None:
+        """(c) offered multiples of its max clean CPS: what its shedding (kemi/overload.py)
+        keeps of the goodput. Last, since calls that failed may leave dialogs behind."""
+        plan = self.results.plan
+        capacity = self.results.max_cps.get("akira")
+        if not plan.overload or capacity is None:
+            return
+        self.results.overload_capacity = capacity
+        print(
+            f"overload of (c): x{', x'.join(f'{m:g}' for m in plan.overload)} of {capacity} CPS, "
+            f"{plan.overload_duration:.0f} s each",
+            flush=True,
+        )
+        for multiple in plan.overload:
+            rate = round(capacity * multiple)
+            self.results.overload.append(
+                self.run("akira", rate, plan.overload_duration, f"overload{multiple:g}-akira")
+            )
+
 
 def rotated(variants: Iterable[str], shift: int) -> list[str]:
     """The variants in round-robin order: each runs first, middle and last in turn."""
@@ -474,20 +557,18 @@ def rotated(variants: Iterable[str], shift: int) -> list[str]:
 
 
 def run(plan: Plan, args: argparse.Namespace, run_dir: Path) -> BenchResults:
-    redis = Redis.from_url(args.redis_url, socket_timeout=30)
-    try:
-        results = prepare(plan, args, redis, run_dir)
-        with Supervisor(run_dir) as supervisor:
-            session = Session(supervisor, results, redis)
-            session.start(args.redis_url)
-            session.warm_up()
-            session.cpu_rounds()
-            session.max_cps()
-        results.load_average.append(machine.load_average())
-        results.finished = datetime.now(UTC)
-        return results
-    finally:
-        redis.delete(contract.CDR_STREAM)  # never leave call events behind in the shared Redis
+    with Supervisor(run_dir) as supervisor:
+        redis = {variant: servers.start_redis(supervisor, variant) for variant in AKIRA_VARIANTS}
+        results = prepare(plan, args, {v: client for v, (client, _) in redis.items()}, run_dir)
+        session = Session(supervisor, results, redis)
+        session.start()
+        session.warm_up()
+        session.cpu_rounds()
+        session.max_cps()
+        session.overload()
+    results.load_average.append(machine.load_average())
+    results.finished = datetime.now(UTC)
+    return results
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -3,7 +3,7 @@ acc CDR files, and the probe that times lcr in C (load, reload, ``load_gws``).
 
 Baseline (b) must send every call to the vendor Akira's engine picks, or comparing their CPU
 per call compares different work. So before any SIP the generated tables are replayed
-(``LcrTables.predict``) against ``kemi.decision.decide`` on one number per open code of the
+(``LcrTables.predict``) against ``kemi.pipeline.decide`` on one number per open code of the
 deck; during the runs the vendor UAS counters (callbench.routing_check) and the vendor field of
 every CDR are checked against the same prediction.
 """
@@ -20,11 +20,11 @@ from pathlib import Path
 
 from admin.catalog import RateRow
 from callbench import lcr_tables
+from callbench.engine import first_vendor
 from callbench.lcr_tables import LcrTables
 from callbench.loadpoint import run_uac
 from callbench.processes import Supervisor
-from callbench.servers import HOST, UAC_PORT, Kamailio, start_class4
-from kemi.decision import decide
+from callbench.servers import HOST, Kamailio, start_class4
 from kemi.snapshot import Snapshot
 
 CDR_FIELDS = (
@@ -81,20 +81,8 @@ def check_agreement(
     """For each number: the vendor lcr tries first is the one ``decide`` routes to first."""
     agreement = Agreement()
     for index, number in enumerate(numbers):
-        decision = decide(
-            snapshot,
-            ip=HOST,
-            port=UAC_PORT,
-            transport="udp",
-            user=number,
-            at=time.time(),
-            call_id=f"lcr-check-{index}",
-        )
-        expected = (
-            vendor_of_terminator[decision.routes[0].terminator.id]
-            if decision.reason is None
-            else None
-        )
+        terminator = first_vendor(snapshot, number, f"lcr-check-{index}")
+        expected = None if terminator is None else vendor_of_terminator[terminator]
         predicted = tables.predict(number)
         agreement.checked += 1
         if predicted == expected:

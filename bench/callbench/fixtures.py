@@ -1,7 +1,9 @@
 """A fresh catalog for every run: the bench database is recreated, loaded and published.
 
 Recreating (rather than deleting rows) keeps the benchmark working while others change the
-schema: whatever ``akira migrate`` builds today is what gets loaded.
+schema: whatever ``akira migrate`` builds today is what gets loaded. It is published twice:
+as loaded to Akira's Redis (c), then with CPS and concurrency limits on the customer and every
+vendor to the Redis of Akira with limits (d).
 """
 
 from __future__ import annotations
@@ -10,17 +12,22 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from redis import Redis
 
-from admin import catalog
+from admin import catalog, routing_settings
 from admin.catalog import RateRow
 from admin.publisher import Publication, publish
 from callbench.servers import HOST, PROJECT_DIR
 
 BENCH_DATABASE_PREFIX = "akira_bench"
+# (d)'s limits: far above any rate or number of calls in progress the bench reaches, so they
+# never refuse a call, yet every call setup runs the limits function and every end a release.
+CPS_LIMIT = 100_000
+CONCURRENT_LIMIT = 1_000_000
 
 
 def recreate_database(database_url: str) -> None:
@@ -45,17 +52,10 @@ def recreate_database(database_url: str) -> None:
     )
 
 
-def reset_redis(redis: Redis) -> None:
-    """Empty the bench's own Redis database; never database 0, which others use."""
-    database = redis.connection_pool.connection_kwargs.get("db", 0)
-    if int(database) == 0:
-        raise SystemExit("refusing to flush Redis database 0: give the bench its own database")
-    redis.flushdb()
-
-
 @dataclass(frozen=True, slots=True)
 class Catalog:
     terminators: dict[str, int]  # vendor name -> terminator id
+    originator: int  # the bench customer's originator id
     rates: int
     load_seconds: float
 
@@ -82,23 +82,49 @@ def load_catalog(
         tariff_id = catalog.tariff(
             conn, "Bench customer USD", tariffs["customer"], description="bench: vendor A x1.25"
         )
-        catalog.originator(conn, customer_id, "bench-customer", tariff_id, plan_id, [f"{HOST}/32"])
+        originator = catalog.originator(
+            conn, customer_id, "bench-customer", tariff_id, plan_id, [f"{HOST}/32"]
+        )
     return Catalog(
         terminators=terminators,
+        originator=originator,
         rates=sum(len(rows) for rows in tariffs.values()),
         load_seconds=time.perf_counter() - started,
     )
 
 
+def set_limits(conn: psycopg.Connection, loaded: Catalog) -> None:
+    """CPS and concurrency limits on the customer and every vendor, written as
+    ``akira originator set`` / ``akira terminator set`` write them."""
+    limits = {"cps_limit": CPS_LIMIT, "concurrent_limit": CONCURRENT_LIMIT}
+    with conn.transaction():
+        routing_settings.update(conn, "originators", loaded.originator, limits)
+        for terminator_id in loaded.terminators.values():
+            routing_settings.update(conn, "terminators", terminator_id, limits)
+
+
 def build_catalog(
     database_url: str,
-    redis: Redis,
+    redis: Mapping[str, Redis],
     tariffs: Mapping[str, Sequence[RateRow]],
     vendor_ports: Mapping[str, int],
-) -> tuple[Catalog, Publication]:
+    snapshot_dir: Path,
+) -> tuple[Catalog, dict[str, Publication]]:
+    """The catalog published to ``redis["akira"]`` as loaded, then with limits on to
+    ``redis["limits"]`` (each with its own admin snapshot directory under ``snapshot_dir``)."""
     recreate_database(database_url)
-    reset_redis(redis)
     with psycopg.connect(database_url) as conn:
+
+        def publish_to(variant: str) -> Publication:
+            return publish(
+                conn,
+                redis[variant],
+                published_by="bench/sipp_calls.py",
+                snapshot_dir=str(snapshot_dir / variant),
+            )
+
         loaded = load_catalog(conn, tariffs, vendor_ports)
-        publication = publish(conn, redis, published_by="bench/sipp_calls.py")
-    return loaded, publication
+        publications = {"akira": publish_to("akira")}
+        set_limits(conn, loaded)
+        publications["limits"] = publish_to("limits")
+    return loaded, publications

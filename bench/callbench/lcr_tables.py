@@ -2,10 +2,10 @@
 
 Kamailio's C ``lcr`` module knows nothing about prices: a rule is a prefix with gateways in a
 priority order. So the integrator turns the tariffs into rules offline, exactly as Akira's
-engine decides at call time (``kemi.decision.decide`` with the ``least_cost`` strategy):
+engine decides at call time (``kemi.pipeline.decide`` with the ``least_cost`` strategy):
 
 - one rule per prefix that any tariff has in effect at generation time (closed and future codes
-  fall to their parent, as ``kemi.rates.RateIndex.match`` does), each a *stopper*, so the
+  fall to their parent, as ``kemi.rates.TariffFile.match`` does), each a *stopper*, so the
   longest matching prefix alone decides, never its parents;
 - its targets are the vendors with a rate for the prefix (their own longest effective code),
   ordered by that rate, ties by the plan's order; lcr priority 0, 1, 2 ... keeps that order
@@ -79,8 +79,7 @@ class LcrTables:
 
     def predict(self, number: str) -> str | None:
         """The first vendor ``load_gws`` + ``next_gw`` pick: the longest rule (all stoppers)."""
-        longest = max((len(prefix) for prefix in self._by_prefix), default=0)
-        for length in range(min(len(number), longest), 0, -1):
+        for length in range(len(number), 0, -1):
             rule = self._by_prefix.get(number[:length])
             if rule is not None:
                 return rule.targets[0] if rule.targets else None

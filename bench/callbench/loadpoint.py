@@ -2,7 +2,8 @@
 
 Kamailio's CPU per call is read from /proc (user+sys of the main process and all its workers)
 before the run and after a settle pause and until tm has freed every transaction, so the
-clean-up that tm does seconds after each call is billed to the calls that caused it.
+clean-up that tm does seconds after each call is billed to the calls that caused it. An Akira
+instance's own redis-server is measured the same way, with the commands it executed.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import re
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from redis import Redis
+
 from callbench.processes import (
     CLOCK_TICKS,
+    CORES,
     ProcStat,
     Supervisor,
     busy_ticks,
@@ -65,6 +69,7 @@ class LoadResult:
     log_problems: list[str] = field(default_factory=list)
     # callbench.engine.CdrCheck (Akira) or callbench.class4.CdrFileCheck (native class-4)
     cdr: object | None = None
+    redis_commands: dict[str, int] = field(default_factory=dict)  # Akira: executed, by name
     vendor_calls: dict[str, int] = field(default_factory=dict)  # new calls each vendor UAS got
     expected_calls: dict[str, int] = field(default_factory=dict)  # as the decision predicts
 
@@ -93,6 +98,11 @@ class LoadResult:
     @property
     def vendor_counts_exact(self) -> bool:
         return bool(self.expected_calls) and same_counts(self.vendor_calls, self.expected_calls)
+
+    @property
+    def foreign_share(self) -> float:
+        """Share of the machine's CPU other processes used over the measured window."""
+        return sum(cpu for _, cpu in self.foreign) / (self.seconds * CORES) if self.seconds else 0
 
     @property
     def cpu_per_call_us(self) -> float | None:
@@ -216,6 +226,13 @@ def run_uac(
     return dataclasses.replace(parse_stats(stats), unexpected=parse_unexpected(errors))
 
 
+def redis_commands(redis: Redis) -> Counter[str]:
+    """Commands redis-server has executed so far, by name (INFO commandstats); those a Lua
+    function runs count under their own names, as in total_commands_processed."""
+    stats = redis.info("commandstats")
+    return Counter({name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()})
+
+
 def _cpu(before: dict[int, ProcStat], after: dict[int, ProcStat], pids: Iterable[int]) -> float:
     ticks = 0
     for pid in pids:
@@ -234,13 +251,13 @@ def measure(
     settle: float,
     tag: str,
     vendor_stats: Mapping[str, Path] | None = None,
-    after_run: Callable[[LoadResult], None] = lambda result: None,
 ) -> LoadResult:
     """Run one load point and account for the CPU of Kamailio, SIPp, Redis and the rest.
 
     With ``vendor_stats`` (each UAS's -trace_stat file), also the calls each vendor received.
     """
     target.new_log_lines()  # forget what earlier runs logged
+    commands = redis_commands(target.redis) if target.redis else Counter()
     vendors_before = read_counts(vendor_stats or {})
     vendor_pids = [process.pid for process in vendors]
     before, busy_before, reaped_before = read_processes(), busy_ticks(), children_cpu_seconds()
@@ -250,11 +267,14 @@ def measure(
     uac_cpu = children_cpu_seconds() - reaped_before
     time.sleep(settle)
     drain = target.wait_drained(DRAIN_TIMEOUT)
+    if target.redis:
+        commands = redis_commands(target.redis) - commands
+        del commands["info"]  # ours
     after, busy_after = read_processes(), busy_ticks()
     vendor_calls = delta(vendors_before, read_counts(vendor_stats or {}))
 
     kamailio = descendants(after, target.pid) | descendants(before, target.pid)
-    redis = {pid for pid, stat in after.items() if stat.comm == "redis-server"}
+    redis = {target.redis_pid} if target.redis_pid else set()
     mine = kamailio | set(vendor_pids) | redis | descendants(after, os.getpid())
     foreign: Counter[str] = Counter()
     for pid, stat in after.items():
@@ -279,6 +299,6 @@ def measure(
             if any(marker in line for marker in LOG_PROBLEM_MARKERS)
         ],
         vendor_calls=vendor_calls,
+        redis_commands=dict(commands),
     )
-    after_run(result)
     return result

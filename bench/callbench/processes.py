@@ -139,13 +139,21 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def private_memory_bytes(pid: int) -> int:
-    """Pages only this process holds (heap, interpreter, its snapshot copy); shm excluded."""
-    total = 0
+def smaps_rollup(pid: int | str) -> dict[str, int]:
+    """/proc/<pid>/smaps_rollup in bytes: Rss, Pss, Private_Clean, Anonymous..."""
+    values = {}
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith(("Private_Clean:", "Private_Dirty:")):
-            total += int(line.split()[1]) * 1024
-    return total
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == "kB":
+            values[parts[0].rstrip(":")] = int(parts[1]) * 1024
+    return values
+
+
+def private_memory_bytes(pid: int) -> int:
+    """Pages only this process holds (heap, interpreter, file pages no other process maps);
+    shm excluded."""
+    rollup = smaps_rollup(pid)
+    return rollup["Private_Clean"] + rollup["Private_Dirty"]
 
 
 def pss_bytes(pid: int) -> int:
@@ -154,19 +162,23 @@ def pss_bytes(pid: int) -> int:
     Summed over all processes of one Kamailio instance it counts its shared memory (tm, dialog,
     lcr rules...) once and every worker's private memory once: the instance's real footprint.
     """
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1]) * 1024
-    return 0
+    return smaps_rollup(pid).get("Pss", 0)
 
 
-def udp_port_in_use(port: int, host_hex: str = "0100007F") -> bool:
-    """Whether 127.0.0.1:port (or 0.0.0.0:port) is bound, from /proc/net/udp."""
-    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
-        address, port_hex = line.split()[1].split(":")
-        if int(port_hex, 16) == port and address in (host_hex, "00000000"):
+def udp_port_in_use(port: int, host_hex: str = "0100007F", table: str = "udp") -> bool:
+    """Whether 127.0.0.1:port (or 0.0.0.0:port) is bound, from /proc/net/udp (or, for tcp,
+    listened on: connections in TIME_WAIT do not count)."""
+    for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+        fields = line.split()
+        address, port_hex = fields[1].split(":")
+        listening = table == "udp" or fields[3] == "0A"
+        if int(port_hex, 16) == port and address in (host_hex, "00000000") and listening:
             return True
     return False
+
+
+def tcp_port_in_use(port: int) -> bool:
+    return udp_port_in_use(port, table="tcp")
 
 
 def wait_for(predicate, timeout: float, what: str, process: subprocess.Popen, log: Path) -> None:

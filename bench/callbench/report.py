@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import re
+import statistics
 from collections import Counter
 from collections.abc import Iterable
 
 from callbench.class4 import CdrFileCheck
 from callbench.engine import CdrCheck
-from callbench.loadpoint import LoadResult
+from callbench.loadpoint import LoadResult, SippCounts
 from callbench.processes import CORES
-from callbench.results import LABELS, RATIOS, VARIANTS, BenchResults, ratio, ratio_label
+from callbench.results import (
+    AKIRA_VARIANTS,
+    LABELS,
+    RATIOS,
+    VARIANTS,
+    BenchResults,
+    ratio,
+    ratio_label,
+)
+from kemi import limits
 
 MB = 1024 * 1024
 # Per-call details (pids, call ids, tags, pointers) removed, so one kind of line counts once.
@@ -98,8 +108,7 @@ def _row(metric: str, texts: dict[str, str], ratios: list[str] | None = None) ->
 
 
 def summary(results: BenchResults) -> list[Row]:
-    """The headline of both outputs: one value per variant and the ratios (c)/(a), (c)/(b),
-    (b)/(a)."""
+    """The headline of both outputs: one value per variant and the ratios (RATIOS)."""
     plan = results.plan
     cpu = {v: results.mean_cpu_per_call(v) for v in VARIANTS}
     best = {v: results.max_cps.get(v) for v in VARIANTS}
@@ -115,8 +124,12 @@ def summary(results: BenchResults) -> list[Row]:
             _ratio_cells(best),
         ),
         _row(
-            "redis-server CPU per call (shared instance)",
-            {v: _us(results.mean_of(v, "redis_cpu")) for v in VARIANTS},
+            "redis-server CPU per call (the instance's own; (a), (b) have none)",
+            {v: _us(results.mean_of(v, "redis_cpu")) for v in AKIRA_VARIANTS},
+        ),
+        _row(
+            "Redis commands executed per call (INFO commandstats, Lua's own included)",
+            {v: commands_per_call(results, v) for v in AKIRA_VARIANTS},
         ),
         _row(
             "SIPp CPU per call (UAC + vendor UAS)",
@@ -178,7 +191,28 @@ def _decision_cells(results: BenchResults) -> dict[str, str]:
         )
     d = results.decision
     cells["akira"] = f"{d.p50_us:.1f} / {d.p99_us:.1f} µs (decide, in-process)"
+    cells["limits"] = "decide as (c), then the limits FCALL (inside its CPU per call)"
     return cells
+
+
+# Commands the engine's Lua functions run (kemi.limits); FCALL and XADD come from the node
+# (the setup on the SIP path, the relay's release batches and pipelined CDR events).
+LUA_COMMANDS = frozenset(re.findall(r"redis\.call\('(\w+)'", limits.LIBRARY.lower()))
+NODE_COMMANDS = ("fcall", "xadd")
+
+
+def commands_per_call(results: BenchResults, variant: str) -> str:
+    per_call = results.redis_per_call(variant)
+    if not per_call:
+        return "-"
+    node = ", ".join(f"{name} {per_call[name]:.2f}" for name in NODE_COMMANDS)
+    lua = sum(count for name, count in per_call.items() if name in LUA_COMMANDS)
+    return f"{sum(per_call.values()):.1f} ({node} from the node; {lua:.1f} inside Lua)"
+
+
+def _commands_by_name(results: BenchResults, variant: str) -> str:
+    per_call = results.redis_per_call(variant)
+    return ", ".join(f"{name} {count:.3f}" for name, count in per_call.most_common()) or "-"
 
 
 def _routing_cells(results: BenchResults) -> dict[str, str]:
@@ -198,17 +232,21 @@ def _cdr_cells(results: BenchResults) -> dict[str, str]:
     cells = {"native": "none"}
     files = results.class4_cdr
     if results.class4_answered:
-        exact, clean = results.class4_cdr_checks()
+        exact, clean = results.cdr_checks("class4")
         cells["class4"] = (
             f"{files.records} acc records for {results.class4_answered} successful calls "
             f"({files.records / results.class4_answered:.3f} per call); one per call in "
             f"{exact} of {clean} clean runs"
         )
-    if results.cdr_calls:
-        cells["akira"] = (
-            f"{results.cdr.events} events for {results.cdr_calls} calls "
-            f"({results.cdr.events / results.cdr_calls:.3f} per call)"
-        )
+    for variant in AKIRA_VARIANTS:
+        cdr, calls = results.cdr[variant], results.cdr_calls[variant]
+        if calls:
+            exact, clean = results.cdr_checks(variant)
+            cells[variant] = (
+                f"{cdr.events} events for {calls} successful calls ({cdr.events / calls:.3f} "
+                f"per call); one per call in {exact} of {clean} clean runs; "
+                f"{cdr.misrouted} misrouted"
+            )
     return cells
 
 
@@ -226,12 +264,9 @@ def _cps(value: int | None, plan) -> str:
 
 def engine_lines(results: BenchResults) -> list[tuple[str, str]]:
     d, m, w = results.decision, results.memory, results.call_work
-    loads = sorted(results.snapshot_loads)
+    loads = results.snapshot_loads
     startup = results.startup_loads
-    tariff_prefixes = m["prefixes"]
-    cdr = results.cdr
-    per_call = cdr.events / results.cdr_calls if results.cdr_calls else 0
-    return [
+    lines = [
         ("code under test", results.akira_code or "-"),
         (
             "decide() p50 / p99 / mean",
@@ -241,38 +276,56 @@ def engine_lines(results: BenchResults) -> list[tuple[str, str]]:
         ("numbers the engine would not route", _counter(d.unrouted) or "none"),
         (
             "other per-call Python work (p50)",
-            f"call context + JSON {w.context_us:.1f} µs; one CDR event (JSON + XADD) "
-            f"{w.emit_wall_us:.0f} µs wall, {w.emit_cpu_us:.0f} µs CPU ({w.calls} calls)",
+            f"call context + encode {w.context_us:.1f} µs; at the end, decode + CDR event "
+            f"{w.end_us:.1f} µs, journal append {w.append_wall_us:.1f} µs wall, "
+            f"{w.append_cpu_us:.1f} µs CPU ({w.calls} calls)",
         ),
         ("first vendor share (terminator id: numbers)", _counter(d.vendor_share)),
         (
-            "snapshot load, in-process (SnapshotStore.refresh)",
-            f"{loads[len(loads) // 2]:.2f} s median of {len(loads)}; cold process "
-            f"{m['cold_load_s']:.2f} s",
+            "snapshot, in-process: a node's fetch from Redis / a worker's map",
+            f"{statistics.median(load.fetch_seconds for load in loads):.3f} s / "
+            f"{statistics.median(load.map_seconds for load in loads) * 1000:.2f} ms, median of "
+            f"{len(loads)}; "
+            f"{loads[0].file_bytes / MB:.1f} MB of files on the node",
         ),
         (
-            "snapshot load in each Kamailio worker at start",
-            f"{min(startup):.2f}–{max(startup):.2f} s ({len(startup)} workers loading at once)"
+            "snapshot map in each Kamailio process of (c) (at its first call)",
+            f"{min(startup) * 1000:.2f}–{max(startup) * 1000:.2f} ms ({len(startup)} processes)"
             if startup
             else "-",
         ),
         (
-            "snapshot memory per process",
-            f"RSS +{_mb(m['rss_delta_bytes'])}, tracemalloc {_mb(m['traced_bytes'])} "
-            f"(peak {_mb(m['traced_peak_bytes'])}) for {m['tariffs']} tariffs, "
-            f"{tariff_prefixes} prefixes = {m['rss_delta_bytes'] / tariff_prefixes:.0f} B "
-            "RSS per prefix per tariff",
-        ),
-        (
-            "CDR events (one XADD per attempt)",
-            f"{cdr.events} events for {results.cdr_calls} calls ({per_call:.3f} per call), "
-            f"{cdr.misrouted} misrouted, {cdr.failovers} failover attempts, "
-            f"{cdr.spooled} spooled, codes {_counter(cdr.codes)}, "
-            f"~{cdr.stream_bytes / cdr.events:.0f} B per event in Redis"
-            if cdr.events
-            else "none",
+            "snapshot memory per process (fresh interpreter)",
+            f"mapped: RSS +{_mb(m['map_rss_bytes'])}, anonymous +{_mb(m['map_anon_bytes'])} "
+            f"(manifest objects {_mb(m['manifest_traced_bytes'])}); after {m['decided']} "
+            f"decisions: RSS +{_mb(m['decided_rss_bytes'])}, anonymous "
+            f"+{_mb(m['decided_anon_bytes'])} ({m['tariffs']} tariffs, "
+            f"{m['route_tables']} route table; RSS beyond anonymous is file pages, shared by "
+            "the node's workers)",
         ),
     ]
+    for variant in AKIRA_VARIANTS:
+        lines.append(
+            (
+                f"Redis commands per call of {LABELS[variant]}, by name (clean rounds)",
+                _commands_by_name(results, variant),
+            )
+        )
+    for variant in AKIRA_VARIANTS:
+        cdr, calls = results.cdr[variant], results.cdr_calls[variant]
+        lines.append(
+            (
+                f"CDR events of {LABELS[variant]} (journal -> relay -> akira:cdr)",
+                f"{cdr.events} events for {calls} successful calls ({cdr.events / calls:.3f} "
+                f"per call), {cdr.misrouted} misrouted, {cdr.failovers} failover attempts, "
+                f"{cdr.unknown} for numbers not dialed, {cdr.stuck} journal lines not shipped, "
+                f"codes {_counter(cdr.codes)}, ~{cdr.stream_bytes / cdr.events:.0f} B per event "
+                "in the stream"
+                if cdr.events and calls
+                else "none",
+            )
+        )
+    return lines
 
 
 def class4_lines(results: BenchResults) -> list[tuple[str, str]]:
@@ -357,19 +410,75 @@ def header() -> tuple[str, ...]:
     return ("", *(LABELS[v] for v in VARIANTS), *(ratio_label(n, d) for n, d in RATIOS))
 
 
-def text(results: BenchResults) -> str:
-    rows = summary(results)
-    names = header()
+def _aligned(names: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(row[i]) for row in [names, *rows]) for i in range(len(names))]
-    lines = [
+    return [
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in [names, *rows]
     ]
+
+
+def text(results: BenchResults) -> str:
+    lines = _aligned(header(), summary(results))
     lines += ["", "Native class-4 (b):"]
     lines += [f"  {name}: {value}" for name, value in class4_lines(results)]
-    lines += ["", "Engine (Akira, c), in-process and from the run:"]
+    lines += ["", "Engine (Akira, c and d), in-process and from the runs:"]
     lines += [f"  {name}: {value}" for name, value in engine_lines(results)]
+    if results.overload:
+        lines += ["", overload_title(results), *_aligned(OVERLOAD_HEADER, overload_rows(results))]
     lines += ["", *problems(results)]
     return "\n".join(lines)
+
+
+OVERLOAD_HEADER = (
+    "offered",
+    "CPS asked",
+    "CPS achieved (SIPp)",
+    "ok",
+    "503",
+    "other failed",
+    "goodput (ok per offered second)",
+    "retrans",
+    "INVITE→200 ms",
+    "Kamailio CPU/call",
+    "Kamailio % of cores",
+    "others % of cores",
+)
+
+
+def overload_title(results: BenchResults) -> str:
+    return (
+        f"Overload of {LABELS['akira']}: offered multiples of its max clean CPS "
+        f"({results.overload_capacity}), {results.plan.overload_duration:.0f} s each"
+    )
+
+
+def rejected_503(counts: SippCounts) -> int:
+    """Calls SIPp saw refused with 503 (shed by the overload monitor, in this bench)."""
+    return sum(n for reason, n in counts.unexpected.items() if reason.startswith("503 "))
+
+
+def overload_rows(results: BenchResults) -> list[tuple[str, ...]]:
+    capacity = results.overload_capacity or 1
+    rows = []
+    for r in results.overload:
+        s, rejected = r.sipp, rejected_503(r.sipp)
+        rows.append(
+            (
+                f"{r.rate / capacity:.3g}×",
+                str(r.rate),
+                f"{s.call_rate:.0f}",
+                str(s.successful),
+                str(rejected),
+                str(s.failed - rejected),
+                f"{s.successful * r.rate / max(1, s.outgoing):.0f}",
+                str(s.retransmissions),
+                f"{s.response_ms:.1f}",
+                _us(r.cpu_per_call_us),
+                _share(r, r.kamailio_cpu),
+                f"{100 * r.foreign_share:.0f} %",
+            )
+        )
+    return rows
 
 
 def run_rows(runs: Iterable[LoadResult]) -> list[tuple[str, ...]]:
@@ -385,7 +494,7 @@ def run_rows(runs: Iterable[LoadResult]) -> list[tuple[str, ...]]:
             _us(r.cpu_per_call_us),
             _share(r, r.kamailio_cpu),
             _share(r, r.sipp_cpu),
-            _share(r, sum(cpu for _, cpu in r.foreign)),
+            f"{100 * r.foreign_share:.0f} %",
             _vendor_cell(r),
             "yes" if r.clean else "**no**",
         )
@@ -462,10 +571,16 @@ def problems(results: BenchResults) -> list[str]:
                 f"CDR check (b) at {r.rate} CPS: {r.cdr.records} acc records for "
                 f"{r.sipp.successful} successful calls (one each expected)"
             )
-    cdr = results.cdr
-    if cdr.misrouted or cdr.spooled or cdr.unknown:
-        lines.append(
-            f"CDR check: {cdr.misrouted} misrouted, {cdr.unknown} for unexpected "
-            f"numbers, {cdr.spooled} spooled (Redis did not answer in time)"
-        )
+        if isinstance(r.cdr, CdrCheck) and r.clean and r.cdr.events != r.sipp.successful:
+            lines.append(
+                f"CDR check {LABELS[r.variant]} at {r.rate} CPS: {r.cdr.events} events for "
+                f"{r.sipp.successful} successful calls (one each expected)"
+            )
+    for variant in AKIRA_VARIANTS:
+        cdr = results.cdr[variant]
+        if cdr.misrouted or cdr.stuck or cdr.unknown:
+            lines.append(
+                f"CDR check {LABELS[variant]}: {cdr.misrouted} misrouted, {cdr.unknown} for "
+                f"unexpected numbers, {cdr.stuck} journal lines the relay had not shipped"
+            )
     return lines or ["No failed calls, misroutes or Kamailio log errors seen."]

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from admin.publisher import Publication
 from callbench.class4 import CdrFileCheck, Class4Setup, LcrProbe
-from callbench.engine import CallWork, CdrCheck, DecisionTiming
+from callbench.engine import CallWork, CdrCheck, DecisionTiming, SnapshotLoad
 from callbench.fixtures import Catalog
 from callbench.loadpoint import LoadResult
-from callbench.processes import CORES
 
-VARIANTS = ("native", "class4", "akira")
-LETTERS = {"native": "a", "class4": "b", "akira": "c"}
+VARIANTS = ("native", "class4", "akira", "limits")
+AKIRA_VARIANTS = ("akira", "limits")  # the engine's instances: CDR stream, own Redis
+LETTERS = {"native": "a", "class4": "b", "akira": "c", "limits": "d"}
 LABELS = {
     "native": "native relay (a)",
     "class4": "native class-4 (b)",
     "akira": "Akira engine (c)",
+    "limits": "Akira + limits (d)",
 }
-# (numerator, denominator) of the ratios reported: Akira against each baseline, and what the
-# class-4 work itself costs over a plain relay.
-RATIOS = (("akira", "native"), ("akira", "class4"), ("class4", "native"))
+# (numerator, denominator) of the ratios reported: Akira against each baseline, what the
+# class-4 work itself costs over a plain relay, and what limits add to Akira.
+RATIOS = (
+    ("akira", "native"),
+    ("akira", "class4"),
+    ("class4", "native"),
+    ("limits", "akira"),
+    ("limits", "native"),
+)
 
 
 def ratio_label(numerator: str, denominator: str) -> str:
@@ -51,8 +59,10 @@ class Plan:
     numbers: int  # distinct dialed numbers
     decision_passes: int
     workers: int
-    allocator: str  # Kamailio shared-memory allocator of both variants
+    allocator: str  # Kamailio shared-memory allocator of every variant
     quick: bool
+    overload: tuple[float, ...]  # (c) offered these multiples of its max clean CPS
+    overload_duration: float
 
 
 @dataclass
@@ -64,14 +74,14 @@ class BenchResults:
     deck: str
     deck_rows: int
     catalog: Catalog
-    publication: Publication
+    publications: dict[str, Publication]  # Akira variant -> the snapshot it routes with
     decision: DecisionTiming
-    snapshot_loads: list[float]  # seconds, in-process, through SnapshotStore.refresh()
+    snapshot_loads: list[SnapshotLoad]  # in-process: SnapshotSync fetch, SnapshotStore map
     memory: dict[str, float]  # callbench.snapshot_probe output
     call_work: CallWork
     class4: Class4Setup | None = None
     lcr_probe: LcrProbe | None = None
-    startup_loads: list[float] = field(default_factory=list)  # per Kamailio worker, seconds
+    startup_loads: list[float] = field(default_factory=list)  # (c): per process map, seconds
     startup_seconds: dict[str, float] = field(default_factory=dict)  # variant -> start to ready
     akira_code: str = ""  # the KEMI entry script and virtualenv the Akira instance runs
     memory_warm: dict[str, MemoryReading] = field(default_factory=dict)  # after the warm-up
@@ -79,8 +89,13 @@ class BenchResults:
     rounds: list[LoadResult] = field(default_factory=list)
     steps: list[LoadResult] = field(default_factory=list)
     max_cps: dict[str, int | None] = field(default_factory=dict)
-    cdr: CdrCheck = field(default_factory=CdrCheck)
-    cdr_calls: int = 0  # calls SIPp placed through Akira (outgoing), for events per call
+    overload: list[LoadResult] = field(default_factory=list)  # (c) beyond its clean capacity
+    overload_capacity: int | None = None  # the CPS the overload multiples are of
+    cdr: dict[str, CdrCheck] = field(
+        default_factory=lambda: {v: CdrCheck() for v in AKIRA_VARIANTS}
+    )
+    # successful calls through (c) and (d), one CDR event each expected
+    cdr_calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(AKIRA_VARIANTS, 0))
     class4_cdr: CdrFileCheck = field(default_factory=CdrFileCheck)
     class4_module_shm: dict[str, int] = field(default_factory=dict)  # (b): module -> bytes
     class4_answered: int = 0  # successful calls through (b): one CDR each is expected
@@ -124,6 +139,17 @@ class BenchResults:
         ]
         return statistics.fmean(values) if values else None
 
+    def redis_per_call(self, variant: str) -> Counter[str]:
+        """Commands the instance's redis-server executed per successful call, by name, over
+        the clean rounds (background included: the sync timer's polls, the relay's keep-alive;
+        commands run by a Lua function count under their own names)."""
+        commands: Counter[str] = Counter()
+        calls = 0
+        for r in self.clean_rounds(variant):
+            commands.update(r.redis_commands)
+            calls += r.sipp.successful
+        return Counter({name: count / calls for name, count in commands.items()} if calls else {})
+
     def routing_checks(self, variant: str) -> tuple[int, int, int, int, int]:
         """Over the clean runs of ``variant``: (runs where no vendor got fewer calls than
         predicted, runs with exactly the predicted counts, runs, extra INVITEs, calls)."""
@@ -140,26 +166,24 @@ class BenchResults:
             sum(sum(r.expected_calls.values()) for r in clean),
         )
 
-    def class4_cdr_checks(self) -> tuple[int, int]:
-        """(clean (b) runs with exactly one CDR per successful call, clean (b) runs)."""
-        clean = [r for r in [*self.rounds, *self.steps] if r.variant == "class4" and r.clean]
-        exact = [r for r in clean if r.cdr is not None and r.cdr.records == r.sipp.successful]
+    def cdr_checks(self, variant: str) -> tuple[int, int]:
+        """(clean runs of ``variant`` with exactly one CDR per successful call, clean runs):
+        (b)'s acc records, (c)'s and (d)'s events (a clean run has no failed attempt)."""
+        clean = [r for r in [*self.rounds, *self.steps] if r.variant == variant and r.clean]
+        exact = [r for r in clean if r.cdr is not None and _cdrs(r.cdr) == r.sipp.successful]
         return len(exact), len(clean)
 
     def first_failure(self, variant: str) -> LoadResult | None:
         return next((r for r in self.steps if r.variant == variant and not r.clean), None)
 
     def foreign_share(self) -> float:
-        """Largest share of the machine's CPU other people's processes used during one run.
+        """Largest share of the machine's CPU other people's processes used during one run."""
+        runs = [*self.rounds, *self.steps, *self.overload]
+        return max((r.foreign_share for r in runs), default=0.0)
 
-        Over the SIPp part of the run, like the per-run tables, so text and tables agree.
-        """
-        shares = [
-            sum(cpu for _, cpu in r.foreign) / (r.uac_seconds * CORES)
-            for r in [*self.rounds, *self.steps]
-            if r.uac_seconds > 0
-        ]
-        return max(shares, default=0.0)
+
+def _cdrs(check: CdrCheck | CdrFileCheck) -> int:
+    return check.records if isinstance(check, CdrFileCheck) else check.events
 
 
 def ratio(a: float | None, b: float | None) -> float | None:

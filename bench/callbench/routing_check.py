@@ -4,8 +4,8 @@ Every SIPp UAS writes its cumulative counters every second (-trace_stat -fd 1); 
 of ``IncomingCall(C)`` across one run is the calls (new INVITEs) that vendor received. The UAC
 reads the -inf file from its first line in every run, so the calls of a run are the first
 ``outgoing`` numbers of the file (cycling), and each number's vendor is known beforehand: vendor
-A for the plain relay, the least-cost vendor (``kemi.decision.decide``, which the lcr tables
-reproduce) for the two routing variants.
+A for the plain relay, the least-cost vendor (``kemi.pipeline.decide``, which the lcr tables
+reproduce) for the three routing variants.
 
 A vendor can count MORE calls than predicted, never fewer unless a call was misrouted: when two
 Kamailio workers relay a call's ACK and BYE out of order (``-d 0`` sends them back to back),

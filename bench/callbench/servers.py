@@ -1,8 +1,11 @@
-"""The long-running processes of one benchmark: three Kamailio instances and the vendor UAS.
+"""The long-running processes of one benchmark: four Kamailio instances, their Redis servers
+and the vendor UAS.
 
 The native relay (a) and the native class-4 (b) are started directly from bench/native-relay.cfg
-and bench/native-class4.cfg; Akira's engine (c) runs the shipped kamailio-cfg/kamailio.cfg and
-kemi/ through scripts/kamailio-run.sh, with ``AKIRA_SHM_ALLOCATOR`` for the allocator under test.
+and bench/native-class4.cfg; Akira's engine, without limits (c) and with limits (d), runs the
+shipped kamailio-cfg/kamailio.cfg and kemi/ through scripts/kamailio-run.sh, with
+``AKIRA_SHM_ALLOCATOR`` for the allocator under test. Each Akira instance has a redis-server of
+its own (no persistence), so the commands and CPU of Redis per call are that instance's alone.
 All variants always get the same workers, memory and allocator.
 """
 
@@ -11,10 +14,13 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from redis import Redis, RedisError
+
 from callbench.processes import CLEAN_PATH, Supervisor, udp_port_in_use, wait_for
+from kemi.snapshot_files import installed_version
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = BENCH_DIR.parent
@@ -29,16 +35,18 @@ KAMAILIO_RUN = PROJECT_DIR / "scripts" / "kamailio-run.sh"
 HOST = "127.0.0.1"
 NATIVE_PORT = 25060
 AKIRA_PORT = 25062
+LIMITS_PORT = 25063  # Akira with limits (d)
 CLASS4_PORT = 25064
 UAC_PORT = 25070
 VENDOR_PORTS = {"A": 25081, "B": 25082, "C": 25083}
+REDIS_PORTS = {"akira": 25390, "limits": 25391}  # TCP: each Akira instance's own redis-server
 SIPP_BUFFER = "4194304"
 SHM_MB = 4096
 PKG_MB = 32
 SHIPPED_ALLOCATOR = "shipped"  # no -x: Debian's default shm allocator (q_malloc with debug)
 ALLOCATORS = ("tlsf", SHIPPED_ALLOCATOR)
 
-_SNAPSHOT_LOADED = re.compile(r"akira: snapshot (\d+) loaded in ([0-9.]+)s")
+_SNAPSHOT_MAPPED = re.compile(r"akira: snapshot (\d+) mapped in ([0-9.]+)s")
 
 
 def media_port(sip_port: int) -> int:
@@ -52,7 +60,7 @@ def control_port(sip_port: int) -> int:
 
 def all_ports() -> list[int]:
     """Every UDP port the benchmark binds (SIP, SIPp media and control ports)."""
-    sip = [NATIVE_PORT, AKIRA_PORT, CLASS4_PORT, UAC_PORT, *VENDOR_PORTS.values()]
+    sip = [NATIVE_PORT, AKIRA_PORT, LIMITS_PORT, CLASS4_PORT, UAC_PORT, *VENDOR_PORTS.values()]
     sipp = [UAC_PORT, *VENDOR_PORTS.values()]
     media = [media_port(port) + offset for port in sipp for offset in range(4)]
     return sip + media + [control_port(port) for port in sipp]
@@ -65,13 +73,24 @@ def sipp_ports(sip_port: int) -> list[str]:
 
 @dataclass
 class Kamailio:
-    name: str  # "native" | "class4" | "akira"
+    name: str  # "native" | "class4" | "akira" | "limits"
     port: int
     run_dir: Path
     process: subprocess.Popen
     log_offset: int = 0
-    startup_loads: list[float] = field(default_factory=list)  # Akira: per-worker load, seconds
-    startup_seconds: float = 0.0  # from the start command until every worker is ready
+    startup_seconds: float = 0.0  # from the start command until it is ready to route
+    redis: Redis | None = None  # Akira: its own Redis (snapshots, limits, the CDR stream)
+    redis_pid: int | None = None
+
+    @property
+    def snapshot_dir(self) -> Path:
+        """Akira: the node's snapshot files (AKIRA_SNAPSHOT_DIR), written by its sync timer."""
+        return self.run_dir / "snapshot"
+
+    @property
+    def journal_dir(self) -> Path:
+        """Akira: the CDR journal the SIP workers append to and the relay timer ships."""
+        return self.run_dir / "spool" / "journal"
 
     @property
     def ctl(self) -> Path:
@@ -253,20 +272,40 @@ def start_class4(
     return start_native_cfg(supervisor, name, CLASS4_CFG, CLASS4_PORT, workers, allocator, defines)
 
 
-def _akira_env(supervisor: Supervisor, run_dir: Path, workers: int, redis_url: str) -> dict:
+def start_redis(supervisor: Supervisor, name: str) -> tuple[Redis, int]:
+    """A private redis-server on 127.0.0.1:REDIS_PORTS[name], no persistence: a client, its pid."""
+    port = REDIS_PORTS[name]
+    argv = ["redis-server", "--bind", HOST, "--port", str(port), "--save", "", "--appendonly", "no"]
+    process = supervisor.start(f"redis-{name}", argv)
+    client = Redis(host=HOST, port=port, socket_timeout=30)
+
+    def answers() -> bool:
+        try:
+            return bool(client.ping())
+        except RedisError:
+            return False
+
+    wait_for(answers, 10, f"redis-server {name}", process, supervisor.run_dir / f"redis-{name}.log")
+    return client, process.pid
+
+
+def _akira_env(run_dir: Path, name: str, port: int, workers: int, redis_port: int) -> dict:
+    """What scripts/kamailio-run.sh and kemi/settings.py read; the rest are their defaults."""
     return {
         "PATH": CLEAN_PATH,
-        "AKIRA_SIP_LISTEN": f"udp:{HOST}:{AKIRA_PORT}",
+        "AKIRA_SIP_LISTEN": f"udp:{HOST}:{port}",
         "AKIRA_SIP_WORKERS": str(workers),
-        "AKIRA_REDIS_URL": redis_url,
-        "AKIRA_REDIS_TIMEOUT": "0.2",
-        "AKIRA_SNAPSHOT_CHECK_INTERVAL": "1.0",
-        "AKIRA_RUN_DIR": str(supervisor.run_dir),
+        "AKIRA_REDIS_URL": f"redis://{HOST}:{redis_port}/0",
+        "AKIRA_RUN_DIR": str(run_dir),
         "AKIRA_KAMAILIO_DIR": str(run_dir),
-        "AKIRA_SPOOL_DIR": str(supervisor.run_dir / "spool"),
+        "AKIRA_SNAPSHOT_DIR": str(run_dir / "snapshot"),
+        "AKIRA_SPOOL_DIR": str(run_dir / "spool"),
         "AKIRA_SHM_MB": str(SHM_MB),
         "AKIRA_PKG_MB": str(PKG_MB),
-        "AKIRA_NODE": "bench",
+        "AKIRA_NODE": f"bench-{name}",
+        # The vendor stand-ins are SIPp UAS that would count each OPTIONS probe as a call
+        # (and not answer it, so every gateway would be marked down): no probes (0: off).
+        "AKIRA_PROBE_SECONDS": "0",
         "AKIRA_VENV": str(PROJECT_DIR / ".venv"),
     }
 
@@ -277,25 +316,41 @@ def _akira_argv(env: dict, allocator: str) -> list[str]:
     return ["bash", str(KAMAILIO_RUN)]
 
 
-def start_akira(supervisor: Supervisor, workers: int, redis_url: str, allocator: str) -> Kamailio:
-    run_dir = supervisor.run_dir / "kamailio-akira"
+def start_akira(
+    supervisor: Supervisor,
+    name: str,
+    port: int,
+    workers: int,
+    allocator: str,
+    redis: tuple[Redis, int],
+    version: int,
+) -> Kamailio:
+    """Akira on ``port`` with its own Redis (``start_redis(supervisor, name)``); ready once
+    its sync timer has fetched and installed snapshot ``version`` (its workers map it at their
+    next call)."""
+    run_dir = supervisor.run_dir / f"kamailio-{name}"
     run_dir.mkdir()
-    env = _akira_env(supervisor, run_dir, workers, redis_url)
+    client, redis_pid = redis
+    env = _akira_env(run_dir, name, port, workers, REDIS_PORTS[name])
     started = time.monotonic()
-    process = supervisor.start("kamailio-akira", _akira_argv(env, allocator), env=env)
-    kamailio = Kamailio("akira", AKIRA_PORT, run_dir, process)
+    process = supervisor.start(f"kamailio-{name}", _akira_argv(env, allocator), env=env)
+    kamailio = Kamailio(name, port, run_dir, process, redis=client, redis_pid=redis_pid)
 
-    def loaded() -> bool:
-        if not _ctl_ready(kamailio):
-            return False
-        found = _SNAPSHOT_LOADED.findall(kamailio.log.read_text(errors="replace"))
-        kamailio.startup_loads = [float(seconds) for _, seconds in found]
-        return len(found) >= workers
+    def ready() -> bool:
+        return _ctl_ready(kamailio) and installed_version(str(kamailio.snapshot_dir)) == version
 
-    wait_for(loaded, 120, "Akira Kamailio (snapshot load in every worker)", process, kamailio.log)
+    wait_for(
+        ready, 120, f"Akira Kamailio {name} (snapshot {version} installed)", process, kamailio.log
+    )
     kamailio.startup_seconds = time.monotonic() - started
     check_akira_code(kamailio)
     return kamailio
+
+
+def snapshot_maps(kamailio: Kamailio) -> list[float]:
+    """Seconds each Akira process took to map the snapshot, from its log (one line each)."""
+    found = _SNAPSHOT_MAPPED.findall(kamailio.log.read_text(errors="replace"))
+    return [float(seconds) for _, seconds in found]
 
 
 def check_akira_code(kamailio: Kamailio) -> str:

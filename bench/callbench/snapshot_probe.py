@@ -1,10 +1,13 @@
-"""Memory of one loaded snapshot, measured in a fresh interpreter.
+"""Memory of one mapped snapshot, measured in a fresh interpreter.
 
-Run by bench/sipp_calls.py as ``python -m callbench.snapshot_probe REDIS_URL`` (cwd bench/).
-A fresh process, because the resident-size delta of a load is only meaningful when no earlier
-load left freed arenas behind. Prints JSON: the resident delta of a first load (what one more
-Kamailio worker pays), then tracemalloc's count of what a second load keeps allocated (Python
-objects only, independent of allocator slack).
+Run by bench/sipp_calls.py as ``python -m callbench.snapshot_probe SNAPSHOT_DIR NUMBERS``
+(cwd bench/; NUMBERS a file of dialed numbers, one a line). A fresh process, because memory
+deltas are only meaningful when nothing earlier left freed arenas or mapped pages behind.
+Prints JSON: what mapping the node's installed snapshot costs the process (resident and
+anonymous memory), the same after ``decide`` for every number, and tracemalloc's count of the
+Python objects a second map makes (the decoded manifest). Resident memory includes the tariff
+pages the lookups touched: file pages, shared by every worker of the node; anonymous memory
+(heap) is what one more Kamailio worker pays.
 """
 
 from __future__ import annotations
@@ -12,57 +15,53 @@ from __future__ import annotations
 import gc
 import json
 import sys
-import time
 import tracemalloc
 from pathlib import Path
 
-from redis import Redis
-
+from callbench.engine import request
+from callbench.processes import smaps_rollup
+from kemi.pipeline import decide
 from kemi.store import SnapshotStore
 
 
-def resident_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
-def load(redis: Redis) -> tuple[object, float]:
-    store = SnapshotStore(redis)
-    started = time.perf_counter()
-    store.refresh()
-    if store.snapshot is None:
-        raise RuntimeError("no snapshot could be loaded")
-    return store.snapshot, time.perf_counter() - started
+def memory() -> tuple[int, int]:
+    """(resident, anonymous) bytes of this process."""
+    rollup = smaps_rollup("self")
+    return rollup["Rss"], rollup["Anonymous"]
 
 
 def main(argv: list[str]) -> int:
-    redis = Redis.from_url(argv[1], socket_timeout=30)
-    redis.ping()  # connect before measuring, so the client's buffers are not counted
+    directory, numbers = argv[1], Path(argv[2]).read_text().split()
     gc.collect()
-    before = resident_bytes()
-    first, first_seconds = load(redis)
+    rss, anonymous = memory()
+    store = SnapshotStore(directory)
+    store.refresh()
+    snapshot = store.snapshot
+    if snapshot is None:
+        raise RuntimeError(f"no snapshot installed in {directory}")
     gc.collect()
-    resident_delta = resident_bytes() - before
-
-    tracemalloc.start()
-    second, _ = load(redis)
+    mapped_rss, mapped_anonymous = memory()
+    for index, number in enumerate(numbers):
+        decide(snapshot, request(number, f"probe-{index}"))
     gc.collect()
-    traced, peak = tracemalloc.get_traced_memory()
+    decided_rss, decided_anonymous = memory()
+    tracemalloc.start()  # a second map of the same version, for its Python objects alone
+    again = SnapshotStore(directory)
+    again.refresh()
+    gc.collect()
+    traced, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-
-    rates = sum(len(index) for index in second.tariffs.values())
     print(
         json.dumps(
             {
-                "cold_load_s": first_seconds,
-                "rss_delta_bytes": resident_delta,
-                "traced_bytes": traced,
-                "traced_peak_bytes": peak,
-                "prefixes": rates,
-                "tariffs": len(second.tariffs),
-                "same_version": first.version == second.version,
+                "map_rss_bytes": mapped_rss - rss,
+                "map_anon_bytes": mapped_anonymous - anonymous,
+                "manifest_traced_bytes": traced,
+                "decided": len(numbers),
+                "decided_rss_bytes": decided_rss - rss,
+                "decided_anon_bytes": decided_anonymous - anonymous,
+                "tariffs": len(snapshot.tariffs),
+                "route_tables": len(snapshot.route_tables),
             }
         )
     )

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+from callbench.fixtures import CONCURRENT_LIMIT, CPS_LIMIT
 from callbench.processes import CORES
 from callbench.report import (
     MB,
+    OVERLOAD_HEADER,
     RUN_HEADER,
     class4_lines,
+    commands_per_call,
     engine_lines,
     header,
     md_table,
+    overload_rows,
+    overload_title,
     problems,
+    rejected_503,
     run_rows,
     summary,
 )
-from callbench.results import LABELS, VARIANTS, BenchResults, ratio
+from callbench.results import LABELS, LETTERS, VARIANTS, BenchResults, ratio
 from callbench.servers import PKG_MB, SHIPPED_ALLOCATOR, SHM_MB
-
-# The design's stated growth path (DESIGN §3): decks of millions of prefixes x dozens of vendors.
-SCALE_PREFIXES = 1_000_000
-SCALE_TARIFFS = 30
-
 
 # Everything from this heading on is written by people and kept when the file is regenerated.
 KEPT_HEADING = "## Notes kept across runs"
@@ -41,7 +42,8 @@ def document(results: BenchResults) -> str:
         "variants measured in the same session. Re-run it after engine changes and compare ratios,",
         "not absolute numbers, across machines.",
         "",
-        "## SIPp calls: native relay (a), native class-4 kamailio.cfg (b), Akira's engine (c)",
+        "## SIPp calls: native relay (a), native class-4 kamailio.cfg (b), Akira's engine (c), "
+        "Akira with limits (d)",
         "",
         f"- Date: {results.started:%Y-%m-%d %H:%M} UTC"
         + (f" – {results.finished:%H:%M} UTC" if results.finished else ""),
@@ -56,7 +58,7 @@ def document(results: BenchResults) -> str:
         "",
         *md_table(("Native class-4 (b)", ""), class4_lines(results)),
         "",
-        *md_table(("Akira engine (c)", ""), engine_lines(results)),
+        *md_table(("Akira engine (c, d)", ""), engine_lines(results)),
         "",
         "### What the numbers mean",
         "",
@@ -74,6 +76,10 @@ def document(results: BenchResults) -> str:
         "",
         *(md_table(RUN_HEADER, run_rows(results.steps)) if results.steps else ["Not run."]),
         "",
+        f"### {overload_title(results)}",
+        "",
+        *(md_table(OVERLOAD_HEADER, overload_rows(results)) if results.overload else ["Not run."]),
+        "",
         "### Failures and engine behaviour under load",
         "",
         *[f"- {line}" for line in problems(results)],
@@ -85,8 +91,10 @@ def document(results: BenchResults) -> str:
 def meaning(results: BenchResults) -> list[str]:
     points = [
         _cpu_meaning(results),
+        _limits_meaning(results),
         _class4_meaning(results),
         _capacity_meaning(results),
+        _overload_meaning(results),
         _memory_meaning(results),
         _reload_meaning(results),
         _cdr_meaning(results),
@@ -121,7 +129,7 @@ def _unclean_note(results: BenchResults) -> str:
 
 
 def _cpu_meaning(results: BenchResults) -> str:
-    native, class4, akira = (results.mean_cpu_per_call(v) for v in VARIANTS)
+    native, class4, akira = (results.mean_cpu_per_call(v) for v in ("native", "class4", "akira"))
     if native is None or akira is None:
         return _unclean_note(results)
     extra = akira - native
@@ -140,9 +148,56 @@ def _cpu_meaning(results: BenchResults) -> str:
     return text + (
         f". The routing decision itself (`decide`, {results.decision.mean_us:.0f} µs mean) is "
         f"{100 * decide_share:.0f} % of Akira's extra over (a); the rest is the KEMI route "
-        "around it (KSR calls, the dialog module, AVPs and dialog variables, the JSON call "
-        "context) and the synchronous Redis XADD of the CDR event, which also costs "
-        f"redis-server {redis or 0:.0f} µs per call."
+        "around it (KSR calls, the dialog module, dialog variables, the encoded call context) "
+        "and the CDR event appended to the node's journal, a local file; the relay timer ships "
+        "the journal to Redis in batches, which costs redis-server "
+        f"{redis or 0:.0f} µs per call."
+    )
+
+
+def _limits_meaning(results: BenchResults) -> str:
+    """What the limits cost: (d) against (c) and (a), and Redis's side of it."""
+    native, akira, limits = (results.mean_cpu_per_call(v) for v in ("native", "akira", "limits"))
+    if akira is None or limits is None:
+        return ""
+    redis = {v: results.mean_of(v, "redis_cpu") or 0 for v in ("akira", "limits")}
+    text = (
+        f"Limits (d): with CPS ({CPS_LIMIT}) and concurrency ({CONCURRENT_LIMIT}) limits on the "
+        "customer and all three vendors, never reached, every call setup runs the `akira_setup` "
+        "Redis function (one synchronous round trip through ndb_redis) and every call end "
+        "journals a release that the relay runs in batches (`akira_release`). Kamailio CPU per "
+        f"call is {limits:.0f} µs, {ratio(akira, limits):.2f}× (c) (+{limits - akira:.0f} µs)"
+    )
+    if native is not None:
+        text += f" and {ratio(native, limits):.2f}× the plain relay (a)"
+    return text + (
+        f"; redis-server {redis['limits']:.0f} µs per call against {redis['akira']:.0f} µs "
+        f"for (c). Commands redis-server executed per call: (d) "
+        f"{commands_per_call(results, 'limits')}, (c) {commands_per_call(results, 'akira')}: "
+        "the node's are the setup FCALL (synchronous), the relay's release FCALLs and "
+        "pipelined XADDs (one round trip per batch); the sync timer's polls and the relay's "
+        "keep-alive are included."
+    )
+
+
+def _overload_meaning(results: BenchResults) -> str:
+    if not results.overload:
+        return ""
+    capacity = results.overload_capacity or 1
+    parts = []
+    for r in results.overload:
+        s = r.sipp
+        goodput = s.successful * r.rate / max(1, s.outgoing)
+        parts.append(
+            f"{r.rate / capacity:.3g}× ({r.rate} CPS asked, {s.call_rate:.0f} placed): "
+            f"goodput {goodput:.0f} CPS, {rejected_503(s)} 503s, "
+            f"{s.failed - rejected_503(s)} other failures, {s.retransmissions} retransmissions"
+        )
+    return (
+        f"Overload: (c) offered multiples of its max clean CPS ({capacity}; the box's limit, "
+        "SIPp included): " + "; ".join(parts) + ". A 503 here is the overload monitor shedding "
+        "new INVITEs (kemi/overload.py: the SIP socket's queue); SIPp on the same cores may "
+        "not reach the rate asked, see 'placed'."
     )
 
 
@@ -193,10 +248,9 @@ def _capacity_meaning(results: BenchResults) -> str:
             f"{100 * top.sipp_cpu / (top.uac_seconds * CORES):.0f} % of the machine's CPU."
         )
     return (
-        f"Max CPS with zero failed calls: {_best(best, 'native', step)} (a), "
-        f"{_best(best, 'class4', step)} (b), {_best(best, 'akira', step)} (c) (steps of "
-        f"{step}). SIPp's UAC and the three "
-        "UAS run on the same "
+        "Max CPS with zero failed calls: "
+        + ", ".join(f"{_best(best, v, step)} ({LETTERS[v]})" for v in VARIANTS)
+        + f" (steps of {step}). SIPp's UAC and the three UAS run on the same "
         f"{results.machine.get('cores')} cores, so this is the limit of the box, not of "
         f"Kamailio; the CPU per call above is the figure that transfers to bigger machines." + split
     )
@@ -204,9 +258,7 @@ def _capacity_meaning(results: BenchResults) -> str:
 
 def _memory_meaning(results: BenchResults) -> str:
     memory = results.memory
-    per_prefix = memory["rss_delta_bytes"] / memory["prefixes"]
-    workers = results.plan.workers
-    scaled = per_prefix * SCALE_PREFIXES * SCALE_TARIFFS
+    files = results.snapshot_loads[0].file_bytes
     loaded = results.memory_loaded or results.memory_warm
     totals = ""
     if loaded:
@@ -220,47 +272,56 @@ def _memory_meaning(results: BenchResults) -> str:
             + ". "
         )
     return totals + (
-        f"Akira's memory: the loaded snapshot ({memory['tariffs']} tariffs × "
-        f"{memory['prefixes'] // max(1, memory['tariffs'])} prefixes) costs "
-        f"{memory['rss_delta_bytes'] / MB:.0f} MB per process, about {per_prefix:.0f} B per "
-        f"prefix per tariff, and every Kamailio SIP worker holds its own copy ({workers} "
-        f"workers: {workers * memory['rss_delta_bytes'] / MB:.0f} MB). Linearly extrapolated "
-        f"to {SCALE_PREFIXES // 1_000_000}M prefixes × {SCALE_TARIFFS} tariffs that is "
-        f"{scaled / 1024**3:.1f} GB per worker, {workers * scaled / 1024**3:.0f} GB for "
-        f"{workers} workers: fine for decks like this one, but the design's target scale needs "
-        "a structure shared between processes (or a far more compact per-process one)."
+        f"Akira's snapshot is memory-mapped files, {files / MB:.0f} MB on the node for "
+        f"{results.catalog.rates} rates ({memory['tariffs']} tariffs, "
+        f"{memory['route_tables']} route table), whose pages every worker of the node shares. "
+        f"In a fresh process mapping it costs {memory['map_anon_bytes'] / MB:.1f} MB of "
+        f"anonymous memory, {memory['decided_anon_bytes'] / MB:.1f} MB after "
+        f"{memory['decided']} decisions (the decoded manifest is "
+        f"{memory['manifest_traced_bytes'] / MB:.2f} MB of Python objects): what one more "
+        "worker pays besides the interpreter. "
+        "`bench/snapshot_scale.py` measures the design's 1M-prefix scale."
     )
 
 
 def _reload_meaning(results: BenchResults) -> str:
-    loads = sorted(results.snapshot_loads)
-    median = loads[len(loads) // 2]
+    loads = results.snapshot_loads
+    fetch = sorted(load.fetch_seconds for load in loads)[len(loads) // 2]
+    mapped = sorted(load.map_seconds for load in loads)[len(loads) // 2]
+    startup = results.startup_loads
     return (
-        f"Snapshot load: {median:.2f} s in-process for this deck; a worker routes nothing while "
-        "it reloads, so each publish costs every worker that pause (the store's jittered "
-        "check spreads the workers' reloads over about a second). At startup all workers load "
-        "at once"
-        + (f" and took {max(results.startup_loads):.2f} s." if results.startup_loads else ".")
+        f"Snapshot: a node's sync fetches a published version's files from Redis in "
+        f"{fetch:.2f} s (in-process, this deck, from nothing); a worker then maps them in "
+        f"{mapped * 1000:.1f} ms, so a publish costs the workers no pause in routing"
+        + (
+            f"; (c)'s processes each mapped it in at most {max(startup) * 1000:.1f} ms."
+            if startup
+            else "."
+        )
     )
 
 
 def _cdr_meaning(results: BenchResults) -> str:
-    cdr = results.cdr
+    cdr, calls = results.cdr["akira"], results.cdr_calls["akira"]
     if not cdr.events:
         return ""
     per_event = cdr.stream_bytes / cdr.events
     best = results.max_cps.get("akira") or results.plan.rate
+    limits = results.cdr["limits"]
     return (
-        f"CDR events: {cdr.events} events for {results.cdr_calls} calls, "
-        f"{cdr.misrouted} sent to a vendor other than the in-process decision chose. Each "
-        f"event takes ~{per_event:.0f} B in the Redis stream: at {best} CPS the stream grows "
+        f"CDR events: (c) {cdr.events} events for {calls} successful calls, (d) "
+        f"{limits.events} for {results.cdr_calls['limits']}; "
+        f"{cdr.misrouted + limits.misrouted} sent to a vendor other than the in-process "
+        "decision chose. The workers append them to the node's "
+        "journal and the relay ships it to the `akira:cdr` stream; each event takes "
+        f"~{per_event:.0f} B there: at {best} CPS the stream grows "
         f"{per_event * best / MB:.1f} MB/s until the rater consumes it."
     )
 
 
 def method(results: BenchResults) -> list[str]:
     plan = results.plan
-    publication = results.publication
+    plain, limited = results.publications["akira"], results.publications["limits"]
     return [
         f"Deck: `{results.deck}` ({results.deck_rows} rows; columns Code, Rate, Billing "
         "Increment like 30/6, Connection Fee, Effective Date; Closed codes end at their date). "
@@ -270,8 +331,13 @@ def method(results: BenchResults) -> list[str]:
         "the cheapest for about a third of the codes and the calls spread over the three UAS.",
         f"Catalog: database re-created with `akira migrate --create-database`, "
         f"{results.catalog.rates} rates loaded in {results.catalog.load_seconds:.1f} s with "
-        f"`admin.catalog` (COPY), published with `admin.publisher.publish` as snapshot "
-        f"{publication.version} in {publication.duration_ms / 1000:.1f} s.",
+        f"`admin.catalog` (COPY), published with `admin.publisher.publish` to (c)'s Redis as "
+        f"snapshot {plain.version} in {plain.duration_ms / 1000:.1f} s; then CPS "
+        f"{CPS_LIMIT} and concurrency {CONCURRENT_LIMIT} set on the customer and the three "
+        "vendors with `admin.routing_settings.update` (what `akira originator|terminator set` "
+        f"run) and published to (d)'s Redis as snapshot {limited.version} in "
+        f"{limited.duration_ms / 1000:.1f} s; before any SIP the bench checks that (d)'s "
+        "snapshot carries the limits and routes every dialed number to the same first vendor.",
         f"Dialed numbers: {plan.numbers} open codes drawn at random (seed 42), padded with random "
         "digits to E.164 lengths (+1 and +7: 11 digits, others country code + 9 digits, never "
         "longer than 15); only numbers the in-process decision routes are dialed, through a SIPp "
@@ -280,7 +346,7 @@ def method(results: BenchResults) -> list[str]:
         "(`bench/scenarios/uas-answer.xml`). Calls are hung up at once (`-d 0`), UDP.",
         f"Kamailio: {plan.workers} UDP workers, `-m {SHM_MB} -M {PKG_MB}`, "
         + _allocator_text(plan.allocator)
-        + ", `maxbuffer=4194304`, for all three. "
+        + ", `maxbuffer=4194304`, for all four. "
         "(a) `bench/native-relay.cfg`: maxfwd, sanity, record_route, tm `t_relay` to vendor "
         "A, `loose_route` in dialog; no dialog module, no Python. "
         "(b) `bench/native-class4.cfg`: maxfwd, sanity, in-dialog requests relayed after "
@@ -294,20 +360,30 @@ def method(results: BenchResults) -> list[str]:
         "vendors tried), "
         "written by db_flatstore "
         "(one file per process). "
-        "(c) `kamailio-cfg/kamailio.cfg` + `kemi/` started by `scripts/kamailio-run.sh` "
-        f"(`AKIRA_SHM_ALLOCATOR={_script_allocator(plan.allocator)}`), Redis database 14.",
+        "(c) and (d) `kamailio-cfg/kamailio.cfg` + `kemi/` started by `scripts/kamailio-run.sh` "
+        f"(`AKIRA_SHM_ALLOCATOR={_script_allocator(plan.allocator)}`, `AKIRA_PROBE_SECONDS=0`: "
+        "the SIPp vendors would count OPTIONS probes as calls; every other setting its "
+        "default), each with a redis-server of its own (no persistence) that holds its "
+        "snapshots, its limits and its CDR stream; each node's sync timer fetched its snapshot "
+        "before the runs.",
         "Kamailio CPU per call: utime+stime of the main process and all its children from "
         f"`/proc/<pid>/stat` before the run and {plan.settle:.0f} s after SIPp ended (so tm's "
         "clean-up of the calls is included), divided by SIPp's successful calls. SIPp's UAC "
-        "CPU comes from `getrusage(RUSAGE_CHILDREN)`, the UAS and Redis from /proc. Rounds "
+        "CPU comes from `getrusage(RUSAGE_CHILDREN)`, the UAS and the instance's own "
+        "redis-server from /proc; that server's `INFO commandstats` before and after each run "
+        "gives the commands it executed (those a Lua function runs count under their own "
+        "names; the bench's INFO calls are left out). Rounds "
         f"rotate the order of the variants; a warm-up at {200} CPS is discarded.",
         f"Max CPS: SIPp `-r RATE -rp 1000 -m RATE×{plan.step_duration:.0f} -d 0 -buff_size "
         f"4194304`; a step is clean when no call failed, all were answered and SIPp achieved "
         "≥ 90 % of the asked rate. Each variant stops at its first unclean step; the order of the "
         "variants rotates from step to step.",
-        "Decision time: (c) `kemi.decision.decide` on the snapshot loaded from Redis with "
-        "`kemi.store.SnapshotStore` (as a worker does), timed per call with `perf_counter_ns` "
-        "in a loop; (b) lcr's `load_gws` timed by the benchmark module (`bm_start_timer` / "
+        "Decision time: (c) `kemi.pipeline.decide` with a `CallRequest` as `kemi.routes` "
+        "builds it, on the snapshot fetched from Redis with `kemi.snapshot_sync.SnapshotSync` "
+        "and mapped with `kemi.store.SnapshotStore` (as a node and its workers do), timed per "
+        "call with `perf_counter_ns` in a loop; the other per-call Python work (context "
+        "encode, decode, CDR event, `kemi.journal.Journal.append` to a real journal) likewise; "
+        "(b) lcr's `load_gws` timed by the benchmark module (`bm_start_timer` / "
         "`bm_log_timer`, microseconds) inside a SIP worker, in a separate probe instance of (b) "
         f"(`-A LCR_TIMING`) that takes up to {5000} calls at 500 CPS before the measured "
         "instances start; the probe also times its own start (db_text parse and lcr load) "
@@ -316,8 +392,9 @@ def method(results: BenchResults) -> list[str]:
         "process and every child (shared memory counted once, split between the processes "
         "that touched it), after the warm-up and after the CPU rounds; per SIP worker, "
         "Private_Clean+Private_Dirty (shared memory excluded) after the warm-up. Snapshot "
-        "memory: a fresh interpreter's RSS before/after one load, and tracemalloc's retained "
-        "size of a second load.",
+        "memory: a fresh interpreter's RSS and private memory before and after mapping the "
+        "node's snapshot (tracemalloc for the decoded manifest), and after `decide` for every "
+        "dialed number.",
         "Routing: before any SIP, the lcr tables' first vendor is compared with `decide`'s for "
         "one number per open code of the deck (the run stops on any difference); in every run, "
         "each vendor UAS's `IncomingCall` counter (SIPp `-trace_stat -fd 1`) is compared with "
@@ -328,10 +405,17 @@ def method(results: BenchResults) -> list[str]:
         "late ACK as a new call, aborted at once (checked with SIPp `-trace_err` and "
         "`-trace_shortmsg`: every Call-ID reached its vendor exactly once); a failover would "
         "add one too.",
-        "CDR: after every (c) run the `akira:cdr` stream is counted, each event's vendor "
-        "compared with the in-process decision for its number, then the stream is deleted; "
-        "after every (b) run the lines db_flatstore appended to `acc_cdrs_<process>.log` are "
-        "counted against the answered calls and their `vendor` field checked the same way.",
+        "CDR: after every (c) and (d) run the bench waits until the node's relay timer has "
+        "shipped the SIP workers' journal (`AKIRA_SPOOL_DIR/journal`) to the `akira:cdr` "
+        "stream of the instance's Redis, counts the stream, compares each event's vendor with "
+        "the in-process decision for its number, then deletes the stream; after every (b) run "
+        "the lines db_flatstore appended to `acc_cdrs_<process>.log` are counted against the "
+        "answered calls and their `vendor` field checked the same way.",
+        f"Overload: after the max-CPS search, (c) is offered "
+        f"{', '.join(f'{m:g}×' for m in plan.overload)} its highest clean step, "
+        f"{plan.overload_duration:.0f} s each, with the same SIPp UAC; goodput is the "
+        "successful calls per offered second (asked rate × successful / placed), 503s the "
+        "calls SIPp saw refused with 503 (its `-trace_err` log), retransmissions SIPp's.",
     ]
 
 
