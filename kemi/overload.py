@@ -10,8 +10,10 @@ answers that fraction of new INVITEs with 503 + Retry-After before any decision 
 
 The controller raises the fraction once the queue has stayed above ``high`` for ``patience``
 ticks (a scheduling hiccup on a busy host is not overload), in proportion to how far above,
-and lowers it slowly while the queue is below ``low``, so the queue hovers between the two
-and the node recovers by itself when the offered load falls.
+but only while the queue is still growing: a queue that drains is being worked off, and
+raising further then only overshoots (the queue lags the fraction by the backlog's worth of
+work). It lowers the fraction while the queue is below ``low``, so the queue hovers between
+the two and the node recovers by itself when the offered load falls.
 """
 
 from __future__ import annotations
@@ -43,15 +45,18 @@ class SheddingController:
     high: int  # bytes
     low: int  # bytes
     patience: int = 3  # ticks above ``high`` before shedding starts
-    raise_step: int = 50  # permille per tick at ``high``, more the further above
-    ease_step: int = 10  # permille per tick below ``low``
+    raise_step: int = 30  # permille per tick at ``high``, more the further above
+    ease_step: int = 20  # permille per tick below ``low``
     shed: int = 0  # permille of new INVITEs refused
     _above: int = 0
+    _previous: int = 0
 
     def update(self, queued: int) -> int:
+        growing, self._previous = queued >= self._previous, queued
         self._above = self._above + 1 if queued > self.high else 0
         if self._above >= self.patience or (self.shed and queued > self.high):
-            self.shed = min(PERMILLE, self.shed + self.raise_step * queued // self.high)
+            if growing:
+                self.shed = min(PERMILLE, self.shed + self.raise_step * queued // self.high)
         elif queued < self.low:
             self.shed = max(0, self.shed - self.ease_step)
         return self.shed

@@ -23,6 +23,16 @@ def test_a_hiccup_is_not_overload_but_a_lasting_queue_is():
     assert shed[:2] == [0, 0] and 0 < shed[2] < shed[3] < shed[4]
 
 
+def test_a_draining_queue_is_not_shed_further():
+    controller = SheddingController(high=1000, low=100, patience=1)
+    controller.update(3000)
+    controller.update(4000)
+    held = controller.shed
+    assert held > 0
+    assert [controller.update(q) for q in (3500, 2500, 1500)] == [held] * 3  # working it off
+    assert controller.update(2000) > held  # growing again
+
+
 def test_shedding_eases_off_when_the_queue_drains_and_never_passes_all():
     controller = SheddingController(high=1000, low=100, patience=1)
     for _ in range(100):
