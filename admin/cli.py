@@ -288,6 +288,7 @@ def cmd_account(args: argparse.Namespace, settings: Settings) -> int:
                         billing=args.billing,
                         credit_limit=args.credit_limit,
                         username=args.by,
+                        low_balance=args.low_balance,
                     )
                 elif args.action != "show":
                     entry = ledger.post(
@@ -329,6 +330,21 @@ def _sync_credit(conn: psycopg.Connection, settings: Settings, company_id: int) 
             f"akira: Redis not updated ({exc}); the worker syncs credit within 10 s",
             file=sys.stderr,
         )
+
+
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    """The notification outbox: what e-mail, Telegram or webhook delivery reads."""
+    from admin import ledger
+
+    with _connect(settings) as conn:
+        if args.ack:
+            with conn.transaction():
+                marked = ledger.mark_delivered(conn, args.ack)
+            print(f"{marked} alert(s) marked delivered", file=sys.stderr)
+            return 0
+        for alert in ledger.undelivered_alerts(conn):
+            print(json.dumps(alert))
+    return 0
 
 
 def cmd_rerate(args: argparse.Namespace, settings: Settings) -> int:
@@ -608,8 +624,19 @@ def build_parser() -> argparse.ArgumentParser:
     setter.add_argument("company")
     setter.add_argument("--billing", choices=["prepaid", "postpaid"])
     setter.add_argument("--credit-limit", help="exact decimal, 0 or more")
+    setter.add_argument(
+        "--low-balance",
+        help="alert once when the balance falls below this (exact decimal; 'none' clears it)",
+    )
     setter.add_argument("--by", **who)
     setter.set_defaults(run=cmd_account)
+
+    alerts = commands.add_parser(
+        "alerts",
+        help="low-balance and credit-limit alerts not delivered yet (JSON lines); --ack marks them",
+    )
+    alerts.add_argument("--ack", type=int, nargs="+", metavar="ID", help="mark these delivered")
+    alerts.set_defaults(run=cmd_alerts)
 
     rerate = commands.add_parser(
         "rerate",

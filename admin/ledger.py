@@ -125,7 +125,10 @@ def set_billing(
     billing: str | None,
     credit_limit: object | None,
     username: str,
+    low_balance: object | None = None,
 ) -> tuple[str, Decimal]:
+    """Billing mode, credit limit and the low-balance alert threshold (``"none"`` clears it);
+    None leaves a setting as it is."""
     if billing is not None and billing not in BILLING:
         raise LedgerError(f"billing is {' or '.join(BILLING)}, not {billing!r}")
     limit = None
@@ -136,10 +139,24 @@ def set_billing(
             raise LedgerError(f"{credit_limit!r} is not a decimal credit limit") from exc
         if not limit.is_finite() or limit < 0:
             raise LedgerError("the credit limit is 0 or more")
+    threshold = None
+    if low_balance not in (None, "none", ""):
+        try:
+            threshold = Decimal(str(low_balance))
+        except InvalidOperation as exc:
+            raise LedgerError(f"{low_balance!r} is not a decimal threshold") from exc
+        if not threshold.is_finite():
+            raise LedgerError("the low-balance threshold must be a number")
     before = balance(conn, company_id)
     row = conn.execute(
         query("set_billing"),
-        {"company_id": company_id, "billing": billing, "credit_limit": limit},
+        {
+            "company_id": company_id,
+            "billing": billing,
+            "credit_limit": limit,
+            "set_threshold": low_balance is not None,
+            "threshold": threshold,
+        },
     ).fetchone()
     audit(
         conn,
@@ -148,9 +165,29 @@ def set_billing(
         company_id,
         "billing",
         before={"billing": before.billing, "credit_limit": str(before.credit_limit)},
-        after={"billing": row[0], "credit_limit": str(row[1])},
+        after={"billing": row[0], "credit_limit": str(row[1]), "low_balance": str(row[2])},
     )
     return row[0], row[1]
+
+
+def undelivered_alerts(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Alerts the delivery channels have not taken yet, oldest first."""
+    return [
+        {
+            "id": r[0],
+            "at": r[1].isoformat(),
+            "company_id": r[2],
+            "company": r[3],
+            "kind": r[4],
+            "balance": str(r[5]),
+            "threshold": str(r[6]),
+        }
+        for r in conn.execute(query("undelivered_alerts")).fetchall()
+    ]
+
+
+def mark_delivered(conn: psycopg.Connection, alert_ids: list[int]) -> int:
+    return conn.execute(query("mark_alerts_delivered"), {"ids": alert_ids}).rowcount
 
 
 def company_by_name(conn: psycopg.Connection, name: str) -> int:

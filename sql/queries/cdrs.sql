@@ -27,6 +27,7 @@ WITH inserted AS (
     FROM inserted i JOIN originators o ON o.id = i.originator_id
     WHERE i.customer_price > 0
     GROUP BY o.company_id, i.currency
+    ORDER BY o.company_id  -- the alert trigger locks each company: always in this order
 )
 SELECT count(*) FROM inserted;
 

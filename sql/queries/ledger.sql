@@ -27,9 +27,20 @@ ORDER BY at DESC, id DESC LIMIT %(limit)s;
 
 -- name: set_billing
 UPDATE companies SET billing = coalesce(%(billing)s, billing),
-                     credit_limit = coalesce(%(credit_limit)s, credit_limit)
+                     credit_limit = coalesce(%(credit_limit)s, credit_limit),
+                     low_balance_threshold = CASE WHEN %(set_threshold)s
+                         THEN %(threshold)s ELSE low_balance_threshold END
 WHERE id = %(company_id)s
-RETURNING billing, credit_limit;
+RETURNING billing, credit_limit, low_balance_threshold;
+
+-- name: undelivered_alerts
+SELECT n.id, n.at, n.company_id, c.name, n.kind, n.balance, n.threshold
+FROM notification_outbox n JOIN companies c ON c.id = n.company_id
+WHERE n.delivered_at IS NULL ORDER BY n.id;
+
+-- name: mark_alerts_delivered
+UPDATE notification_outbox SET delivered_at = now()
+WHERE id = ANY (%(ids)s) AND delivered_at IS NULL;
 
 -- name: prepaid_credit
 -- What prepaid accounts may spend, and the newest ledger entry it includes (one snapshot).

@@ -153,3 +153,47 @@ def test_the_cli_posts_and_shows(database_url, acme):
     ]
     unknown = akira("show", "Nobody")
     assert unknown.returncode != 0 and "no company named 'Nobody'" in unknown.stderr
+
+
+def test_an_alert_is_written_once_per_crossing(conn, acme, redis_client):
+    """Threshold 10: charges taking the balance 12 -> 9 -> 5 alert once (at 9); a top-up above
+    and a fall below again alert again; the credit limit reached is its own alert."""
+    company = acme["company"]
+    with conn.transaction():
+        ledger.set_billing(
+            conn, company, billing="prepaid", credit_limit="2", username="t", low_balance="10"
+        )
+        ledger.post(conn, company, "topup", "12", note="", username="t")
+    for amount in ("-3", "-4"):  # 9, then 5: below since the first
+        with conn.transaction():
+            ledger.post(conn, company, "adjustment", amount, note="charge", username="t")
+    kinds = [a["kind"] for a in ledger.undelivered_alerts(conn)]
+    assert kinds == ["low-balance"]
+    with conn.transaction():
+        ledger.post(conn, company, "topup", "10", note="", username="t")  # 15
+        ledger.post(conn, company, "invoice", "-8", note="", username="t")  # 7: again
+        ledger.post(conn, company, "invoice", "-8.5", note="", username="t")  # -1.5: within limit
+        ledger.post(conn, company, "invoice", "-1", note="", username="t")  # -2.5: limit passed
+    alerts = ledger.undelivered_alerts(conn)
+    assert [(a["kind"], a["balance"]) for a in alerts] == [
+        ("low-balance", "9.00000000"),  # 12 -> 9 crossed; 9 -> 5 stayed below
+        ("low-balance", "7.00000000"),
+        ("credit-limit-reached", "-2.50000000"),
+    ]
+    with conn.transaction():
+        assert ledger.mark_delivered(conn, [a["id"] for a in alerts[:2]]) == 2
+    assert [a["kind"] for a in ledger.undelivered_alerts(conn)] == ["credit-limit-reached"]
+
+
+def test_rated_calls_raise_the_alert_too(conn, acme, redis_client):
+    from admin.rater import Rater
+
+    with conn.transaction():
+        ledger.set_billing(
+            conn, acme["company"], billing=None, credit_limit=None, username="t", low_balance="0"
+        )
+    rater = Rater(conn=conn, redis=redis_client, consumer="t", log=lambda m: None)
+    rater.setup()
+    send(redis_client, event("c1", originator_id=acme["originator"]))
+    rater.run_once(block_ms=10)
+    assert [a["kind"] for a in ledger.undelivered_alerts(conn)] == ["low-balance"]
