@@ -297,18 +297,7 @@ def cmd_account(args: argparse.Namespace, settings: Settings) -> int:
                     print(f"posted {entry.kind} #{entry.id}: {entry.amount}", file=sys.stderr)
                 account = ledger.balance(conn, company_id).as_json()
                 if args.action == "show":
-                    account["entries"] = [
-                        {
-                            "id": e[0],
-                            "at": e[1].isoformat(),
-                            "kind": e[2],
-                            "amount": str(e[3]),
-                            "calls": e[5],
-                            "note": e[6],
-                            "by": e[7],
-                        }
-                        for e in ledger.entries(conn, company_id, args.entries)
-                    ]
+                    account["entries"] = ledger.entries(conn, company_id, args.entries)
         except ledger.LedgerError as exc:
             sys.exit(f"akira account {args.action}: {exc}")
         if args.action != "show":

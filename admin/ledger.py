@@ -204,10 +204,21 @@ def balance(conn: psycopg.Connection, company_id: int) -> Balance:
     return Balance(*row)
 
 
-def entries(conn: psycopg.Connection, company_id: int, limit: int = 20) -> list[tuple]:
-    return conn.execute(
-        query("ledger_entries"), {"company_id": company_id, "limit": limit}
-    ).fetchall()
+def entries(conn: psycopg.Connection, company_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest entries, newest first, as the CLI and the API show them (money as text)."""
+    rows = conn.execute(query("ledger_entries"), {"company_id": company_id, "limit": limit})
+    return [
+        {
+            "id": entry_id,
+            "at": at.isoformat(),
+            "kind": kind,
+            "amount": str(amount),
+            "calls": calls,
+            "note": note,
+            "by": by,
+        }
+        for entry_id, at, kind, amount, _currency, calls, note, by in rows
+    ]
 
 
 def audit(

@@ -39,3 +39,17 @@ ALTER TABLE rates
 ALTER TABLE cdrs
     ADD COLUMN customer_minimum_duration integer,
     ADD COLUMN vendor_minimum_duration integer;
+
+-- The rate in force for a number at a time in a tariff's history, as the engine chooses it:
+-- the longest prefix among the rates effective then (a closed or future prefix falls back to
+-- its parent). akira rerate prices stored calls with it.
+CREATE FUNCTION akira_rate_in_force(tariff bigint, number text, at timestamptz) RETURNS rates
+LANGUAGE sql STABLE AS $$
+    SELECT r.* FROM rates r
+    WHERE r.tariff_id = tariff
+      AND r.prefix = ANY (ARRAY(SELECT left(number, n) FROM generate_series(1, length(number)) n))
+      AND r.effective_from <= at
+      AND (r.effective_to IS NULL OR r.effective_to > at)
+    ORDER BY length(r.prefix) DESC, r.effective_from DESC
+    LIMIT 1
+$$;

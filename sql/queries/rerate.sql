@@ -2,9 +2,8 @@
 
 -- name: rerate_candidates
 -- Answered CDRs of the window (by call start) with, for each side, the rate in force at the
--- call's start in the tariff the call was rated with: the longest prefix of the called number
--- among the rates effective then, as the engine chooses (a closed or future prefix falls back
--- to its parent). Locked: a rerate and the rater never rewrite one CDR at once.
+-- call's start in the tariff the call was rated with (akira_rate_in_force). Locked: a rerate
+-- and the rater never rewrite one CDR at once.
 SELECT c.call_id, c.attempt, c.started_at, c.currency, c.duration, o.company_id,
        c.customer_price, c.vendor_cost,
        cr.prefix AS c_prefix, cr.rate AS c_rate, cr.initial_increment AS c_initial,
@@ -13,24 +12,8 @@ SELECT c.call_id, c.attempt, c.started_at, c.currency, c.duration, o.company_id,
        vr.next_increment AS v_next, vr.connect_fee AS v_fee, vr.minimum_duration AS v_minimum
 FROM cdrs c
 JOIN originators o ON o.id = c.originator_id
-LEFT JOIN LATERAL (
-    SELECT r.* FROM rates r
-    WHERE r.tariff_id = c.customer_tariff_id
-      AND r.prefix = ANY (ARRAY(SELECT left(c.called, n) FROM generate_series(1, length(c.called)) n))
-      AND r.effective_from <= c.call_started_at
-      AND (r.effective_to IS NULL OR r.effective_to > c.call_started_at)
-    ORDER BY length(r.prefix) DESC, r.effective_from DESC
-    LIMIT 1
-) cr ON true
-LEFT JOIN LATERAL (
-    SELECT r.* FROM rates r
-    WHERE r.tariff_id = c.vendor_tariff_id
-      AND r.prefix = ANY (ARRAY(SELECT left(c.called, n) FROM generate_series(1, length(c.called)) n))
-      AND r.effective_from <= c.call_started_at
-      AND (r.effective_to IS NULL OR r.effective_to > c.call_started_at)
-    ORDER BY length(r.prefix) DESC, r.effective_from DESC
-    LIMIT 1
-) vr ON true
+LEFT JOIN LATERAL akira_rate_in_force(c.customer_tariff_id, c.called, c.call_started_at) cr ON true
+LEFT JOIN LATERAL akira_rate_in_force(c.vendor_tariff_id, c.called, c.call_started_at) vr ON true
 WHERE c.call_started_at >= %(since)s AND c.call_started_at < %(until)s
   AND c.answered_at IS NOT NULL
   AND (%(company_id)s::bigint IS NULL OR o.company_id = %(company_id)s)

@@ -34,18 +34,7 @@ class EntryForm:
 def _account(database_url: str, company_id: int, limit: int) -> dict[str, Any]:
     with psycopg.connect(database_url) as conn:
         account = ledger.balance(conn, company_id).as_json()
-        account["entries"] = [
-            {
-                "id": e[0],
-                "at": e[1].isoformat(),
-                "kind": e[2],
-                "amount": str(e[3]),
-                "calls": e[5],
-                "note": e[6],
-                "by": e[7],
-            }
-            for e in ledger.entries(conn, company_id, limit)
-        ]
+        account["entries"] = ledger.entries(conn, company_id, limit)
         return account
 
 
