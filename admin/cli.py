@@ -157,11 +157,14 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     log = structlog.get_logger("akira.worker").info
 
+    from admin.backlog import open_cdr_bus
+
     def make_rater() -> Rater:
         return Rater(
             conn=psycopg.connect(settings.database_url, autocommit=True),
             redis=Redis.from_url(settings.redis_url, socket_timeout=10),
             consumer=args.consumer,
+            bus=open_cdr_bus(settings, args.consumer),
             log=log,
         )
 
@@ -176,11 +179,12 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_cdr_relay(args: argparse.Namespace, settings: Settings) -> int:
-    from kemi.relay import RedisStreamBus, Relay
+    from admin.backlog import open_cdr_bus
+    from kemi.relay import Relay
 
     relay = Relay(
         os.path.join(settings.spool_dir, "journal"),
-        RedisStreamBus(_redis(settings)),
+        open_cdr_bus(settings, "relay"),
         legacy_spool_dir=settings.spool_dir,
         on_event=lambda message: print(message, file=sys.stderr),
     )
@@ -194,6 +198,29 @@ def cmd_cdr_relay(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{waiting} journal segment(s) left (oldest {oldest:.0f}s): run again")
             return 0
         time.sleep(0.2)
+
+
+def cmd_cdr(args: argparse.Namespace, settings: Settings) -> int:
+    """akira cdr rejects | retry: the events the rater could not rate, and another try."""
+    import psycopg
+
+    from admin import rejects
+
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        if args.action == "rejects":
+            for row in rejects.listed(conn, args.limit):
+                print(json.dumps(row, default=str))
+            return 0
+        result = rejects.retry(conn, _redis(settings), ids=args.id)
+    print(json.dumps(dataclasses.asdict(result)))
+    if result.still_rejected:
+        print(
+            f"akira: {result.still_rejected} event(s) still cannot be rated; "
+            "see `akira cdr rejects` for why, fix the cause and run `akira cdr retry` again",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def cmd_set(args: argparse.Namespace, settings: Settings) -> int:
@@ -382,7 +409,8 @@ def _aware(text: str, option: str) -> datetime:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    """Nodes, their snapshot versions and the gateways they find down."""
+    """Nodes, their snapshot versions, the gateways they find down, the CDR backlog."""
+    from admin.backlog import cdr_backlog
     from admin.publisher import live_nodes
     from kemi import contract
     from kemi.health import cluster_down
@@ -396,9 +424,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         else int(redis.get(contract.SNAPSHOT_PENDING)),
         "nodes": live_nodes(redis),
         "gateways_down": cluster_down(redis),
-        "cdr_stream_length": redis.xlen(contract.CDR_STREAM)
-        if redis.exists(contract.CDR_STREAM)
-        else 0,
+        "cdr_backlog": cdr_backlog(settings),
     }
     print(json.dumps(status, indent=2))
     return 0
@@ -516,7 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.set_defaults(run=cmd_simulate)
 
-    worker = commands.add_parser("worker", help="rate CDR events from Redis into PostgreSQL")
+    worker = commands.add_parser(
+        "worker", help="rate CDR events from the bus (AKIRA_BUS) into PostgreSQL"
+    )
     worker.add_argument(
         "--consumer",
         default=f"{socket.gethostname()}-rater",
@@ -532,6 +560,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     relay.add_argument("--once", action="store_true", help="ship what is there and exit")
     relay.set_defaults(run=cmd_cdr_relay)
+
+    cdr = commands.add_parser(
+        "cdr",
+        help="CDR events the rater could not rate: list them, or rate them again",
+        description="rejects lists the events kept aside with the reason (JSON lines); retry "
+        "rates them again (after the cause is fixed, e.g. a currency added), stores those "
+        "that now rate and charges them once, and keeps the others with the new reason. "
+        "Exit status 1 while some still cannot be rated.",
+    )
+    cdr.add_argument("action", choices=["rejects", "retry"])
+    cdr.add_argument("--id", type=int, nargs="+", metavar="ID", help="retry only these")
+    cdr.add_argument("--limit", type=int, default=100, help="rejects listed (default 100)")
+    cdr.set_defaults(run=cmd_cdr)
 
     for kind, what in (
         ("originator", "a customer trunk"),

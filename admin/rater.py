@@ -1,12 +1,14 @@
 """The CDR ingester/rater behind ``akira worker`` (DESIGN §5).
 
-Reads the CDR stream as one consumer of a consumer group, prices each attempt, writes the batch
-with COPY and one set-based merge in one transaction, and acknowledges only after the commit.
-A crash between commit and ack replays the batch, which the merge skips (idempotent on
-call_id, attempt). A malformed event is stored in ``cdr_rejects`` and acknowledged, so it can
-neither block the stream nor be lost. PostgreSQL or Redis failures are retried with back-off;
-the worker never crashes on them. Events reach the stream through each node's relay
-(kemi.relay), which also ships what a node journaled while the bus was down.
+Reads the CDR bus (kemi.bus: Redis Streams or NATS JetStream) as one consumer of the rater
+group, prices each attempt, writes the batch with COPY and one set-based merge in one
+transaction, and acknowledges only after the commit. A crash between commit and ack replays
+the batch, which the merge skips (idempotent on call_id, attempt). An event that cannot be
+rated is stored in ``cdr_rejects`` with the reason and acknowledged, so it can neither block
+the bus nor be lost; ``akira cdr retry`` rates it again once the cause is fixed. PostgreSQL,
+Redis or bus failures are retried with back-off; the worker never crashes on them. Events
+reach the bus through each node's relay (kemi.relay), which also ships what a node journaled
+while the bus was down.
 """
 
 from __future__ import annotations
@@ -20,12 +22,11 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 from redis import Redis, RedisError
-from redis.exceptions import ResponseError
 
 from admin import credit
 from admin.cdr_rating import COLUMNS, InvalidEvent, rate_event
 from admin.queries import query
-from kemi import contract
+from kemi.bus import BusError, CdrBus, Delivery, RedisStreamBus
 
 # The merge of a batch, its column lists from the one CDR declaration (kemi.cdr).
 MERGE = sql.SQL(query("merge_cdr_staging")).format(
@@ -34,8 +35,6 @@ MERGE = sql.SQL(query("merge_cdr_staging")).format(
 COPY_IN = sql.SQL("COPY cdr_staging ({columns}) FROM STDIN").format(
     columns=sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
 )
-# An entry another consumer took this long ago without acknowledging is taken over.
-CLAIM_IDLE_MS = 60_000
 CREDIT_SYNC_SECONDS = 10.0  # every prepaid account's credit rewritten in Redis this often
 _ORIGINATOR, _CALL_ID, _ANSWERED = (
     COLUMNS.index(name) for name in ("originator_id", "call_id", "answered_at")
@@ -56,92 +55,73 @@ class Rater:
     conn: psycopg.Connection
     redis: Redis
     consumer: str
-    batch_size: int = 1000
+    bus: CdrBus | None = None  # default: the Redis stream in ``redis``
+    batch_size: int = 1000  # deliveries per read (events on Redis, relay batches on NATS)
     log: Callable[[str], None] = print
     _precisions: dict[str, int] = field(default_factory=dict)
     _partitions: set[tuple[int, int]] = field(default_factory=set)
-    _pending_checked: bool = False
     _credit_synced_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.bus is None:
+            self.bus = RedisStreamBus(self.redis, self.consumer)
 
     def setup(self) -> None:
         if not self.conn.autocommit:
             raise ValueError("the rater needs an autocommit connection (psycopg autocommit=True)")
-        try:
-            self.redis.xgroup_create(contract.CDR_STREAM, contract.CDR_GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        self.bus.setup()
         self.conn.execute(query("create_cdr_staging"))
 
     def run_once(self, block_ms: int = 1000) -> BatchResult:
-        """Read and rate one batch: first our own unacknowledged entries, then stale ones of
-        crashed consumers, then new ones."""
+        """Read, rate, commit and acknowledge one batch."""
         result = BatchResult()
-        entries = []
-        if not self._pending_checked:
-            entries = self._read("0", block_ms=None)  # ours, delivered before a restart
-            self._pending_checked = not entries
-        if not entries:
-            _, claimed, *_ = self.redis.xautoclaim(
-                contract.CDR_STREAM,
-                contract.CDR_GROUP,
-                self.consumer,
-                min_idle_time=CLAIM_IDLE_MS,
-                start_id="0-0",
-                count=self.batch_size,
-            )
-            entries = [(entry_id, fields) for entry_id, fields in claimed if fields]
-        if not entries:
-            entries = self._read(">", block_ms=block_ms)
-        if entries:
-            self.process(entries, result)
+        deliveries = self.bus.read(self.batch_size, block_ms)
+        if deliveries:
+            self.process(deliveries, result)
         if time.monotonic() - self._credit_synced_at >= CREDIT_SYNC_SECONDS:
             credit.sync(self.conn, self.redis)  # top-ups, limits changed, a Redis that restarted
             self._credit_synced_at = time.monotonic()
         return result
 
-    def _read(self, start: str, block_ms: int | None) -> list:
-        response = self.redis.xreadgroup(
-            contract.CDR_GROUP,
-            self.consumer,
-            {contract.CDR_STREAM: start},
-            count=self.batch_size,
-            block=block_ms,
-        )
-        return response[0][1] if response else []
-
-    def process(self, entries: list, result: BatchResult) -> None:
+    def process(self, deliveries: list[Delivery], result: BatchResult) -> None:
         precisions = self.precisions()
-        rows, rejects, ids = [], [], []
-        for entry_id, fields in entries:
-            ids.append(entry_id)
-            payload = fields.get(contract.CDR_EVENT_FIELD.encode(), b"")
-            try:
-                rows.append(rate_event(payload, precisions))
-            except InvalidEvent as exc:
-                rejects.append((_text(entry_id), payload.decode("utf-8", "replace"), str(exc)))
+        rows, rejects = [], []
+        for delivery in deliveries:
+            for index, payload in enumerate(delivery.events):
+                try:
+                    rows.append(rate_event(payload, precisions))
+                except InvalidEvent as exc:
+                    label = delivery.label
+                    if len(delivery.events) > 1:  # a NATS batch: which event in it
+                        label = f"{label}#{index}"
+                    rejects.append((label, payload.decode("utf-8", "replace"), str(exc)))
         with self.conn.transaction():
-            for started in {row[COLUMNS.index("started_at")] for row in rows}:
-                self._ensure_partition(started)
+            result.written += self.store(rows)
             with self.conn.cursor() as cursor:
-                with cursor.copy(COPY_IN) as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                result.written += cursor.execute(MERGE).fetchone()[0]
-                for stream_id, payload, error in rejects:
+                for bus_id, payload, error in rejects:
                     cursor.execute(
                         query("insert_cdr_reject"),
-                        {"stream_id": stream_id, "payload": payload, "error": error},
+                        {"stream_id": bus_id, "payload": payload, "error": error},
                     )
-        self._settle(rows)
-        # Only now, with the rows committed and credit settled, may Redis forget the events.
-        self.redis.xack(contract.CDR_STREAM, contract.CDR_GROUP, *ids)
-        result.read += len(entries)
+        self.settle(rows)
+        # Only now, with the rows committed and credit settled, may the bus forget the events.
+        self.bus.ack(deliveries)
+        result.read += sum(len(delivery.events) for delivery in deliveries)
         result.rejected += len(rejects)
-        for stream_id, _, error in rejects:
-            self.log(f"rejected CDR event {stream_id}: {error}")
+        for bus_id, _, error in rejects:
+            self.log(f"rejected CDR event {bus_id}: {error}")
 
-    def _settle(self, rows: list[tuple]) -> None:
+    def store(self, rows: list[tuple]) -> int:
+        """COPY rated rows and merge them, inside the caller's transaction; the new CDRs."""
+        for started in {row[COLUMNS.index("started_at")] for row in rows}:
+            self._ensure_partition(started)
+        with self.conn.cursor() as cursor:
+            with cursor.copy(COPY_IN) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return cursor.execute(MERGE).fetchone()[0]
+
+    def settle(self, rows: list[tuple]) -> None:
         """Prepaid calls of the batch are charged now (or were, for a replay): their accounts'
         credit is rewritten from the ledger first, then their reservations stop counting, so
         for a moment both count (never neither)."""
@@ -168,10 +148,6 @@ class Rater:
             self._partitions.add(month)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def run_forever(make_rater: Callable[[], Rater], log: Callable[[str], None]) -> None:
     """The worker loop: reconnect and back off on PostgreSQL or Redis failures, never crash."""
     backoff = 1.0
@@ -189,10 +165,11 @@ def run_forever(make_rater: Callable[[], Rater], log: Callable[[str], None]) -> 
                     f"{result.rejected} rejected"
                 )
             backoff = 1.0
-        except (psycopg.Error, RedisError, OSError) as exc:
+        except (psycopg.Error, RedisError, BusError, OSError) as exc:
             log(f"worker: {exc!r}; retrying in {backoff:.0f}s")
             if rater is not None:
                 rater.conn.close()
+                rater.bus.close()
             rater = None
             time.sleep(backoff)
             backoff = min(backoff * 2, 30.0)

@@ -17,6 +17,8 @@ SQL_DIR = PROJECT_ROOT / "sql"
 class Settings:
     database_url: str
     redis_url: str
+    bus: str  # the CDR bus: "redis" or "nats" (kemi.bus)
+    nats_url: str
     secret_key: str
     spool_dir: str
     snapshot_dir: str  # this host's copy of the published snapshot (publish, simulate)
@@ -33,6 +35,8 @@ class Settings:
                 "AKIRA_DATABASE_URL", "postgresql://akira:akira@127.0.0.1:5432/akira"
             ),
             redis_url=env.get("AKIRA_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            bus=env.get("AKIRA_BUS", "redis"),
+            nats_url=env.get("AKIRA_NATS_URL", "nats://127.0.0.1:4222"),
             secret_key=env.get("AKIRA_SECRET_KEY", ""),
             spool_dir=env.get("AKIRA_SPOOL_DIR", "/var/spool/akira"),
             snapshot_dir=env.get("AKIRA_SNAPSHOT_DIR", "/var/lib/akira/snapshot"),

@@ -42,9 +42,12 @@ TARIFF_ROWS = "akira:tariff:rows"  # "id:revision@created:closed" -> its rows di
 NODES = "akira:nodes"
 NODE_ALIVE_SECONDS = 3.0  # a node that has not reported for this long is not waited for
 
+# The CDR bus (kemi.bus). Redis: the stream, its consumer group, the entry's one field.
 CDR_STREAM = "akira:cdr"
-CDR_GROUP = "akira-rater"
+CDR_GROUP = "akira-rater"  # also the name of the NATS durable consumer
 CDR_EVENT_FIELD = "e"
+NATS_STREAM = "AKIRA_CDR"
+NATS_SUBJECT = "akira.cdr"
 
 
 def snapshot_key(version: int) -> str:

@@ -1,8 +1,10 @@
 """CDR events leave a SIP worker as appends to a local journal file, never over the network.
 
 DESIGN §5, decisions/0007. Each worker process appends JSON lines to its own segment,
-``{node}-{pid}-{n}.open``; every ``rotate_seconds`` (at its next event) it renames the segment
-to ``.jsonl`` and starts another. The node's relay (kemi.relay, a Kamailio timer process) ships
+``{node}-{pid}-{random}-{n}.open`` (the random part keeps names unique across restarts
+that reuse a pid: the bus drops a batch resent under the same name); every
+``rotate_seconds`` (at its next event) it renames the segment to ``.jsonl`` and starts
+another. The node's relay (kemi.relay, a Kamailio timer process) ships
 ``.jsonl`` segments to the bus in batches and deletes them once the bus has them. A worker
 that falls silent leaves an ``.open`` segment behind: the relay takes it over once it is
 ``STALE_SECONDS`` old, by renaming it under an exclusive lock, and the worker, which checks
@@ -34,7 +36,7 @@ class Journal:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.directory = directory
-        self._prefix = f"{node}-{os.getpid()}-"
+        self._prefix = f"{node}-{os.getpid()}-{os.urandom(4).hex()}-"
         self._rotate_seconds = rotate_seconds
         self._clock = clock
         self._fd = -1

@@ -1,4 +1,4 @@
-"""The node's CDR relay: journal segments (kemi.journal) -> the bus, in batches.
+"""The node's CDR relay: journal segments (kemi.journal) -> the bus (kemi.bus), in batches.
 
 Runs in a Kamailio timer process (``Router.ksr_timer_relay``), or as ``akira cdr-relay`` for a
 node whose Kamailio is gone. A segment is deleted only after the bus has taken all of its
@@ -13,6 +13,7 @@ of a node that dies expire with it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import glob
 import os
@@ -21,23 +22,11 @@ from collections.abc import Callable
 
 from redis import Redis, RedisError
 
-from kemi import contract, limits
+from kemi import limits
+from kemi.bus import BusError, CdrBus
 from kemi.journal import OPEN, READY, STALE_SECONDS, TAKEN
 
 BATCH = 500  # events per round trip to the bus
-
-
-class RedisStreamBus:
-    """The default bus: one Redis stream (``akira:cdr``), entries of one field."""
-
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
-
-    def publish(self, lines: list[bytes]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for line in lines:
-            pipe.xadd(contract.CDR_STREAM, {contract.CDR_EVENT_FIELD: line})
-        pipe.execute()
 
 
 class RedisLimits:
@@ -64,7 +53,7 @@ class Relay:
     def __init__(
         self,
         journal_dir: str,
-        bus: RedisStreamBus,
+        bus: CdrBus,
         *,
         node_limits: RedisLimits | None = None,
         legacy_spool_dir: str | None = None,
@@ -92,16 +81,13 @@ class Relay:
                 self.limits.keep_alive()
             for path in self._ready():
                 shipped += self._ship(path)
-        except (RedisError, OSError) as exc:
+        except (BusError, RedisError, OSError) as exc:
             self._bus_down_until = self._clock() + self._retry_after
             self._on_event(f"akira: CDR relay waits, the bus failed: {exc!r}")
         return shipped
 
     def backlog(self) -> tuple[int, float | None]:
-        """(segments waiting, age in seconds of the oldest) — for status and health."""
-        paths = glob.glob(os.path.join(self.journal_dir, "*"))
-        ages = [self._clock() - os.path.getmtime(p) for p in paths if not _temporary(p)]
-        return len(ages), max(ages, default=None)
+        return journal_backlog(self.journal_dir, self._clock())
 
     def _take_over_stale(self) -> None:
         now = self._clock()
@@ -138,10 +124,21 @@ class Relay:
         if releases and self.limits is not None:
             self.limits.release(releases)
         lines = [line for line in lines if not line.startswith(b"R ")]
+        name = os.path.basename(path).rsplit(".", 1)[0]  # the same across renames
         for start in range(0, len(lines), BATCH):
-            self.bus.publish(lines[start : start + BATCH])
+            self.bus.publish(lines[start : start + BATCH], f"{name}:{start}")
         os.unlink(path)  # a crash before this sends the segment again; the rater dedups
         return len(lines)
+
+
+def journal_backlog(directory: str, now: float) -> tuple[int, float | None]:
+    """(segments not shipped yet, age in seconds of the oldest) — for status and health."""
+    ages = []
+    for path in glob.glob(os.path.join(directory, "*")):
+        if not _temporary(path):
+            with contextlib.suppress(FileNotFoundError):  # shipped meanwhile
+                ages.append(now - os.path.getmtime(path))
+    return len(ages), max(ages, default=None)
 
 
 def _temporary(path: str) -> bool:

@@ -27,6 +27,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from kemi import limits
+from kemi.bus import open_bus
 from kemi.context import CallContext, Target
 from kemi.health import report_health, write_down
 from kemi.journal import Journal
@@ -42,7 +43,7 @@ from kemi.pipeline import (
     end_reason,
 )
 from kemi.prober import Prober, probe_source
-from kemi.relay import RedisLimits, RedisStreamBus, Relay
+from kemi.relay import RedisLimits, Relay
 from kemi.request import CallRequest, call_id_ok, printable
 from kemi.settings import EngineSettings
 from kemi.snapshot import Snapshot
@@ -602,7 +603,7 @@ class Router:
             redis = self._redis()
             self._cdr_relay = Relay(
                 self.settings.journal_dir,
-                RedisStreamBus(redis),
+                open_bus(self.settings.bus, redis=redis, nats_url=self.settings.nats_url),
                 node_limits=RedisLimits(redis, self.incarnation, self.settings.slots_alive_ms),
                 legacy_spool_dir=self.settings.spool_dir,
                 on_event=lambda message: KSR.err(message + "\n"),

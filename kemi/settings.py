@@ -14,6 +14,8 @@ def _flag(value: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
     redis_url: str
+    bus: str  # where CDR events go: "redis" (a stream in redis_url) or "nats" (kemi.bus)
+    nats_url: str  # the NATS JetStream server of AKIRA_BUS=nats
     redis_timeout: float  # seconds; the node's timer processes never wait longer on Redis
     snapshot_dir: str  # this node's snapshot files (kemi.contract)
     snapshot_check_interval: float  # seconds between a worker's looks at the installed version
@@ -37,6 +39,8 @@ class EngineSettings:
         spool_dir = env.get("AKIRA_SPOOL_DIR", "/var/spool/akira")
         return cls(
             redis_url=env.get("AKIRA_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            bus=env.get("AKIRA_BUS", "redis"),
+            nats_url=env.get("AKIRA_NATS_URL", "nats://127.0.0.1:4222"),
             redis_timeout=float(env.get("AKIRA_REDIS_TIMEOUT", "0.5")),
             snapshot_dir=env.get("AKIRA_SNAPSHOT_DIR", "/var/lib/akira/snapshot"),
             snapshot_check_interval=float(env.get("AKIRA_SNAPSHOT_CHECK_INTERVAL", "0.25")),

@@ -6,7 +6,7 @@ AKIRA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export AKIRA_RUN_DIR=${AKIRA_RUN_DIR:-$AKIRA_ROOT/.run}
 VENV=$AKIRA_ROOT/.venv
 DEBIAN_PACKAGES=(kamailio kamailio-python3-modules kamailio-redis-modules sip-tester
-                 redis-server redis-tools
+                 redis-server redis-tools nats-server
                  postgresql postgresql-client python3-venv procps)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -53,7 +53,8 @@ url, part = sys.argv[1], sys.argv[2]
 u = urlsplit(url)
 print({"host": u.hostname or "127.0.0.1", "user": u.username or "postgres",
        "password": u.password or "",
-       "port": u.port or (5432 if u.scheme.startswith("postgres") else 6379),
+       "port": u.port or (5432 if u.scheme.startswith("postgres")
+                          else 4222 if u.scheme == "nats" else 6379),
        "dbname": u.path.lstrip("/")}[part])
 PY
 }
@@ -154,8 +155,48 @@ ensure_redis() { # URL
     die "Redis did not start; see $dir/redis.log"
 }
 
+nats_answers() { # URL
+    "$VENV/bin/python" - "$1" <<'PY' 2>/dev/null
+import asyncio, sys
+import nats
+
+async def main():
+    nc = await nats.connect(sys.argv[1], allow_reconnect=False, connect_timeout=2)
+    try:
+        await nc.jetstream().account_info()  # JetStream on, not just NATS
+    finally:
+        await nc.close()
+
+asyncio.run(main())
+PY
+}
+
+# Start a private nats-server with JetStream (file store) on the URL's port when none answers.
+ensure_nats() { # URL
+    local url=$1 port host dir
+    nats_answers "$url" && return
+    host=$(url_part "$url" host); port=$(url_part "$url" port)
+    case "$host" in 127.0.0.1|localhost) ;; *) die "NATS JetStream at $host:$port does not answer";; esac
+    command -v nats-server >/dev/null || die "nats-server is not installed (Debian package nats-server)"
+    dir=$AKIRA_RUN_DIR/nats-$port
+    mkdir -p "$dir"
+    say "starting a private nats-server with JetStream on 127.0.0.1:$port (store $dir)"
+    nohup nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir" -P "$dir/nats.pid" \
+        -l "$dir/nats.log" >/dev/null 2>&1 &
+    echo "$dir" > "$AKIRA_RUN_DIR/private-nats-$port"
+    for _ in $(seq 50); do nats_answers "$url" && return; sleep 0.2; done
+    die "nats-server did not start; see $dir/nats.log"
+}
+
 stop_private_services() {
     local marker dir port
+    for marker in "$AKIRA_RUN_DIR"/private-nats-*; do
+        [ -e "$marker" ] || continue
+        port=${marker##*-}; dir=$(cat "$marker")
+        say "stopping the private nats-server on port $port"
+        [ -f "$dir/nats.pid" ] && kill -TERM "$(cat "$dir/nats.pid")" 2>/dev/null || true
+        rm -f "$marker"
+    done
     for marker in "$AKIRA_RUN_DIR"/private-redis-*; do
         [ -e "$marker" ] || continue
         port=${marker##*-}; dir=$(cat "$marker")

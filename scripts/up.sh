@@ -21,6 +21,11 @@ ensure_venv
 ensure_postgres "$AKIRA_DATABASE_URL"
 ensure_database_role "$AKIRA_DATABASE_URL"
 ensure_redis "$AKIRA_REDIS_URL"
+export AKIRA_BUS=${AKIRA_BUS:-redis}
+if [ "$AKIRA_BUS" = nats ]; then
+    export AKIRA_NATS_URL=${AKIRA_NATS_URL:-nats://127.0.0.1:4222}
+    ensure_nats "$AKIRA_NATS_URL"
+fi
 akira=$VENV/bin/akira
 
 [ -f "$AKIRA_RUN_DIR/secret_key" ] || "$VENV/bin/python" -c \

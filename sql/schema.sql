@@ -230,9 +230,11 @@ CREATE TABLE snapshot_publications (
 CREATE TABLE cdr_rejects (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     received_at timestamptz NOT NULL DEFAULT now(),
-    stream_id   text NOT NULL,
+    stream_id   text NOT NULL,  -- where it sat on the bus: stream id, or NATS sequence#index
     payload     text NOT NULL,
-    error       text NOT NULL
+    error       text NOT NULL,  -- why it could not be rated (the latest try)
+    retries     integer NOT NULL DEFAULT 0,  -- `akira cdr retry` tries so far
+    retried_at  timestamptz
 );
 
 -- TimescaleDB is used when the extension is installed and preloaded; plain PostgreSQL otherwise.
@@ -415,4 +417,4 @@ $$;
 CREATE TRIGGER ledger_entries_alerts AFTER INSERT ON ledger_entries
 FOR EACH ROW EXECUTE FUNCTION akira_ledger_alerts();
 
-INSERT INTO schema_migrations (version) VALUES ('0001'), ('0002'), ('0003'), ('0004');
+INSERT INTO schema_migrations (version) VALUES ('0001'), ('0002'), ('0003'), ('0004'), ('0005');

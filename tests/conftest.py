@@ -5,10 +5,12 @@ gets a fresh database copied from a migrated template, and a Redis database clea
 keys. When a service does not answer, those tests fail with the reason; they are never skipped.
 
 Environment: AKIRA_TEST_DATABASE_URL (a maintenance database URL, default
-postgresql://akira:akira@127.0.0.1:5432/postgres) and AKIRA_TEST_REDIS_URL (default
-redis://127.0.0.1:6379/15). scripts/test.sh sets both. Under pytest-xdist each worker gets a
-Redis database of its own (gw0 the configured one, gwN the one N + 4 below it, keeping clear of
-the benchmarks' 12-14) and, in tests/e2e/ports.py, ports of its own.
+postgresql://akira:akira@127.0.0.1:5432/postgres), AKIRA_TEST_REDIS_URL (default
+redis://127.0.0.1:6379/15) and AKIRA_TEST_NATS_URL (default nats://127.0.0.1:4222, a
+JetStream server; each test gets a stream of its own). scripts/test.sh sets them. Under
+pytest-xdist each worker gets a Redis database of its own (gw0 the configured one, gwN the
+one N + 4 below it, keeping clear of the benchmarks' 12-14) and, in tests/e2e/ports.py,
+ports of its own.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from redis import Redis
 
 from admin.migrate import migrate
 from kemi import contract
+from kemi.bus import CdrBus, JetStreamBus, RedisStreamBus
 
 MAINTENANCE_URL = os.environ.get(
     "AKIRA_TEST_DATABASE_URL", "postgresql://akira:akira@127.0.0.1:5432/postgres"
@@ -38,6 +41,7 @@ def _worker_redis_url(url: str) -> str:
     return f"{base}/{int(db or 0) - WORKER - 4}"
 
 
+NATS_URL = os.environ.get("AKIRA_TEST_NATS_URL", "nats://127.0.0.1:4222")
 REDIS_URL = _worker_redis_url(os.environ.get("AKIRA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 
 
@@ -124,3 +128,21 @@ def redis_client() -> Iterator[Redis]:
     clean_redis(client)
     yield client
     client.close()
+
+
+@pytest.fixture(params=["redis", "nats"])
+def cdr_bus(request, redis_client) -> Iterator[CdrBus]:
+    """Each CDR bus in turn: the Redis stream in the test database, or a JetStream stream of
+    this test's own on the real NATS server (redelivery after 1 s instead of 15)."""
+    if request.param == "redis":
+        yield RedisStreamBus(redis_client, consumer="test-rater")
+        return
+    name = f"T{uuid.uuid4().hex[:12].upper()}"
+    bus = JetStreamBus(NATS_URL, stream=name, subject=f"test.{name}", redeliver_seconds=1.0)
+    try:
+        bus.setup()
+    except Exception as exc:
+        pytest.fail(f"NATS JetStream does not answer at AKIRA_TEST_NATS_URL={NATS_URL}: {exc}")
+    yield bus
+    bus.delete_stream()
+    bus.close()

@@ -34,3 +34,21 @@ SELECT count(*) FROM inserted;
 -- name: insert_cdr_reject
 INSERT INTO cdr_rejects (stream_id, payload, error)
 VALUES (%(stream_id)s, %(payload)s, %(error)s);
+
+-- name: cdr_rejects_listed
+SELECT id, received_at, stream_id, error, retries, retried_at, payload
+FROM cdr_rejects ORDER BY id LIMIT %(limit)s;
+
+-- name: cdr_rejects_for_retry
+-- Locked for this retry; a concurrent retry skips them rather than rating them twice.
+SELECT id, payload FROM cdr_rejects
+WHERE %(ids)s::bigint[] IS NULL OR id = ANY (%(ids)s)
+ORDER BY id
+FOR UPDATE SKIP LOCKED;
+
+-- name: delete_cdr_rejects
+DELETE FROM cdr_rejects WHERE id = ANY (%(ids)s);
+
+-- name: cdr_reject_still_failing
+UPDATE cdr_rejects SET error = %(error)s, retries = retries + 1, retried_at = now()
+WHERE id = %(id)s;

@@ -15,6 +15,7 @@ from admin import catalog, credit, ledger
 from admin.catalog import RateRow
 from admin.rater import Rater
 from kemi import limits
+from kemi.bus import RedisStreamBus
 from kemi.rates import Rate, money_units
 from tests.integration.test_limits import setup
 from tests.integration.test_rater import event, send
@@ -163,7 +164,7 @@ def test_the_rater_settles_prepaid_calls_from_the_ledger(conn, redis):
     assert held(redis, company)["settling"] > 0
     rater = Rater(conn=conn, redis=redis, consumer="t", log=lambda m: None)
     rater.setup()
-    send(redis, event("c1", originator_id=originator, customer_tariff_id=tariff))
+    send(RedisStreamBus(redis), event("c1", originator_id=originator, customer_tariff_id=tariff))
     assert rater.run_once(block_ms=10).written == 1
     price = conn.execute("SELECT customer_price FROM cdrs").fetchone()[0]
     assert price == D("0.045000")

@@ -14,6 +14,7 @@ import pytest
 from admin import catalog, ledger
 from admin.catalog import RateRow
 from admin.publisher import PublishError, compile_routing
+from kemi.bus import RedisStreamBus
 from tests.integration.test_rater import event, send
 
 pytestmark = pytest.mark.integration
@@ -100,9 +101,9 @@ def test_the_rater_charges_each_new_cdr_once(conn, acme, redis_client):
         event("c2", **mine),
         event("c3", code=486, answered=None, **mine),  # costs nothing: no entry for it
     ]
-    send(redis_client, *calls)
+    send(RedisStreamBus(redis_client), *calls)
     assert rater.run_once(block_ms=10).written == 3
-    send(redis_client, *calls[:2])  # a replay (a relay that shipped twice, say)
+    send(RedisStreamBus(redis_client), *calls[:2])  # a replay (a relay that shipped twice, say)
     assert rater.run_once(block_ms=10).written == 0
     charges = conn.execute(
         "SELECT amount, calls, currency, created_by FROM ledger_entries WHERE kind = 'call_charge'"
@@ -194,6 +195,6 @@ def test_rated_calls_raise_the_alert_too(conn, acme, redis_client):
         )
     rater = Rater(conn=conn, redis=redis_client, consumer="t", log=lambda m: None)
     rater.setup()
-    send(redis_client, event("c1", originator_id=acme["originator"]))
+    send(RedisStreamBus(redis_client), event("c1", originator_id=acme["originator"]))
     rater.run_once(block_ms=10)
     assert [a["kind"] for a in ledger.undelivered_alerts(conn)] == ["low-balance"]

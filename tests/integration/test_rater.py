@@ -1,12 +1,15 @@
-"""The CDR rater against the real Redis stream and PostgreSQL."""
+"""The CDR rater against each real bus (Redis stream, NATS JetStream) and PostgreSQL."""
 
 import json
+import time
+import uuid
 from decimal import Decimal as D
 
 import pytest
 
+from admin import rejects
 from admin.rater import Rater
-from kemi import contract
+from kemi.bus import JetStreamBus, RedisStreamBus
 from kemi.cdr import TERMS
 
 pytestmark = pytest.mark.integration
@@ -50,18 +53,36 @@ def event(call_id="c1", attempt=1, code=200, answered=T0 + 2_000, ended=T0 + 63_
     }
 
 
-def send(redis_client, *events):
-    for e in events:
-        payload = e if isinstance(e, str) else json.dumps(e)
-        redis_client.xadd(contract.CDR_STREAM, {contract.CDR_EVENT_FIELD: payload})
+def send(bus, *events):
+    """As a node's relay does: one batch (one NATS message; one Redis entry per event)."""
+    payloads = [(e if isinstance(e, str) else json.dumps(e)).encode() for e in events]
+    bus.publish(payloads, key=uuid.uuid4().hex)
+
+
+def reopened(bus):
+    """The same bus as a restarted worker process sees it."""
+    if isinstance(bus, RedisStreamBus):
+        return RedisStreamBus(bus.redis, bus.consumer)
+    return JetStreamBus(
+        bus.url, stream=bus.stream, subject=bus.subject, redeliver_seconds=bus.redeliver_seconds
+    )
+
+
+def run_until(rater, written, timeout=5.0):
+    """Rate batches until ``written`` new CDRs (redelivery on NATS takes its ack wait)."""
+    total, deadline = 0, time.monotonic() + timeout
+    while total < written and time.monotonic() < deadline:
+        total += rater.run_once(block_ms=100).written
+    return total
 
 
 @pytest.fixture
-def rater(autocommit_conn, redis_client):
+def rater(autocommit_conn, redis_client, cdr_bus):
     rater = Rater(
         conn=autocommit_conn,
         redis=redis_client,
         consumer="test-rater",
+        bus=cdr_bus,
         log=lambda message: None,
     )
     rater.setup()
@@ -75,8 +96,8 @@ def cdrs(conn):
     ).fetchall()
 
 
-def test_answered_and_failed_attempts_are_priced_exactly(rater, conn, redis_client):
-    send(redis_client, event(attempt=1, code=503, answered=None, ended=T0 + 500), event(attempt=2))
+def test_answered_and_failed_attempts_are_priced_exactly(rater, conn, cdr_bus):
+    send(cdr_bus, event(attempt=1, code=503, answered=None, ended=T0 + 500), event(attempt=2))
     result = rater.run_once(block_ms=10)
     assert (result.read, result.written, result.rejected) == (2, 2, 0)
     # talk time 61.5 s -> 62 billable seconds.
@@ -86,22 +107,22 @@ def test_answered_and_failed_attempts_are_priced_exactly(rater, conn, redis_clie
         ("c1", 1, 503, D("0.000"), 0, D("0"), 0, D("0")),
         ("c1", 2, 200, D("61.500"), 66, D("0.045000"), 62, D("0.025833")),
     ]
-    pending = redis_client.xpending(contract.CDR_STREAM, contract.CDR_GROUP)
-    assert pending["pending"] == 0
+    backlog = cdr_bus.backlog()
+    assert (backlog.undelivered, backlog.unacknowledged) == (0, 0)
 
 
-def test_replayed_events_are_not_counted_twice(rater, conn, redis_client):
-    send(redis_client, event(), event())  # the same attempt twice in one batch
+def test_replayed_events_are_not_counted_twice(rater, conn, cdr_bus):
+    send(cdr_bus, event(), event())  # the same attempt twice in one batch
     rater.run_once(block_ms=10)
-    send(redis_client, event())  # and again later
+    send(cdr_bus, event())  # and again later
     result = rater.run_once(block_ms=10)
     assert result.read == 1 and result.written == 0
     assert len(cdrs(conn)) == 1
 
 
-def test_malformed_events_are_kept_aside_and_do_not_block_the_stream(rater, conn, redis_client):
+def test_malformed_events_are_kept_aside_and_do_not_block_the_stream(rater, conn, cdr_bus):
     send(
-        redis_client,
+        cdr_bus,
         "{not json",
         json.dumps(event(format=99)),
         json.dumps(event(currency="XXX")),
@@ -113,32 +134,76 @@ def test_malformed_events_are_kept_aside_and_do_not_block_the_stream(rater, conn
     assert errors[0].startswith("malformed event")
     assert "format is not 3" in errors[1]
     assert "unknown currency 'XXX'" in errors[2]
-    assert redis_client.xpending(contract.CDR_STREAM, contract.CDR_GROUP)["pending"] == 0
+    assert cdr_bus.backlog().unacknowledged == 0
 
 
-def test_events_of_a_crashed_worker_are_rated_after_restart(conn, autocommit_conn, redis_client):
-    first = Rater(conn=autocommit_conn, redis=redis_client, consumer="w1")
+def test_events_of_a_crashed_worker_are_rated_after_restart(
+    conn, autocommit_conn, redis_client, cdr_bus
+):
+    first = Rater(conn=autocommit_conn, redis=redis_client, consumer="test-rater", bus=cdr_bus)
     first.setup()
-    send(redis_client, event(call_id="a"), event(call_id="b"))
+    send(cdr_bus, event(call_id="a"), event(call_id="b"))
     # the worker read the batch, then died before writing it
-    delivered = first._read(">", block_ms=None)
-    assert len(delivered) == 2
-    restarted = Rater(conn=autocommit_conn, redis=redis_client, consumer="w1")
+    delivered = cdr_bus.read(10, block_ms=100)
+    assert sum(len(d.events) for d in delivered) == 2
+    assert cdr_bus.backlog().unacknowledged == len(delivered)
+    restarted = Rater(
+        conn=autocommit_conn, redis=redis_client, consumer="test-rater", bus=reopened(cdr_bus)
+    )
     restarted.setup()
-    result = restarted.run_once(block_ms=10)
-    assert result.written == 2
+    assert run_until(restarted, 2) == 2
     assert [row[0] for row in cdrs(conn)] == ["a", "b"]
+    restarted.bus.close()
 
 
-def test_no_ack_when_postgresql_fails(rater, conn, redis_client):
-    send(redis_client, event(call_id="x"))
+def test_no_ack_when_postgresql_fails(rater, conn, redis_client, cdr_bus):
+    send(cdr_bus, event(call_id="x"))
     conn.execute("ALTER TABLE cdrs RENAME TO cdrs_away")  # the write will fail
     conn.commit()
     with pytest.raises(Exception, match="cdrs"):
-        rater.run_once(block_ms=10)
-    assert redis_client.xpending(contract.CDR_STREAM, contract.CDR_GROUP)["pending"] == 1
+        rater.run_once(block_ms=100)
+    assert cdr_bus.backlog().unacknowledged == 1
     conn.execute("ALTER TABLE cdrs_away RENAME TO cdrs")
     conn.commit()
-    recovered = Rater(conn=rater.conn, redis=redis_client, consumer="test-rater")
+    recovered = Rater(
+        conn=rater.conn, redis=redis_client, consumer="test-rater", bus=reopened(cdr_bus)
+    )
     recovered.setup()
-    assert recovered.run_once(block_ms=10).written == 1
+    assert run_until(recovered, 1) == 1
+    recovered.bus.close()
+
+
+def test_acknowledged_events_leave_the_bus(rater, cdr_bus):
+    """The Redis stream is trimmed behind the rater, JetStream deletes acknowledged batches:
+    the bus holds the backlog, not the history."""
+    for n in range(30):
+        send(cdr_bus, event(call_id=f"t{n}"))
+    assert run_until(rater, 30) == 30
+    backlog = cdr_bus.backlog()
+    assert (backlog.undelivered, backlog.unacknowledged, backlog.oldest_age_seconds) == (
+        0,
+        0,
+        None,
+    )
+    if isinstance(cdr_bus, RedisStreamBus):
+        assert cdr_bus.redis.xlen("akira:cdr") <= 1  # the last entry read marks the floor
+
+
+def test_rejects_are_rated_again_once_the_cause_is_fixed(autocommit_conn, conn, redis_client):
+    rater = Rater(conn=autocommit_conn, redis=redis_client, consumer="r", log=lambda m: None)
+    rater.setup()
+    send(rater.bus, json.dumps(event(call_id="zz", currency="XXX")), "{not json")
+    assert rater.run_once(block_ms=10).rejected == 2
+    still = rejects.retry(autocommit_conn, redis_client)
+    assert (still.retried, still.rated, still.still_rejected) == (2, 0, 2)
+
+    conn.execute("INSERT INTO currencies (code, name, precision) VALUES ('XXX', 'Test', 4)")
+    conn.commit()
+    fixed = rejects.retry(autocommit_conn, redis_client)
+    assert (fixed.retried, fixed.rated, fixed.written, fixed.still_rejected) == (2, 1, 1, 1)
+    assert rejects.retry(autocommit_conn, redis_client).written == 0  # nothing counted twice
+    assert [row[0] for row in cdrs(conn)] == ["zz"]
+    price = conn.execute("SELECT customer_price FROM cdrs WHERE call_id = 'zz'").fetchone()[0]
+    assert price == D("0.0450")  # at XXX's 4 places (the merge charges it: test_ledger.py)
+    left = rejects.listed(autocommit_conn)
+    assert [(row["retries"], row["error"][:15]) for row in left] == [(3, "malformed event")]

@@ -12,6 +12,7 @@ from admin import catalog, ledger
 from admin.catalog import RateRow
 from admin.rater import Rater
 from admin.rerate import rerate
+from kemi.bus import RedisStreamBus
 from tests.integration.test_rater import T0, event, send
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,7 @@ def rated(conn, redis_client):
     rater = Rater(conn=conn, redis=redis_client, consumer="t", log=lambda m: None)
     rater.setup()
     mine = {"originator_id": originator, "customer_tariff_id": tariff}
-    send(redis_client, event("c1", **mine), event("c2", **mine))
+    send(RedisStreamBus(redis_client), event("c1", **mine), event("c2", **mine))
     assert rater.run_once(block_ms=10).written == 2
     return {"company": company, "tariff": tariff}
 

@@ -13,6 +13,7 @@ from admin.queries import query
 from admin.web.app import create_app
 from admin.web.resources import StartupError
 from kemi import contract
+from kemi.bus import RedisStreamBus
 from tests.integration.web_conftest import (
     DEAD_DATABASE_URL,
     DEAD_REDIS_URL,
@@ -43,9 +44,21 @@ def record_publication(conn: psycopg.Connection, version: int, by: str) -> None:
 def test_healthz_is_ok_with_live_services(web_client: TestClient, redis_client: Redis) -> None:
     response = web_client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"database": "ok", "redis": "ok", "snapshot_version": None}
+    health = response.json()
+    assert {k: health[k] for k in ("database", "redis", "snapshot_version", "cdr_bus")} == {
+        "database": "ok",
+        "redis": "ok",
+        "snapshot_version": None,
+        "cdr_bus": "ok",
+    }
+    assert health["cdr_backlog"]["undelivered"] == 0
     redis_client.set(contract.SNAPSHOT_POINTER, 42)
-    assert web_client.get("/healthz").json()["snapshot_version"] == 42
+    RedisStreamBus(redis_client).publish([b'{"format":3}', b'{"format":3}'])
+    health = web_client.get("/healthz").json()
+    assert health["snapshot_version"] == 42
+    backlog = health["cdr_backlog"]
+    assert (backlog["bus"], backlog["unit"], backlog["undelivered"]) == ("redis", "events", 2)
+    assert 0 <= backlog["oldest_age_seconds"] < 60
 
 
 def test_healthz_is_503_when_redis_is_down(
@@ -62,7 +75,14 @@ def test_healthz_is_503_when_redis_is_down(
     finally:
         resources_logger.removeHandler(caplog.handler)
     assert response.status_code == 503
-    assert response.json() == {"database": "ok", "redis": "error", "snapshot_version": None}
+    health = response.json()
+    assert {k: health[k] for k in ("database", "redis", "snapshot_version", "cdr_bus")} == {
+        "database": "ok",
+        "redis": "error",
+        "snapshot_version": None,
+        "cdr_bus": "error",
+    }
+    assert "Connection refused" in health["cdr_backlog"]["error"]
     assert "Redis at AKIRA_REDIS_URL does not answer" in caplog.text
 
 

@@ -26,6 +26,8 @@ def web_settings(database_url: str, redis_url: str = REDIS_URL, secret_key: str 
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
+        bus="redis",
+        nats_url="nats://127.0.0.1:4222",
         secret_key=secret_key,
         spool_dir="/tmp/akira-test-spool",
         snapshot_dir="/tmp/akira-test-snapshot",

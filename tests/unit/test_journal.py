@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from kemi.bus import BusError
 from kemi.journal import OPEN, READY, STALE_SECONDS, Journal
 from kemi.relay import Relay
 
@@ -13,12 +14,14 @@ from kemi.relay import Relay
 class Bus:
     def __init__(self) -> None:
         self.lines: list[bytes] = []
+        self.keys: list[str] = []
         self.fail = False
 
-    def publish(self, lines):
+    def publish(self, lines, key):
         if self.fail:
-            raise OSError("bus down")
+            raise BusError("bus down")
         self.lines.extend(lines)
+        self.keys.append(key)
 
 
 class Clock:
