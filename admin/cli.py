@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import faulthandler
 import getpass
 import json
 import os
@@ -156,6 +157,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from admin.rater import Rater, run_forever
 
     log = structlog.get_logger("akira.worker").info
+    faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid>: every thread's stack to stderr
 
     from admin.backlog import open_cdr_bus
 

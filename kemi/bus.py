@@ -238,6 +238,7 @@ class JetStreamBus:
     def close(self) -> None:
         if self._nc is not None:
             self._loop.run_until_complete(self._drop())
+        self._abandon()
 
     def delete_stream(self) -> None:
         """Drop the stream and its consumer (tests clean up with it)."""
@@ -249,21 +250,44 @@ class JetStreamBus:
         js = await self._jetstream()
         with contextlib.suppress(NotFoundError):
             await js.delete_stream(self.stream)
+        await self._drop()  # the next call connects again and makes the stream anew
 
     def _run(self, coroutine, extra: float = 0.0):
+        """Run one call on our loop, never longer than the timeout: on expiry the call is
+        cancelled and, should nats-py not let go of it, the loop and connection abandoned."""
         import nats.errors
 
+        task = self._loop.create_task(coroutine)
+        done, _ = self._loop.run_until_complete(asyncio.wait({task}, timeout=self.timeout + extra))
+        if not done:
+            task.cancel()
+            self._loop.run_until_complete(asyncio.wait({task}, timeout=1.0))
+            self._abandon()
+            raise BusError(f"TimeoutError: NATS did not answer in {self.timeout + extra:.1f} s")
         try:
-            return self._loop.run_until_complete(asyncio.wait_for(coroutine, self.timeout + extra))
+            return task.result()
         except (nats.errors.Error, TimeoutError, OSError) as exc:
-            self._loop.run_until_complete(self._drop())
+            self._abandon()
             raise BusError(_why(exc)) from exc
+
+    def _abandon(self) -> None:
+        """Forget the connection (closing it could wait on a dead server) and start a new loop,
+        so nothing the old connection left scheduled runs with the next call."""
+        self._nc, self._js, self._subscription = None, None, None
+        old, self._loop = self._loop, asyncio.new_event_loop()
+        left = asyncio.all_tasks(old)
+        for task in left:
+            task.cancel()
+        if left:
+            with contextlib.suppress(Exception):  # let the cancellations run
+                old.run_until_complete(asyncio.wait(left, timeout=1.0))
+        old.close()
 
     async def _drop(self) -> None:
         nc, self._nc, self._js, self._subscription = self._nc, None, None, None
         if nc is not None and not nc.is_closed:
-            with contextlib.suppress(Exception):  # a connection that is gone cannot close cleanly
-                await asyncio.wait_for(nc.close(), self.timeout)
+            closing = asyncio.ensure_future(nc.close())
+            await asyncio.wait({closing}, timeout=self.timeout)
 
     async def _jetstream(self):
         import nats
@@ -272,12 +296,14 @@ class JetStreamBus:
 
         if self._js is not None and self._nc.is_connected:
             return self._js
-        await self._drop()
+        if self._nc is not None:
+            await self._drop()
         self._nc = await nats.connect(
             self.url,
             allow_reconnect=False,
             connect_timeout=self.timeout,
             max_reconnect_attempts=0,
+            error_cb=_ignore,  # not printed: every failure reaches the caller as a BusError
         )
         self._js = self._nc.jetstream(timeout=self.timeout)
         try:
@@ -320,12 +346,10 @@ class JetStreamBus:
         return self._subscription
 
     async def _read(self, count: int, block_ms: int) -> list[Delivery]:
-        import nats.errors
-
         subscription = await self._consumer()
         try:
             messages = await subscription.fetch(count, timeout=max(block_ms, 50) / 1000)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nothing arrived (nats-py raises its own or asyncio's)
             return []
         return [
             Delivery(m, str(m.metadata.sequence.stream), [e for e in m.data.split(b"\n") if e])
@@ -341,11 +365,15 @@ class JetStreamBus:
         from nats.js.errors import NotFoundError
 
         js = await self._jetstream()
-        state = (await js.stream_info(self.stream)).state
         oldest = None
-        if state.messages:
-            first = await js.get_msg(self.stream, seq=state.first_seq, next=True)
-            oldest = None if first.time is None else first.time.timestamp() * 1000
+        for _ in range(3):  # the first message can be acknowledged (deleted) as we look
+            state = (await js.stream_info(self.stream)).state
+            if not state.messages:
+                break
+            with contextlib.suppress(NotFoundError):
+                first = await js.get_msg(self.stream, seq=state.first_seq, next=True)
+                oldest = None if first.time is None else first.time.timestamp() * 1000
+                break
         try:
             info = await js.consumer_info(self.stream, contract.CDR_GROUP)
             undelivered, unacknowledged = info.num_pending, info.num_ack_pending
@@ -377,6 +405,10 @@ def _split(events: list[bytes], limit: int) -> list[list[bytes]]:
         batches[-1].append(event)
         size += len(event) + 1
     return batches
+
+
+async def _ignore(exc: Exception) -> None:
+    pass
 
 
 def _why(exc: BaseException) -> str:

@@ -13,8 +13,9 @@
 #   AKIRA_FLOOD_REQUESTS / AKIRA_FLOOD_SECONDS  [30 / 2]  pike's flood limit per source IP
 #   AKIRA_PROBE_SECONDS    [10]                   OPTIONS probe interval of vendor gateways
 #   AKIRA_AUTH_SECRET      [akira-change-me]      keys digest nonces (share it across nodes)
-#   AKIRA_REDIS_URL, AKIRA_SPOOL_DIR, AKIRA_SNAPSHOT_DIR, AKIRA_NODE, AKIRA_SNAPSHOT_CHECK_INTERVAL,
-#   AKIRA_REDIS_TIMEOUT, AKIRA_TELL_UNKNOWN_SOURCES, AKIRA_SHED_QUEUE_HIGH/LOW, AKIRA_VENV
+#   AKIRA_REDIS_URL, AKIRA_BUS, AKIRA_NATS_URL, AKIRA_SPOOL_DIR, AKIRA_SNAPSHOT_DIR, AKIRA_NODE,
+#   AKIRA_SNAPSHOT_CHECK_INTERVAL, AKIRA_REDIS_TIMEOUT, AKIRA_TELL_UNKNOWN_SOURCES,
+#   AKIRA_SHED_QUEUE_HIGH/LOW, AKIRA_VENV
 #                                                 passed to the engine (docs/configuration.md)
 set -euo pipefail
 allocator=${AKIRA_SHM_ALLOCATOR:-tlsf}
@@ -44,6 +45,8 @@ PY
 # would make it load another interpreter's standard library (shared/notes/kamailio-kemi.md).
 exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     AKIRA_REDIS_URL="$redis_url" \
+    AKIRA_BUS="${AKIRA_BUS:-redis}" \
+    AKIRA_NATS_URL="${AKIRA_NATS_URL:-nats://127.0.0.1:4222}" \
     AKIRA_REDIS_TIMEOUT="${AKIRA_REDIS_TIMEOUT:-0.5}" \
     AKIRA_SPOOL_DIR="${AKIRA_SPOOL_DIR:-$run_dir/spool}" \
     AKIRA_SNAPSHOT_DIR="${AKIRA_SNAPSHOT_DIR:-$kamailio_dir/snapshot}" \

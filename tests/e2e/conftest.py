@@ -85,25 +85,31 @@ def start_kamailio(
     node: str = "e2e",
     wrapper: Sequence[str] = (),
     probe_seconds: float = 0,
+    env: dict[str, str] | None = None,
 ) -> Kamailio:
     """Kamailio with the engine on 127.0.0.1:``port``, reading ``redis_url``; waits until up.
-    ``wrapper`` runs it through another command (test_torture.py: nsenter into a namespace)."""
+    ``wrapper`` runs it through another command (test_torture.py: nsenter into a namespace);
+    ``env`` sets more engine settings (AKIRA_BUS, say)."""
     for tool in ("kamailio", "sipp", "kamcmd"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is not installed: run scripts/test.sh, which installs it")
     run_dir.mkdir(parents=True, exist_ok=True)
     log = run_dir / "kamailio.log"
-    env = os.environ | {
-        "AKIRA_SIP_LISTEN": f"udp:{SIP_IP}:{port}",
-        "AKIRA_KAMAILIO_DIR": str(run_dir),
-        "AKIRA_REDIS_URL": redis_url,
-        "AKIRA_SNAPSHOT_CHECK_INTERVAL": str(CHECK_INTERVAL),
-        "AKIRA_SPOOL_DIR": str(run_dir / "spool"),
-        "AKIRA_NODE": node,
-        # vendor stand-ins come and go between tests: only the health tests probe them (0: off)
-        "AKIRA_PROBE_SECONDS": str(probe_seconds),
-        "AKIRA_SIP_WORKERS": "4",
-    }
+    env = (
+        os.environ
+        | {
+            "AKIRA_SIP_LISTEN": f"udp:{SIP_IP}:{port}",
+            "AKIRA_KAMAILIO_DIR": str(run_dir),
+            "AKIRA_REDIS_URL": redis_url,
+            "AKIRA_SNAPSHOT_CHECK_INTERVAL": str(CHECK_INTERVAL),
+            "AKIRA_SPOOL_DIR": str(run_dir / "spool"),
+            "AKIRA_NODE": node,
+            # vendor stand-ins come and go between tests: only the health tests probe them (0: off)
+            "AKIRA_PROBE_SECONDS": str(probe_seconds),
+            "AKIRA_SIP_WORKERS": "4",
+        }
+        | (env or {})
+    )
     with log.open("w") as log_file:
         process = subprocess.Popen(
             [*wrapper, str(ROOT / "scripts" / "kamailio-run.sh")],

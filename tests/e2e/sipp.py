@@ -147,3 +147,32 @@ def call(
     )  # fmt: skip
     text = messages.read_text() if messages.exists() else completed.stderr.decode()
     return CallResult(completed.returncode, text)
+
+
+class Load:
+    """``calls`` customer calls at ``rate`` per second from one SIPp, in the background, so a
+    test can break things while they run; ``wait`` gives SIPp's own counts."""
+
+    def __init__(
+        self, number: str, *, calls: int, rate: int, src_ip: str, proxy: str, workdir: Path
+    ) -> None:
+        self.stats = workdir / f"load-{number}-{src_ip}.csv"
+        self.stats.unlink(missing_ok=True)
+        command = ["sipp", "-sf", str(SCENARIOS / "uac-answered.xml"), "-s", number]
+        command += ["-i", src_ip, "-p", str(free_udp_port(src_ip)), "-m", str(calls)]
+        command += ["-r", str(rate), "-d", "0", "-timeout", "180s", "-nostdin"]
+        command += ["-trace_stat", "-stf", str(self.stats), "-fd", "1", proxy]
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+
+    def wait(self, timeout: float = 200) -> dict[str, int]:
+        """{"created", "successful", "failed"}: SIPp's cumulative counters at its end."""
+        self.process.wait(timeout=timeout)
+        header, *rows = [line.split(";") for line in self.stats.read_text().splitlines()]
+        last = dict(zip(header, rows[-1], strict=False))
+        return {
+            "created": int(last["TotalCallCreated"]),
+            "successful": int(last["SuccessfulCall(C)"]),
+            "failed": int(last["FailedCall(C)"]),
+        }

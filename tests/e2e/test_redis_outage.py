@@ -4,17 +4,16 @@ This test runs its own Redis (with an append-only file, as production should) an
 Kamailio on 127.0.0.1:base+70, so killing Redis disturbs nothing else.
 """
 
-import subprocess
 import time
 
 import pytest
-from redis import Redis
 
 from admin.publisher import publish
 from admin.rater import Rater
 from tests.e2e import catalog as c
 from tests.e2e.conftest import SIP_IP, start_kamailio
 from tests.e2e.ports import port
+from tests.e2e.services import PrivateRedis
 from tests.e2e.sipp import Vendor, call
 
 pytestmark = pytest.mark.e2e
@@ -22,37 +21,9 @@ pytestmark = pytest.mark.e2e
 REDIS_PORT, SIP_PORT = port(1379), port(70)
 
 
-class PrivateRedis:
-    def __init__(self, directory) -> None:
-        self.directory = directory
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> Redis:
-        self.process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(REDIS_PORT),
-             "--dir", str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
-             "--save", ""],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = Redis(port=REDIS_PORT, socket_timeout=2)
-        for _ in range(100):
-            try:
-                client.ping()
-                return client
-            except Exception:
-                time.sleep(0.05)
-        pytest.fail("private redis-server did not start")
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-
 @pytest.fixture
 def private_redis(tmp_path):
-    redis = PrivateRedis(tmp_path)
+    redis = PrivateRedis(tmp_path / "redis", REDIS_PORT)
     yield redis
     redis.kill()
 
