@@ -36,7 +36,8 @@ def _fcall(redis: Redis, function: str, *args: object) -> object:
 
 
 def sync(conn: psycopg.Connection, redis: Redis, company_ids: Iterable[int] | None = None) -> int:
-    """Write the prepaid accounts' available money to Redis; how many were written."""
+    """Write the credit-controlled accounts' available money (balance + credit limit) to Redis:
+    prepaid ones, and postpaid ones with a credit limit. How many were written."""
     ids = None if company_ids is None else sorted(set(company_ids))
     if ids == []:
         return 0
@@ -55,7 +56,8 @@ def settled(redis: Redis, calls: Mapping[int, Iterable[str]]) -> None:
 
 
 def prepaid_companies(conn: psycopg.Connection, originator_ids: Iterable[int]) -> dict[int, int]:
-    """originator -> its company, for the originators whose company is prepaid."""
+    """originator -> its company, for the originators whose company is credit-controlled
+    (``akira_credit_controlled`` in sql/schema.sql: prepaid, or postpaid with a credit limit)."""
     rows = conn.execute(
         query("companies_of_originators"), {"originator_ids": sorted(set(originator_ids))}
     ).fetchall()

@@ -59,7 +59,7 @@ class Originator:
     cli_replacement: str | None
     cps_limit: int | None  # cluster-wide, per second
     concurrent_limit: int | None  # cluster-wide calls in progress
-    prepaid: bool = False  # its company's account is prepaid: calls need credit (kemi.limits)
+    prepaid: bool = False  # credit-controlled: prepaid, or postpaid with a limit (kemi.limits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -347,11 +347,17 @@ CREATE TABLE ledger_entries (
 );
 CREATE INDEX ledger_entries_company ON ledger_entries (company_id, at);
 
+-- Whose calls the engine checks against their money in real time: prepaid accounts, and
+-- postpaid ones with a credit limit (without one, a postpaid account runs until invoiced).
+CREATE FUNCTION akira_credit_controlled(billing text, credit_limit numeric) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$ SELECT billing = 'prepaid' OR credit_limit > 0 $$;
+
 CREATE VIEW account_balances AS
 SELECT c.id AS company_id, c.name, c.currency, c.billing, c.credit_limit,
        coalesce(sum(l.amount) FILTER (WHERE l.currency = c.currency), 0) AS balance,
        coalesce(sum(l.amount) FILTER (WHERE l.currency = c.currency), 0) + c.credit_limit
-           AS available
+           AS available,
+       akira_credit_controlled(c.billing, c.credit_limit) AS credit_controlled
 FROM companies c
 LEFT JOIN ledger_entries l ON l.company_id = c.id
 GROUP BY c.id;
@@ -406,7 +412,7 @@ BEGIN
         VALUES (NEW.company_id, 'low-balance', after_entry, account.low_balance_threshold);
     END IF;
     -- a postpaid account without a credit limit runs negative until invoiced: no alert
-    IF (account.billing = 'prepaid' OR account.credit_limit > 0)
+    IF akira_credit_controlled(account.billing, account.credit_limit)
        AND before_entry + account.credit_limit >= 0 AND after_entry + account.credit_limit < 0 THEN
         INSERT INTO notification_outbox (company_id, kind, balance, threshold)
         VALUES (NEW.company_id, 'credit-limit-reached', after_entry, -account.credit_limit);
@@ -417,4 +423,5 @@ $$;
 CREATE TRIGGER ledger_entries_alerts AFTER INSERT ON ledger_entries
 FOR EACH ROW EXECUTE FUNCTION akira_ledger_alerts();
 
-INSERT INTO schema_migrations (version) VALUES ('0001'), ('0002'), ('0003'), ('0004'), ('0005');
+INSERT INTO schema_migrations (version) VALUES ('0001'), ('0002'), ('0003'), ('0004'), ('0005'),
+    ('0006');

@@ -43,13 +43,14 @@ UPDATE notification_outbox SET delivered_at = now()
 WHERE id = ANY (%(ids)s) AND delivered_at IS NULL;
 
 -- name: prepaid_credit
--- What prepaid accounts may spend, and the newest ledger entry it includes (one snapshot).
+-- What credit-controlled accounts may spend, and the newest ledger entry it includes (one
+-- snapshot).
 SELECT b.company_id, b.available, coalesce((SELECT max(id) FROM ledger_entries), 0) AS as_of
 FROM account_balances b
-WHERE b.billing = 'prepaid'
+WHERE b.credit_controlled
   AND (%(company_ids)s::bigint[] IS NULL OR b.company_id = ANY (%(company_ids)s));
 
 -- name: companies_of_originators
-SELECT o.id, o.company_id, c.billing = 'prepaid' AS prepaid
+SELECT o.id, o.company_id, akira_credit_controlled(c.billing, c.credit_limit) AS prepaid
 FROM originators o JOIN companies c ON c.id = o.company_id
 WHERE o.id = ANY (%(originator_ids)s);

@@ -13,6 +13,7 @@ from redis import Redis
 
 from admin import catalog, credit, ledger
 from admin.catalog import RateRow
+from admin.queries import query
 from admin.rater import Rater
 from kemi import limits
 from kemi.bus import RedisStreamBus
@@ -174,3 +175,30 @@ def test_the_rater_settles_prepaid_calls_from_the_ledger(conn, redis):
         "reserved": 0,
     }
     assert ledger.balance(conn, company).balance == D("0.955")
+
+
+def test_prepaid_and_limited_postpaid_accounts_are_credit_controlled(conn, redis):
+    """A prepaid account, and a postpaid one with a credit limit, get their available money
+    (balance + limit) in Redis and their calls checked; a postpaid one without a limit runs
+    until invoiced, unchecked."""
+    with conn.transaction():
+        tariff = catalog.tariff(conn, "USD", [RateRow("447", D("0.0400"), "", 30, 6)])
+        trunks = {}
+        for name, billing, limit in [
+            ("Pre", "prepaid", None), ("Capped", "postpaid", "25"), ("Open", "postpaid", "0")
+        ]:  # fmt: skip
+            company = catalog.company(conn, name, customer=True)
+            ledger.set_billing(conn, company, billing=billing, credit_limit=limit, username="t")
+            ledger.post(conn, company, "topup", "10", note="", username="t")
+            ip = f"10.0.0.{len(trunks) + 1}/32"
+            trunks[name] = (company, catalog.originator(conn, company, name, tariff, None, [ip]))
+    assert credit.sync(conn, redis) == 2
+    companies = {name: company for name, (company, _) in trunks.items()}
+    assert held(redis, companies["Pre"])["available"] == money_units(D("10"))
+    assert held(redis, companies["Capped"])["available"] == money_units(D("35"))
+    assert not redis.exists(f"akira:credit:{companies['Open']}")
+    controlled = credit.prepaid_companies(conn, [o for _, o in trunks.values()])
+    assert set(controlled.values()) == {companies["Pre"], companies["Capped"]}
+    published = conn.execute(query("publish_originators")).fetchall()  # the snapshot's flag
+    flags = {row[1]: row[-1] for row in published}
+    assert flags == {"Pre": True, "Capped": True, "Open": False}
