@@ -354,6 +354,8 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     """The notification outbox: what e-mail, Telegram or webhook delivery reads."""
     from admin import ledger
 
+    if args.deliver:
+        return _deliver_alerts(args, settings)
     with _connect(settings) as conn:
         if args.ack:
             with conn.transaction():
@@ -362,6 +364,31 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         for alert in ledger.undelivered_alerts(conn):
             print(json.dumps(alert))
+    return 0
+
+
+def _deliver_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    import psycopg
+
+    from admin import alert_delivery
+
+    url, secret = settings.alert_webhook_url, settings.alert_webhook_secret
+    if not url.startswith(("http://", "https://")):
+        print("akira: set AKIRA_ALERT_WEBHOOK_URL to the receiver's http(s) URL", file=sys.stderr)
+        return 2
+    if args.once:
+        with _connect(settings) as conn:
+            result = alert_delivery.deliver(conn, url, secret)
+        print(f"{result.delivered} alert(s) delivered to {url}", file=sys.stderr)
+        if result.error:
+            print(f"akira: {result.error}; the rest waits for the next pass", file=sys.stderr)
+        return 1 if result.error else 0
+    alert_delivery.run_forever(
+        lambda: psycopg.connect(settings.database_url, autocommit=True),
+        url,
+        secret,
+        log=lambda message: print(message, file=sys.stderr, flush=True),
+    )
     return 0
 
 
@@ -668,6 +695,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="low-balance and credit-limit alerts not delivered yet (JSON lines); --ack marks them",
     )
     alerts.add_argument("--ack", type=int, nargs="+", metavar="ID", help="mark these delivered")
+    alerts.add_argument(
+        "--deliver",
+        action="store_true",
+        help="POST each alert as JSON to AKIRA_ALERT_WEBHOOK_URL (signed with "
+        "AKIRA_ALERT_WEBHOOK_SECRET), every 5 s until stopped",
+    )
+    alerts.add_argument("--once", action="store_true", help="with --deliver: one pass, then exit")
     alerts.set_defaults(run=cmd_alerts)
 
     rerate = commands.add_parser(

@@ -172,18 +172,27 @@ def set_billing(
 
 def undelivered_alerts(conn: psycopg.Connection) -> list[dict[str, Any]]:
     """Alerts the delivery channels have not taken yet, oldest first."""
-    return [
-        {
-            "id": r[0],
-            "at": r[1].isoformat(),
-            "company_id": r[2],
-            "company": r[3],
-            "kind": r[4],
-            "balance": str(r[5]),
-            "threshold": str(r[6]),
-        }
-        for r in conn.execute(query("undelivered_alerts")).fetchall()
-    ]
+    return [_alert(row) for row in conn.execute(query("undelivered_alerts")).fetchall()]
+
+
+def claim_alerts(conn: psycopg.Connection, limit: int = 100) -> list[dict[str, Any]]:
+    """The oldest undelivered alerts, locked for the caller's transaction (a second deliverer
+    skips them): deliver, ``mark_delivered``, commit."""
+    rows = conn.execute(query("claim_undelivered_alerts"), {"limit": limit}).fetchall()
+    return [_alert(row) for row in rows]
+
+
+def _alert(row: tuple) -> dict[str, Any]:
+    alert_id, at, company_id, company, kind, balance, threshold = row
+    return {
+        "id": alert_id,
+        "at": at.isoformat(),
+        "company_id": company_id,
+        "company": company,
+        "kind": kind,
+        "balance": str(balance),
+        "threshold": str(threshold),
+    }
 
 
 def mark_delivered(conn: psycopg.Connection, alert_ids: list[int]) -> int:

@@ -26,6 +26,8 @@ class Settings:
     http_host: str
     http_port: int
     secure_cookies: bool
+    alert_webhook_url: str = ""  # where `akira alerts --deliver` POSTs the outbox
+    alert_webhook_secret: str = ""  # signs each POST (HMAC-SHA256) when set
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -44,4 +46,6 @@ class Settings:
             http_host=env.get("AKIRA_HTTP_HOST", "127.0.0.1"),
             http_port=int(env.get("AKIRA_HTTP_PORT", "8000")),
             secure_cookies=env.get("AKIRA_SECURE_COOKIES", "0") == "1",
+            alert_webhook_url=env.get("AKIRA_ALERT_WEBHOOK_URL", ""),
+            alert_webhook_secret=env.get("AKIRA_ALERT_WEBHOOK_SECRET", ""),
         )

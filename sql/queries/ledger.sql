@@ -38,6 +38,13 @@ SELECT n.id, n.at, n.company_id, c.name, n.kind, n.balance, n.threshold
 FROM notification_outbox n JOIN companies c ON c.id = n.company_id
 WHERE n.delivered_at IS NULL ORDER BY n.id;
 
+-- name: claim_undelivered_alerts
+-- The oldest alerts no other deliverer holds; locked until the caller's transaction ends.
+SELECT n.id, n.at, n.company_id, c.name, n.kind, n.balance, n.threshold
+FROM notification_outbox n JOIN companies c ON c.id = n.company_id
+WHERE n.delivered_at IS NULL ORDER BY n.id LIMIT %(limit)s
+FOR UPDATE OF n SKIP LOCKED;
+
 -- name: mark_alerts_delivered
 UPDATE notification_outbox SET delivered_at = now()
 WHERE id = ANY (%(ids)s) AND delivered_at IS NULL;
