@@ -728,6 +728,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default AKIRA_HTTP_PORT or 8000)")
     serve.set_defaults(run=cmd_serve)
 
+    from admin import records_cli
+
+    records_cli.add_commands(commands)  # akira company …: the entity services
+
     users = commands.add_parser("users", help="manage the admin's operators")
     users.add_argument(
         "action", choices=["create", "list"], help="create (or reset) a user, or list them"

@@ -161,7 +161,7 @@ def set_billing(
     audit(
         conn,
         username,
-        "companies",
+        "company",  # the company's history shows it (admin/services names entities so)
         company_id,
         "billing",
         before={"billing": before.billing, "credit_limit": str(before.credit_limit)},
@@ -239,11 +239,13 @@ def audit(
     *,
     before: dict | None = None,
     after: dict | None = None,
+    request_id: str = "",
 ) -> None:
     conn.execute(
         query("insert_audit_row"),
         {
             "username": username,
+            "request_id": request_id,
             "entity": entity,
             "entity_id": str(entity_id),
             "action": action,

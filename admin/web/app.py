@@ -20,8 +20,8 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 from admin.settings import Settings
-from admin.web import api, auth, dashboard, health, resources, sessions, views
-from admin.web.entities import EXTRA_API, EXTRA_PAGES, LISTED
+from admin.web import api, auth, crud, dashboard, health, resources, sessions, views
+from admin.web.entities import EDITABLE, EXTRA_API, EXTRA_PAGES, LISTED
 from admin.web.errors import handle_http_exception
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -35,6 +35,7 @@ def _template_globals(engine: JinjaTemplateEngine) -> None:
     environment.globals["navigation"] = [("Dashboard", "/")] + [
         (entity.label, f"/{entity.slug}") for entity in LISTED
     ]
+    environment.globals["editable_slugs"] = frozenset(e.entity.slug for e in EDITABLE)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -48,13 +49,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             dashboard.dashboard,
             auth.logout,
             *(views.list_page(entity) for entity in LISTED),
+            *(handler for editable in EDITABLE for handler in crud.pages(editable)),
             *EXTRA_PAGES,
         ],
     )
     json_api = Router(
         path=api.API_PREFIX,
         guards=[auth.requires_login],
-        route_handlers=[*(api.list_endpoint(entity) for entity in LISTED), *EXTRA_API],
+        route_handlers=[
+            *(api.list_endpoint(entity) for entity in LISTED),
+            *(handler for editable in EDITABLE for handler in crud.api_routes(editable)),
+            *EXTRA_API,
+        ],
     )
     return Litestar(
         route_handlers=[

@@ -33,7 +33,8 @@ def login_url(request: Request[Any, Any, Any]) -> str:
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if wants_json(request):
         return Response(
-            {"status_code": exc.status_code, "detail": exc.detail},
+            {"status_code": exc.status_code, "detail": exc.detail}
+            | ({"extra": exc.extra} if getattr(exc, "extra", None) else {}),
             status_code=exc.status_code,
             media_type=MediaType.JSON,
             headers=exc.headers,

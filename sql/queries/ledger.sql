@@ -13,8 +13,9 @@ VALUES (%(company_id)s, %(kind)s, %(amount)s, %(currency)s, %(note)s, %(created_
 RETURNING id, at;
 
 -- name: insert_audit_row
-INSERT INTO audit_log (username, entity, entity_id, action, before, after)
-VALUES (%(username)s, %(entity)s, %(entity_id)s, %(action)s, %(before)s, %(after)s);
+INSERT INTO audit_log (username, request_id, entity, entity_id, action, before, after)
+VALUES (%(username)s, %(request_id)s, %(entity)s, %(entity_id)s, %(action)s, %(before)s,
+        %(after)s);
 
 -- name: account_balance
 SELECT company_id, name, currency, billing, credit_limit, balance, available

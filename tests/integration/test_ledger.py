@@ -59,7 +59,7 @@ def test_manual_entries_make_the_balance_and_leave_an_audit_row(conn, acme):
         ("olga", "ledger_entries", "adjustment"),
         ("olga", "ledger_entries", "invoice"),
         ("olga", "ledger_entries", "refund"),
-        ("olga", "companies", "billing"),
+        ("olga", "company", "billing"),
     ]
     assert audit[0][3] == {
         "company": "Acme",

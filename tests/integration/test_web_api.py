@@ -60,7 +60,12 @@ def test_openapi_schema_lists_the_api_and_not_the_pages(web_client: TestClient) 
         "/api/v1/tariffs/{tariff_id}/rates",
         "/api/v1/accounts/{company_id}",
         "/api/v1/accounts/{company_id}/entries",
+        "/api/v1/companies",
+        "/api/v1/companies/{row_id}",
+        "/api/v1/audit",
     }
+    company = schema["paths"]["/api/v1/companies/{row_id}"]
+    assert set(company) == {"get", "put", "delete"}
     parameters = {p["name"]: p for p in schema["paths"]["/api/v1/originators"]["get"]["parameters"]}
     assert set(parameters) == {"q", "page", "per_page", "enabled"}
     assert parameters["enabled"]["schema"]["enum"] == ["any", "yes", "no", None]

@@ -1,6 +1,7 @@
 """The entities of the admin, one module each; docs/admin.md has the checklist to add one.
 
-``LISTED`` entities get a navigation link, a list page and a JSON list route, generically.
+``LISTED`` entities get a navigation link, a list page and a JSON list route, generically;
+``EDITABLE`` ones their record pages and write routes too.
 Routes an entity adds beyond that (a detail page, a nested list) are registered below.
 """
 
@@ -8,10 +9,20 @@ from __future__ import annotations
 
 from litestar.handlers import HTTPRouteHandler
 
-from admin.web.entities import accounts, originators, tariffs, terminators
+from admin.web.crud import Editable
+from admin.web.entities import accounts, audit, companies, originators, tariffs, terminators
 from admin.web.listing import Entity
 
-LISTED: tuple[Entity, ...] = (originators.ORIGINATORS, terminators.TERMINATORS, tariffs.TARIFFS)
+LISTED: tuple[Entity, ...] = (
+    companies.COMPANY_LIST,
+    originators.ORIGINATORS,
+    terminators.TERMINATORS,
+    tariffs.TARIFFS,
+    audit.AUDIT_LOG,
+)
+# Entities the admin writes: their new / detail / edit / delete / export pages and API routes
+# (admin/web/crud.py), on top of their list.
+EDITABLE: tuple[Editable, ...] = (companies.COMPANIES_EDITABLE,)
 
 EXTRA_PAGES: tuple[HTTPRouteHandler, ...] = (tariffs.tariff_page,)
 EXTRA_API: tuple[HTTPRouteHandler, ...] = (

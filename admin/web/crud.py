@@ -1,0 +1,378 @@
+"""The generic create / detail / edit / delete / export pages and API routes, written once.
+
+An entity that can be written declares an ``Editable``: its list (``Entity``), its service
+(``admin.services``), the singular name, the form's select choices and the detail page's child
+tables. The handlers below do the rest for every such entity, calling the service in a worker
+thread on a short connection of its own, as ``akira`` does (the service is synchronous code
+shared with the CLI). A refused form comes back with each error next to its field and the
+operator's input kept; a refused delete lists what depends on the row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Annotated, Any
+
+import psycopg
+from litestar import Request, delete, get, post, put
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import (
+    ClientException,
+    NotFoundException,
+    PermissionDeniedException,
+)
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import Body, FromPath, JSONBody
+from litestar.response import Redirect, Response, Template
+from litestar.status_codes import HTTP_409_CONFLICT
+from psycopg.rows import dict_row
+from pydantic import BaseModel
+
+from admin import services
+from admin.queries import query
+from admin.services import Actor, Service, ServiceError
+from admin.settings import Settings
+from admin.web.listing import Entity, Listing, Search, declare_filters, like_escaped
+from admin.web.table import Column, Kind, render_rows
+
+FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+CSRF_FIELD = "_csrf_token"
+EXPORT_LIMIT = 1_000_000  # rows in one CSV export
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """A table on the detail page: rows of a named query taking %(id)s."""
+
+    label: str
+    query: str
+    columns: tuple[Column, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Editable:
+    entity: Entity[Any]
+    service: Service[Any]
+    singular: str  # "company"
+    fields: tuple[Column, ...]  # the detail page's summary, from the service's get query
+    choices: Mapping[str, str] = field(default_factory=dict)  # form field -> query of values
+    children: tuple[Child, ...] = ()
+    title: str = "name"
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    name: str
+    label: str
+    help: str
+    widget: str  # text | checkbox | select
+    value: Any
+    error: str | None
+    options: tuple[str, ...] = ()
+
+
+def form_fields(
+    editable: Editable,
+    values: Mapping[str, Any],
+    errors: Mapping[str, str],
+    options: Mapping[str, tuple[str, ...]],
+) -> list[FormField]:
+    """The form's inputs, from its pydantic model: a bool is a checkbox, a choice a select."""
+    result = []
+    for name, info in editable.service.form.model_fields.items():
+        widget = "checkbox" if info.annotation is bool else "text"
+        if name in options:
+            widget = "select"
+        value = values.get(name, info.default if info.default is not None else "")
+        result.append(
+            FormField(
+                name,
+                info.title or name,
+                info.description or "",
+                widget,
+                value,
+                errors.get(name),
+                options.get(name, ()),
+            )
+        )
+    return result
+
+
+def may_write(request: Request[Any, Any, Any]) -> None:
+    # TODO(access): the permission map of admin/web/permissions.py replaces this role check
+    if str(request.state.user.role) in ("viewer", "read-only"):
+        raise PermissionDeniedException("your role reads only; an operator can change this")
+
+
+def actor(request: Request[Any, Any, Any]) -> Actor:
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+    return Actor(request.state.user.username, request_id[:64])
+
+
+def _settings(request: Request[Any, Any, Any]) -> Settings:
+    return request.app.state.settings
+
+
+async def _in_thread(request: Request[Any, Any, Any], work: Callable[[psycopg.Connection], Any]):
+    """Run service code on a connection of its own (autocommit: the service's transaction)."""
+
+    def run() -> Any:
+        with psycopg.connect(_settings(request).database_url, autocommit=True) as conn:
+            return work(conn)
+
+    return await asyncio.to_thread(run)
+
+
+def _posted(editable: Editable, data: Mapping[str, str]) -> dict[str, Any]:
+    """A browser form as the service's input: an unticked checkbox is not sent, so it is off."""
+    values: dict[str, Any] = {k: v for k, v in data.items() if k != CSRF_FIELD}
+    for name, info in editable.service.form.model_fields.items():
+        if info.annotation is bool:
+            values[name] = name in values and values[name] not in ("", "off", "false")
+    return values
+
+
+def _options(conn: psycopg.Connection, editable: Editable) -> dict[str, tuple[str, ...]]:
+    return {
+        name: tuple(str(row[0]) for row in conn.execute(query(name_query)).fetchall())
+        for name, name_query in editable.choices.items()
+    }
+
+
+def _detail(conn: psycopg.Connection, editable: Editable, row_id: int) -> dict[str, Any]:
+    row = services.get(conn, editable.service, row_id)
+    children = []
+    with conn.cursor(row_factory=dict_row) as cursor:
+        for child in (*editable.children, AUDIT_CHILD):
+            params = {"id": row_id, "entity": editable.service.entity}
+            rows = [SimpleNamespace(**r) for r in cursor.execute(query(child.query), params)]
+            children.append((child, render_rows(child.columns, rows)))
+    summary = render_rows(editable.fields, [SimpleNamespace(**row)])[0]
+    return {
+        "row": row,
+        "summary": list(zip(editable.fields, summary, strict=True)),
+        "children": children,
+        "dependents": services.dependents(conn, editable.service, row_id),
+    }
+
+
+AUDIT_CHILD = Child(
+    "Changes",
+    "web_audit_for_object",
+    (
+        Column("at", "When", Kind.DATETIME),
+        Column("username", "Who"),
+        Column("action", "What"),
+        Column("changed", "Fields", Kind.LIST),
+        Column("request_id", "Request"),
+    ),
+)
+
+
+def pages(editable: Editable) -> list[HTTPRouteHandler]:
+    """The entity's pages: new, detail, edit, delete, export."""
+    slug, entity = editable.entity.slug, editable.entity
+    base = f"/{slug}"
+
+    def form_page(request, title, action, values, errors=None, options=None, status=200):
+        context = {
+            "editable": editable,
+            "title": title,
+            "action": action,
+            "fields": form_fields(editable, values, errors or {}, options or {}),
+            "errors": errors or {},
+        }
+        return Template("form.html", context=context, status_code=status)
+
+    async def new_form(request: Request) -> Template:
+        may_write(request)
+        options = await _in_thread(request, lambda conn: _options(conn, editable))
+        return form_page(request, f"New {editable.singular}", f"{base}/new", {}, options=options)
+
+    async def create_row(request: Request, data: FormData) -> Redirect | Template:
+        may_write(request)
+        values = _posted(editable, data)
+
+        def work(conn: psycopg.Connection) -> int:
+            form = services.parse_form(editable.service, values)
+            return services.create(conn, editable.service, form, actor(request))
+
+        try:
+            row_id = await _in_thread(request, work)
+        except ServiceError as refused:
+            options = await _in_thread(request, lambda conn: _options(conn, editable))
+            title = f"New {editable.singular}"
+            return form_page(
+                request, title, f"{base}/new", values, refused.fields or {"form": str(refused)},
+                options, status=400,
+            )  # fmt: skip
+        return Redirect(path=f"{base}/{row_id}", status_code=303)
+
+    async def detail_page(request: Request, row_id: FromPath[int]) -> Template:
+        context = await _found(request, lambda conn: _detail(conn, editable, row_id))
+        return Template("detail.html", context={"editable": editable, **context})
+
+    async def edit_form(request: Request, row_id: FromPath[int]) -> Template:
+        may_write(request)
+
+        def work(conn):
+            return services.get(conn, editable.service, row_id), _options(conn, editable)
+
+        row, options = await _found(request, work)
+        title = f"Edit {editable.singular} {row[editable.title]}"
+        return form_page(request, title, f"{base}/{row_id}/edit", row, options=options)
+
+    async def update_row(
+        request: Request, row_id: FromPath[int], data: FormData
+    ) -> Redirect | Template:
+        may_write(request)
+        values = _posted(editable, data)
+
+        def work(conn: psycopg.Connection) -> None:
+            form = services.parse_form(editable.service, values)
+            services.update(conn, editable.service, row_id, form, actor(request))
+
+        try:
+            await _found(request, work)
+        except ServiceError as refused:
+            options = await _in_thread(request, lambda conn: _options(conn, editable))
+            return form_page(
+                request, f"Edit {editable.singular}", f"{base}/{row_id}/edit", values,
+                refused.fields or {"form": str(refused)}, options, status=400,
+            )  # fmt: skip
+        return Redirect(path=f"{base}/{row_id}", status_code=303)
+
+    async def delete_form(request: Request, row_id: FromPath[int]) -> Template:
+        may_write(request)
+        context = await _found(request, lambda conn: _detail(conn, editable, row_id))
+        return Template("confirm_delete.html", context={"editable": editable, **context})
+
+    async def delete_row(
+        request: Request, row_id: FromPath[int], data: FormData
+    ) -> Redirect | Template:
+        may_write(request)
+        who = actor(request)
+        try:
+            await _found(request, lambda conn: services.delete(conn, editable.service, row_id, who))
+        except ServiceError as refused:
+            context = await _found(request, lambda conn: _detail(conn, editable, row_id))
+            context = {"editable": editable, "refused": str(refused), **context}
+            return Template("confirm_delete.html", context=context, status_code=409)
+        return Redirect(path=base, status_code=303)
+
+    async def export_csv(request: Request, search: Search = None, **chosen: str | None) -> Response:
+        listing = Listing.from_request(entity, chosen, search, 1, 1)
+        rows = await _in_thread(request, lambda conn: _export_rows(conn, entity, listing))
+        return Response(
+            _csv(entity, rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{slug}.csv"'},
+        )
+
+    declare_filters(export_csv, entity)
+    options = {"include_in_schema": False}
+    return [
+        get(f"{base}/new", name=f"{slug}-new", **options)(new_form),
+        post(f"{base}/new", **options)(create_row),
+        get(f"{base}/{{row_id:int}}", name=f"{slug}-detail", **options)(detail_page),
+        get(f"{base}/{{row_id:int}}/edit", name=f"{slug}-edit", **options)(edit_form),
+        post(f"{base}/{{row_id:int}}/edit", **options)(update_row),
+        get(f"{base}/{{row_id:int}}/delete", name=f"{slug}-delete", **options)(delete_form),
+        post(f"{base}/{{row_id:int}}/delete", **options)(delete_row),
+        get(f"{base}.csv", name=f"{slug}-csv", **options)(export_csv),
+    ]
+
+
+async def _found(request: Request[Any, Any, Any], work: Callable[[psycopg.Connection], Any]):
+    try:
+        return await _in_thread(request, work)
+    except services.NotFound as exc:
+        raise NotFoundException(str(exc)) from exc
+
+
+def _export_rows(conn: psycopg.Connection, entity: Entity[Any], listing: Listing) -> list:
+    params: dict[str, object] = {
+        "search": like_escaped(listing.search),
+        **{f.name: f.sql_value(listing.chosen.get(f.name)) for f in entity.filters},
+        "limit": EXPORT_LIMIT,
+        "offset": 0,
+    }
+    with conn.cursor(row_factory=dict_row) as cursor:
+        rows = cursor.execute(query(entity.list_query), params).fetchall()
+    return [SimpleNamespace(**{k: v for k, v in row.items() if k != "total_count"}) for row in rows]
+
+
+def _csv(entity: Entity[Any], rows: list) -> str:
+    """The list's columns as the page shows them, one row per line (RFC 4180)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([column.label for column in entity.columns])
+    for cells in render_rows(entity.columns, rows):
+        writer.writerow([cell.text for cell in cells])
+    return out.getvalue()
+
+
+def api_routes(editable: Editable) -> list[HTTPRouteHandler]:
+    """``POST /api/v1/<slug>``, ``GET|PUT|DELETE /api/v1/<slug>/{id}``: the same services."""
+    slug, service = editable.entity.slug, editable.service
+    form_type: type[BaseModel] = service.form
+    tags = [editable.entity.label]
+
+    async def create_json(request: Request, data: Any) -> Response:
+        may_write(request)
+
+        def work(conn):
+            row_id = services.create(conn, service, data, actor(request))
+            return services.jsonable(services.get(conn, service, row_id))
+
+        return Response(await _api(request, work), status_code=201)
+
+    async def read_json(request: Request, row_id: FromPath[int]) -> dict[str, Any]:
+        return await _api(
+            request, lambda conn: services.jsonable(services.get(conn, service, row_id))
+        )
+
+    async def update_json(request: Request, row_id: FromPath[int], data: Any) -> dict[str, Any]:
+        may_write(request)
+
+        def work(conn):
+            return services.jsonable(services.update(conn, service, row_id, data, actor(request)))
+
+        return await _api(request, work)
+
+    async def delete_json(request: Request, row_id: FromPath[int]) -> None:
+        may_write(request)
+        await _api(request, lambda conn: services.delete(conn, service, row_id, actor(request)))
+
+    # The body is the service's form model: Litestar validates it and the schema documents it.
+    create_json.__annotations__["data"] = JSONBody[form_type]  # type: ignore[valid-type]
+    update_json.__annotations__["data"] = JSONBody[form_type]  # type: ignore[valid-type]
+    item = f"/{slug}/{{row_id:int}}"
+    return [
+        post(f"/{slug}", operation_id=f"create_{editable.singular}", tags=tags,
+             summary=f"Create a {editable.singular}")(create_json),
+        get(item, operation_id=f"get_{editable.singular}", tags=tags,
+            summary=f"One {editable.singular}")(read_json),
+        put(item, operation_id=f"update_{editable.singular}", tags=tags,
+            summary=f"Change a {editable.singular} (every field)")(update_json),
+        delete(item, operation_id=f"delete_{editable.singular}", tags=tags, status_code=204,
+               summary=f"Delete a {editable.singular} nothing depends on")(delete_json),
+    ]  # fmt: skip
+
+
+async def _api(request: Request[Any, Any, Any], work: Callable[[psycopg.Connection], Any]):
+    """Service refusals as the API answers them: 404, 409 (in use), 400 with each field."""
+    try:
+        return await _in_thread(request, work)
+    except services.NotFound as exc:
+        raise NotFoundException(str(exc)) from exc
+    except ServiceError as exc:
+        if isinstance(exc, services.InUse):
+            raise ClientException(str(exc), status_code=HTTP_409_CONFLICT) from exc
+        raise ClientException(str(exc), extra={"fields": exc.fields}) from exc
