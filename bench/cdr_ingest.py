@@ -14,7 +14,7 @@ then one admin.rater.Rater runs ``run_once`` until all N are rated, COPYed, merg
 charged to the ledger: wall time, the rater's CPU (time.process_time) and its PostgreSQL
 backend's CPU (/proc, when the server is local). Baselines in the same run: "rate_event only"
 (admin.cdr_rating.rate_event, no database) and "rate + store" (rate_event, then Rater.store and
-Rater.settle in one transaction per batch of the same size: Rater.process without the bus).
+Rater.settle in one transaction per batch of the same size: Rater.write, no bus, no pipeline).
 After each database phase: count(cdrs) == N, no duplicate (call_id, attempt), the prices equal
 those rate_event computed, and the ledger's call charges == -sum(customer_price).
 
@@ -274,7 +274,7 @@ def rate_only(payloads: list[bytes], precisions: dict[str, int]) -> tuple[Phase,
 
 
 def rate_and_store(url: str, redis: Redis, payloads: list[bytes], batch: int) -> Phase:
-    """Rater.process without the bus: rate, COPY + merge + ledger, settle; one transaction per
+    """Rater.write without the bus: rate, COPY + ledger (or merge), settle; one transaction per
     batch of ``batch`` events."""
     with psycopg.connect(url, autocommit=True) as conn:
         rater = Rater(conn=conn, redis=redis, consumer="bench-direct", log=log)
@@ -388,36 +388,44 @@ def drained(bus: CdrBus, seconds: float = 3.0) -> bool:
 # Where one batch's time goes: (label, file, function, how): "all" its cumulative time, "own"
 # the time in its own code, or (file, function): its cumulative time when called from there.
 PROFILE_ROWS = (
-    ("run_once (all)", "admin/rater.py", "run_once", "all"),
+    ("one batch (all)", "bench/cdr_ingest.py", "one_batch", "all"),
     ("bus read", "kemi/bus.py", "read", "all"),
     ("rate_event (all)", "admin/cdr_rating.py", "rate_event", "all"),
-    ("  parse + validate (pydantic, all)", "admin/cdr_rating.py", "parse_event", "all"),
-    ("    the after-validator _consistent", "admin/cdr_rating.py", "_consistent", "all"),
+    ("  parse + validate (msgspec, all)", "admin/cdr_rating.py", "parse_event", "all"),
+    ("    consistency (answered, terms)", "admin/cdr_rating.py", "_consistent", "all"),
     ("  pricing (_price → call_cost)", "admin/cdr_rating.py", "_price", "all"),
-    ("  epoch ms → datetime (_at)", "admin/cdr_rating.py", "_at", "all"),
-    ("  rate_event's own code (row building)", "admin/cdr_rating.py", "rate_event", "own"),
+    ("  rate_event's own code (conversions, row)", "admin/cdr_rating.py", "rate_event", "own"),
     ("Rater.store (all)", "admin/rater.py", "store", "all"),
-    ("  COPY: write_row", "psycopg/_copy.py", "write_row", ("admin/rater.py", "store")),
-    ("  COPY: end (flush + server)", "contextlib.py", "__exit__", ("admin/rater.py", "store")),
-    ("  merge + ledger (execute)", "psycopg/cursor.py", "execute", ("admin/rater.py", "store")),
+    ("  COPY: write_row", "psycopg/_copy.py", "write_row", ("admin/rater.py", "_copy")),
+    ("  COPY: end (flush + server)", "contextlib.py", "__exit__", ("admin/rater.py", "_copy")),
+    ("  ledger charge (execute)", "psycopg/cursor.py", "execute", ("admin/rater.py", "_charge")),
+    ("commit", "psycopg/connection.py", "_commit_gen", "all"),
     ("settle (prepaid lookup)", "admin/rater.py", "settle", "all"),
     ("bus ack", "kemi/bus.py", "ack", "all"),
-    ("credit.sync (every 10 s)", "admin/credit.py", "sync", ("admin/rater.py", "run_once")),
 )
 
 
 def profile(url: str, redis: Redis, payloads: list[bytes], batch_events: int) -> str:
-    """cProfile of one Rater.run_once on the Redis bus (one batch), as a table."""
+    """cProfile of one batch on the Redis bus, in one thread: what Rater.run_once does with
+    it, less the overlap (it rates the next batch while its writer thread writes this one)."""
     bus = open_bus("redis", redis, "")
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             reset(conn)
             rater = bus_rater(conn, redis, bus, batch_events)
-            rater.precisions()
+            precisions = rater.precisions()
             publish(bus, payloads[:batch_events], "bench-profile")
+
+            def one_batch() -> int:
+                deliveries = bus.read(batch_events, 1000)
+                batch = rater.rate(deliveries, precisions)
+                rater.write(batch)
+                bus.ack(deliveries)
+                return batch.events
+
             profiler = cProfile.Profile()
             profiler.enable()
-            result = rater.run_once(block_ms=1000)
+            read = one_batch()
             profiler.disable()
     finally:
         close_bus(bus, redis)
@@ -440,7 +448,7 @@ def profile(url: str, redis: Redis, payloads: list[bytes], batch_events: int) ->
 
     whole = seconds(*PROFILE_ROWS[0][1:])
     lines = [
-        f"### Profile: one Rater.run_once on the Redis bus ({result.read} events, cProfile, "
+        f"### Profile: one batch on the Redis bus ({read} events, cProfile, "
         f"wall time inflated by the profiler)",
         "",
         "| part | ms | µs/event | share |",
@@ -449,8 +457,7 @@ def profile(url: str, redis: Redis, payloads: list[bytes], batch_events: int) ->
     for label, *where in PROFILE_ROWS:
         spent = seconds(*where)
         lines.append(
-            f"| {label} | {spent * 1e3:.1f} | {spent / result.read * 1e6:.1f} | "
-            f"{spent / whole:.0%} |"
+            f"| {label} | {spent * 1e3:.1f} | {spent / read * 1e6:.1f} | {spent / whole:.0%} |"
         )
     top = io.StringIO()
     pstats.Stats(profiler, stream=top).sort_stats("tottime").print_stats(12)

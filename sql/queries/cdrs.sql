@@ -31,6 +31,20 @@ WITH inserted AS (
 )
 SELECT count(*) FROM inserted;
 
+-- name: charge_cdr_batch
+-- The call charges of a batch COPYed straight into cdrs (every row new: a replayed one fails
+-- the COPY, and the batch goes through merge_cdr_staging instead): what merge_cdr_staging's
+-- "charged" posts, from the batch's priced calls summed per originator and currency by the
+-- rater (exact decimals).
+INSERT INTO ledger_entries (company_id, kind, amount, currency, calls, note, created_by)
+SELECT o.company_id, 'call_charge', -sum(c.price), c.currency, sum(c.calls), 'rated calls',
+       'rater'
+FROM unnest(%(originator_ids)s::bigint[], %(currencies)s::text[], %(prices)s::numeric[],
+            %(calls)s::integer[]) AS c (originator_id, currency, price, calls)
+JOIN originators o ON o.id = c.originator_id
+GROUP BY o.company_id, c.currency
+ORDER BY o.company_id;  -- the alert trigger locks each company: always in this order
+
 -- name: insert_cdr_reject
 INSERT INTO cdr_rejects (stream_id, payload, error)
 VALUES (%(stream_id)s, %(payload)s, %(error)s);

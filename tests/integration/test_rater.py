@@ -5,6 +5,7 @@ import time
 import uuid
 from decimal import Decimal as D
 
+import psycopg
 import pytest
 
 from admin import rejects
@@ -171,6 +172,59 @@ def test_no_ack_when_postgresql_fails(rater, conn, redis_client, cdr_bus):
     recovered.setup()
     assert run_until(recovered, 1) == 1
     recovered.bus.close()
+
+
+def test_batches_are_rated_while_the_one_before_is_written(rater, conn, cdr_bus):
+    rater.batch_size = 2  # deliveries: 2 events on Redis, 2 relay batches on NATS
+    for n in range(7):
+        send(cdr_bus, event(call_id=f"p{n}"))
+    result = rater.run_once(block_ms=100)  # one call, four batches, each committed and acked
+    assert (result.read, result.written) == (7, 7)
+    assert [row[0] for row in cdrs(conn)] == [f"p{n}" for n in range(7)]
+    backlog = cdr_bus.backlog()
+    assert (backlog.undelivered, backlog.unacknowledged) == (0, 0)
+
+
+def test_a_failed_write_in_the_pipeline_acknowledges_only_what_committed(
+    rater, conn, redis_client, cdr_bus, monkeypatch
+):
+    """Batch 1 committed and is acknowledged; batch 2 failed and batch 3 was rated but not
+    written: both are delivered again, and nothing is counted twice."""
+    rater.batch_size = 1
+    for n in range(3):
+        send(cdr_bus, event(call_id=f"f{n}"))
+    written = []
+    write = Rater.write
+
+    def failing_second(self, batch):
+        written.append(batch)
+        if len(written) == 2:
+            raise psycopg.OperationalError("the server went away")
+        return write(self, batch)
+
+    monkeypatch.setattr(Rater, "write", failing_second)
+    with pytest.raises(psycopg.OperationalError):
+        rater.run_once(block_ms=100)
+    monkeypatch.undo()
+    assert [row[0] for row in cdrs(conn)] == ["f0"]
+    assert cdr_bus.backlog().unacknowledged == 2
+    recovered = Rater(
+        conn=rater.conn, redis=redis_client, consumer="test-rater", bus=reopened(cdr_bus)
+    )
+    recovered.setup()
+    assert run_until(recovered, 2) == 2
+    assert [row[0] for row in cdrs(conn)] == ["f0", "f1", "f2"]
+    recovered.bus.close()
+
+
+def test_a_batch_with_one_replayed_event_stores_the_others(rater, conn, cdr_bus):
+    """The straight COPY fails on the replayed CDR; the merge stores the rest (and charges
+    only those: test_ledger.py)."""
+    send(cdr_bus, event(call_id="r1"))
+    assert rater.run_once(block_ms=100).written == 1
+    send(cdr_bus, event(call_id="r1"), event(call_id="r2"), event(call_id="r3"))
+    assert run_until(rater, 2) == 2
+    assert [row[0] for row in cdrs(conn)] == ["r1", "r2", "r3"]
 
 
 def test_acknowledged_events_leave_the_bus(rater, cdr_bus):

@@ -2,10 +2,13 @@ import json
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from admin.cdr_rating import COLUMNS, InvalidEvent, rate_event
 from kemi.cdr import TERMS
 from kemi.context import CallContext, Side, Target
+from kemi.money import call_cost
 
 T0 = 1_780_000_000_000
 USD = {"USD": 6}
@@ -53,19 +56,41 @@ def test_a_rejected_call_has_no_vendor_and_costs_nothing():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"customer_rate": 0.06}, "customer_rate: Value error, money must be a decimal string"),
+        ({"customer_rate": 0.06}, "customer_rate: money must be a decimal string"),
+        ({"customer_rate": "-0.06"}, "customer_rate: money must be a decimal string >= 0"),
+        ({"customer_rate": "NaN"}, "customer_rate: money must be a decimal string >= 0"),
+        ({"customer_rate": "six cents"}, "customer_rate: money must be a decimal string >= 0"),
+        # what the column cannot hold would fail the whole batch's COPY, not just this event
+        ({"vendor_connect_fee": "12345678901"}, r"vendor_connect_fee: .* more than 10 digits"),
+        ({"attempt": 40_000}, "attempt: Expected `int` <= 32767"),
+        ({"ended_ms": T0 + 7_200_000, "vendor_rate": "9999999999"}, "does not fit numeric"),
+        ({"src_ip": "10.0.0.300"}, "src_ip: not an IP address"),
+        ({"caller": "15\u00005"}, "PostgreSQL cannot store"),
+        ({"customer_prefix": "44\n"}, r"customer_prefix: '44\\n' does not match"),
+        ({"sip_code": 99}, "sip_code: Expected `int` >= 100"),
+        ({"attempt": True}, "attempt: Expected `int`, got `bool`"),
+        ({"ended_ms": 1.5e12}, "ended_ms: Expected `int`, got `float`"),
+        ({"call_id": ""}, "call_id: Expected `str` of length >= 1"),
+        ({"format": "3"}, "format is not 3"),
         ({"answered_ms": T0 + 20_000}, "answered_ms is after ended_ms"),
         ({"format": 4}, "format is not 3"),
         ({"started_ms": "yesterday"}, "started_ms"),
         ({"vendor_initial_increment": 0}, "vendor_initial_increment"),
         ({"vendor_rate": None}, "vendor terms are incomplete"),
-        ({"surprise": 1}, "surprise: Extra inputs are not permitted"),
+        ({"surprise": 1}, "surprise: unknown field"),
         ({"currency": "XXX"}, "unknown currency 'XXX'"),
     ],
 )  # fmt: skip
 def test_invalid_events_say_which_field_is_wrong(changes, message):
     with pytest.raises(InvalidEvent, match=message):
         rate_event(event(**changes), USD)
+
+
+def test_every_field_is_required():
+    document = json.loads(event())
+    del document["trace"]
+    with pytest.raises(InvalidEvent, match="trace: missing"):
+        rate_event(json.dumps(document), USD)
 
 
 def test_not_json_at_all():
@@ -138,3 +163,32 @@ def test_events_of_the_nested_format_1_are_still_rated():
     }  # fmt: skip
     row = rate_event(json.dumps(nested, separators=(",", ":")), USD)
     assert (column(row, "call_id"), column(row, "customer_rate")) == ("old", D("0.06"))
+
+
+def test_a_value_is_checked_each_time_until_it_passes():
+    """Checked values are remembered: a bad one must never be."""
+    for _ in range(2):
+        with pytest.raises(InvalidEvent, match="src_ip: not an IP address"):
+            rate_event(event(src_ip="2001:db8::zz"), USD)
+    assert column(rate_event(event(src_ip="2001:db8::1"), USD), "src_ip") == "2001:db8::1"
+
+
+@given(
+    talk_ms=st.integers(0, 7_200_000),
+    rate=st.decimals("0", "9.99999999", places=8),
+    increments=st.sampled_from([(1, 1), (6, 6), (30, 6), (60, 60), (60, 1)]),
+    minimum=st.integers(0, 120),
+    fee=st.sampled_from(["0", "0.001", "0.0125"]),
+)
+@settings(max_examples=300)
+def test_priced_once_per_whole_second_as_call_cost_prices_each_millisecond(
+    talk_ms, rate, increments, minimum, fee
+):
+    terms_ = terms("customer", 1, f"{rate:f}", *increments, fee, minimum=minimum)
+    row = rate_event(event(answered_ms=T0, ended_ms=T0 + talk_ms, **terms_), USD)
+    expected = call_cost(
+        answered=True, duration=D(talk_ms) / 1000, rate=rate, initial_increment=increments[0],
+        next_increment=increments[1], connect_fee=D(fee), precision=6, minimum_duration=minimum,
+    )  # fmt: skip
+    assert (column(row, "customer_billed_seconds"), column(row, "customer_price")) == expected
+    assert column(row, "duration") == D(talk_ms) / 1000
