@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Akira's SIPp benchmark: a native relay (a), a native class-4 kamailio.cfg (b), Akira (c),
-Akira with CPS and concurrency limits on (d), and Akira offered more than it can carry.
+Akira with CPS and concurrency limits on (d), (d) with real-time prepaid credit control (e),
+and Akira offered more than it can carry.
 
 Run from the project root with the project's virtualenv:
 
     .venv/bin/python bench/sipp_calls.py --quick          # a few seconds per point: does it work?
-    .venv/bin/python bench/sipp_calls.py --write docs/BENCHMARKS.md   # the full run, ~15-20 min
+    .venv/bin/python bench/sipp_calls.py --write docs/BENCHMARKS.md   # the full run, ~20-25 min
+    .venv/bin/python bench/sipp_calls.py --variants c,d,e --rounds 5  # what credit control costs
 
 All variants run in ONE session, their order rotating from round to round, so load from other
 work on the shared machine hits them alike. Never part of the test run: tests never time things
@@ -25,9 +27,10 @@ import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
-from callbench import class4, deck, engine, fixtures, machine, report, servers, writeup
+from callbench import class4, credit, deck, engine, fixtures, machine, report, servers, writeup
 from callbench.class4 import CdrFiles, Class4Setup
 from callbench.loadpoint import LoadResult, measure
 from callbench.processes import (
@@ -39,11 +42,19 @@ from callbench.processes import (
     tcp_port_in_use,
     udp_port_in_use,
 )
-from callbench.results import AKIRA_VARIANTS, VARIANTS, BenchResults, MemoryReading, Plan
+from callbench.results import (
+    AKIRA_VARIANTS,
+    LETTERS,
+    BenchResults,
+    MemoryReading,
+    Plan,
+    variant_letters,
+)
 from callbench.routing_check import expected_counts
 from redis import Redis
 
 from admin.catalog import RateRow
+from kemi.rates import money_units
 from kemi.snapshot import Snapshot
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/akira_bench"
@@ -87,8 +98,14 @@ QUICK = Plan(
     overload_duration=3,
 )
 
+AKIRA_PORTS = {
+    "akira": servers.AKIRA_PORT,
+    "limits": servers.LIMITS_PORT,
+    "credit": servers.CREDIT_PORT,
+}
+
 HELP = f"""\
-Measures, in one run, four Kamailio instances, all on the same machine, workers and allocator:
+Measures, in one run, five Kamailio instances, all on the same machine, workers and allocator:
   (a) a plain native stateful relay (bench/native-relay.cfg: tm t_relay to one vendor UAS,
       record_route, loose_route; no Python, no dialog, no routing decision);
   (b) a native class-4 kamailio.cfg, what an integrator writes without Python
@@ -100,13 +117,20 @@ Measures, in one run, four Kamailio instances, all on the same machine, workers 
   (c) Akira's engine (kamailio-cfg/kamailio.cfg + kemi/ through scripts/kamailio-run.sh);
   (d) the same with CPS and concurrency limits on the customer and every vendor, set far
       above anything the bench reaches: every call setup runs the limits function (one
-      FCALL through ndb_redis), every call end journals a release the relay runs in batches.
-(b), (c) and (d) route on the 50k-prefix deck loaded as the customer tariff (vendor A x1.25)
-and three vendor tariffs (A as published, B and C derived with exact Decimal factors 0.9 / 1.1
-per code) in one least-cost plan; every call must reach the same vendor in all three. (c) and
-(d) each have a redis-server of their own, started by the bench.
+      FCALL through ndb_redis), every call end journals a release the relay runs in batches;
+  (e) (d) with real-time prepaid credit control: the customer's account made prepaid and
+      topped up with {fixtures.TOP_UP:,} (admin.ledger), its credit synced to Redis by the
+      publisher; the same FCALL then also reserves the credit of the call's max duration
+      (kemi/limits.py), the release moves it to settling, and the bench settles it after each
+      run as the rater would. The top-up never refuses nor shortens a call.
+(b) to (e) route on the 50k-prefix deck loaded as the customer tariff (vendor A x1.25) and
+three vendor tariffs (A as published, B and C derived with exact Decimal factors 0.9 / 1.1
+per code) in one least-cost plan; every call must reach the same vendor in all of them. (c),
+(d) and (e) each have a redis-server of their own, started by the bench. --variants c,d,e
+runs only those (the snapshots are published and checked all the same).
 
-Reported for each, with the ratios (c)/(a), (c)/(b), (b)/(a), (d)/(c), (d)/(a):
+Reported for each, with the ratios (c)/(a), (c)/(b), (b)/(a), (d)/(c), (d)/(a), (e)/(d),
+(e)/(c) (those whose variants ran):
   * Kamailio CPU per call: user+sys of all Kamailio processes (/proc/<pid>/stat) over a
     fixed-rate run plus a settle pause, divided by successful calls; ROUNDS rounds, the order
     of the variants rotating (noise on this machine is about +-8 %); also the CPU of SIPp and
@@ -125,26 +149,32 @@ Reported for each, with the ratios (c)/(a), (c)/(b), (b)/(a), (d)/(c), (d)/(a):
     which also times lcr's load and lcr.reload.
   * routing: before any SIP, the lcr tables' first vendor against decide() for one number per
     open code; in every run, the INVITEs each vendor UAS received against the prediction.
-  * CDRs: (c) and (d) journal one event per call attempt, which the node's relay ships to the
-    akira:cdr stream of their Redis; after each run the stream is counted and each event's
+  * CDRs: (c), (d) and (e) journal one event per call attempt, which the node's relay ships to
+    the akira:cdr stream of their Redis; after each run the stream is counted and each event's
     vendor checked against decide(), then deleted; (b)'s acc records are counted (one per
     answered call expected) and their vendor field checked the same way.
+  * credit (e): before any SIP, its snapshot marks the customer prepaid and routes as (c), and
+    its Redis holds the account's credit (akira:credit:{{company}}); after each run, every CDR's
+    trace says the credit bought the full max duration, no reservation is left in flight, and
+    one per answered call waits in settling (then settled, its redis-server CPU timed apart).
 
 Isolated resources: Kamailio on {servers.HOST}:{servers.NATIVE_PORT} (a),
-{servers.HOST}:{servers.CLASS4_PORT} (b), {servers.HOST}:{servers.AKIRA_PORT} (c) and
-{servers.HOST}:{servers.LIMITS_PORT} (d), their redis-servers on TCP
-{servers.HOST}:{servers.REDIS_PORTS["akira"]} and {servers.REDIS_PORTS["limits"]} (no
-persistence), vendor UAS on {servers.HOST}:25081-25083, the UAC on
-{servers.HOST}:{servers.UAC_PORT} (SIPp media ports 26000+4x(port-25000), control ports
-port+200), PostgreSQL database akira_bench (dropped and re-created by `akira migrate
---create-database` at start). Every process started is stopped at the end, on Ctrl-C and on
-errors. Logs, SIPp statistics, snapshot directories, (b)'s tables and CDR files go to a
-temporary run directory, removed at the end unless --keep-run-dir or a failure.
+{servers.HOST}:{servers.CLASS4_PORT} (b), {servers.HOST}:{servers.AKIRA_PORT} (c),
+{servers.HOST}:{servers.LIMITS_PORT} (d) and {servers.HOST}:{servers.CREDIT_PORT} (e), their
+redis-servers on TCP {servers.HOST}:{servers.REDIS_PORTS["akira"]},
+{servers.REDIS_PORTS["limits"]} and {servers.REDIS_PORTS["credit"]} (no persistence), vendor
+UAS on {servers.HOST}:25081-25083, the UAC on {servers.HOST}:{servers.UAC_PORT} (SIPp media
+ports 26000+4x(port-25000), control ports port+200), PostgreSQL database akira_bench (dropped
+and re-created by `akira migrate --create-database` at start). Every process started is
+stopped at the end, on Ctrl-C and on errors. Logs, SIPp statistics, snapshot directories,
+(b)'s tables and CDR files go to a temporary run directory, removed at the end unless
+--keep-run-dir or a failure.
 
 Full run: {FULL.rounds} rounds x {FULL.duration:.0f} s at {FULL.rate} CPS, steps of
 {FULL.step} CPS x {FULL.step_duration:.0f} s, overload {FULL.overload_duration:.0f} s per point;
-about 15-20 minutes. --quick: {QUICK.rounds} round x {QUICK.duration:.0f} s at {QUICK.rate} CPS,
-steps up to {QUICK.max_rate} CPS x {QUICK.step_duration:.0f} s; about 3-4 minutes.
+about 20-25 minutes with all five variants. --quick: {QUICK.rounds} round x
+{QUICK.duration:.0f} s at {QUICK.rate} CPS, steps up to {QUICK.max_rate} CPS x
+{QUICK.step_duration:.0f} s; about 4-5 minutes.
 """
 
 
@@ -171,6 +201,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         metavar="TEXT",
         help="a remark for the report (repeatable), e.g. about machine load",
+    )
+    parser.add_argument(
+        "--variants",
+        type=_variants,
+        metavar="LETTERS",
+        help="the variants to run, e.g. c,d,e (letters a-e or names; default: all)",
     )
     parser.add_argument("--rate", type=int, help="CPS of the CPU-per-call rounds")
     parser.add_argument("--duration", type=float, help="seconds per CPU-per-call round")
@@ -213,6 +249,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _variants(text: str) -> tuple[str, ...]:
+    try:
+        return variant_letters(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def plan_from(args: argparse.Namespace) -> Plan:
     base = QUICK if args.quick else FULL
     overrides = {
@@ -229,6 +272,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
             "numbers",
             "workers",
             "allocator",
+            "variants",
         )
         if getattr(args, name) is not None
     }
@@ -263,14 +307,15 @@ def prepare(
     print(f"reading {args.deck} ...", flush=True)
     rows = deck.read_deck(args.deck)
     tariffs = deck.tariffs(rows)
-    print("re-creating akira_bench, loading 4 x 50k rates, publishing twice ...", flush=True)
+    print("re-creating akira_bench, loading 4 x 50k rates, publishing 3 times ...", flush=True)
     catalog, publications = fixtures.build_catalog(
         args.database_url, redis, tariffs, servers.VENDOR_PORTS, run_dir / "admin-snapshot"
     )
     print(
-        f"published snapshot {publications['akira'].version} (c) and "
-        f"{publications['limits'].version} with limits (d); timing snapshot fetches, maps "
-        "and decisions ...",
+        f"published snapshot {publications['akira'].version} (c), "
+        f"{publications['limits'].version} with limits (d) and "
+        f"{publications['credit'].version} with prepaid credit (e); timing snapshot fetches, "
+        "maps and decisions ...",
         flush=True,
     )
     node_dir = run_dir / "node-probe"
@@ -280,7 +325,12 @@ def prepare(
         loads.append(load)
     numbers = deck.dialed_numbers(rows, plan.numbers)
     decision = engine.time_decisions(snapshot, numbers, plan.decision_passes)
-    check_limits(redis["limits"], run_dir / "node-probe-limits", decision.first_terminator)
+    limited, _ = engine.load_snapshot(redis["limits"], run_dir / "node-probe-limits")
+    check_limits(limited, decision.first_terminator, "(d)")
+    del limited
+    available, max_duration = check_credit(
+        redis["credit"], run_dir / "node-probe-credit", decision, catalog.customer, plan
+    )
     call_work = engine.time_call_work(snapshot, numbers[:2000], run_dir / "journal-probe")
     setup = prepare_class4(tariffs, rows, snapshot, catalog, run_dir)
     del snapshot
@@ -302,24 +352,66 @@ def prepare(
         class4=setup,
         load_average=[machine.load_average()],
         notes=list(args.note),
+        credit_company=catalog.customer,
+        credit_available=available,
+        credit_max_duration=max_duration,
     )
 
 
-def check_limits(redis: Redis, node_dir: Path, first_terminator: Mapping[str, int]) -> None:
-    """(d)'s snapshot: limits on the customer and every vendor, and the same first vendor as
-    (c) for every dialed number (the limits are never reached, so they change no route)."""
-    snapshot, _ = engine.load_snapshot(redis, node_dir)
+def check_limits(snapshot: Snapshot, first_terminator: Mapping[str, int], which: str) -> None:
+    """(d)'s or (e)'s snapshot: limits on the customer and every vendor, and the same first
+    vendor as (c) for every dialed number (the limits are never reached: they change no route).
+    """
     trunks = [*snapshot.originators.values(), *snapshot.terminators.values()]
     unlimited = [t.name for t in trunks if t.cps_limit is None or t.concurrent_limit is None]
     if unlimited:
-        raise SystemExit(f"(d)'s snapshot has no limits on {unlimited}")
+        raise SystemExit(f"{which}'s snapshot has no limits on {unlimited}")
     differing = [
         number
         for number, terminator in first_terminator.items()
         if engine.first_vendor(snapshot, number) != terminator
     ]
     if differing:
-        raise SystemExit(f"with limits, decide() routes differently: {differing[:5]}")
+        raise SystemExit(f"{which}'s decide() routes differently from (c): {differing[:5]}")
+
+
+def most_calls(plan: Plan) -> int:
+    """Calls of the longest run of (e): the credit settles between runs, not during one."""
+    return max(
+        WARM_UP_RATE * 2,
+        round(plan.rate * plan.duration),
+        plan.max_rate * round(plan.step_duration),
+    )
+
+
+def check_credit(
+    redis: Redis,
+    node_dir: Path,
+    decision: engine.DecisionTiming,
+    company: int,
+    plan: Plan,
+) -> tuple[int, int]:
+    """(e)'s snapshot: the customer prepaid, with (d)'s limits and (c)'s routes; its Redis
+    holds the account's top-up, enough for the longest run's reservations. The credit in 1e-8
+    units and the max call duration a call reserves."""
+    snapshot, _ = engine.load_snapshot(redis, node_dir)
+    check_limits(snapshot, decision.first_terminator, "(e)")
+    (originator,) = snapshot.originators.values()  # the bench has one customer
+    if not originator.prepaid or originator.company_id != company:
+        raise SystemExit(f"(e)'s snapshot does not mark company {company} prepaid: {originator}")
+    available = credit.available(redis, company)
+    if available != money_units(Decimal(fixtures.TOP_UP)):
+        raise SystemExit(
+            f"(e)'s Redis holds {available} (1e-8 units) in {credit.credit_key(company)}, "
+            f"not the top-up of {fixtures.TOP_UP}"
+        )
+    needed = credit.mean_reservation(snapshot, decision.routed) * most_calls(plan)
+    if needed > available:
+        raise SystemExit(
+            f"the top-up of {fixtures.TOP_UP} does not buy the longest run of (e) its max "
+            f"durations ({needed / 1e8:.0f} needed): calls would be refused or shortened"
+        )
+    return available, originator.max_call_duration
 
 
 def prepare_class4(
@@ -361,7 +453,8 @@ def prepare_class4(
 
 
 class Session:
-    """The SIP part: the four Kamailio instances, the vendors, and the runs against them."""
+    """The SIP part: the Kamailio instances of the variants, the vendors, and the runs against
+    them."""
 
     def __init__(
         self, supervisor: Supervisor, results: BenchResults, redis: Mapping[str, tuple[Redis, int]]
@@ -369,6 +462,7 @@ class Session:
         self.supervisor = supervisor
         self.results = results
         self.redis = redis  # Akira variant -> its redis-server (client, pid)
+        self.variants = results.plan.variants
         self.numbers = results.decision.routed
         self.inf = supervisor.run_dir / "dialed.csv"
         deck.write_inf(self.inf, self.numbers)
@@ -378,12 +472,13 @@ class Session:
             for number in self.numbers
         }
         # The vendor each dialed number must reach: A for the plain relay, the least-cost
-        # vendor for (b), (c) and (d).
+        # vendor for (b) to (e).
         self.vendor_of = {
             "native": dict.fromkeys(self.numbers, "A"),
             "class4": least_cost,
             "akira": least_cost,
             "limits": least_cost,
+            "credit": least_cost,
         }
         setup = results.class4
         assert setup is not None
@@ -397,24 +492,36 @@ class Session:
         workers = plan.workers
         setup = self.results.class4
         assert setup is not None
-        print("starting vendor UAS x3; timing lcr in a probe instance of (b) ...", flush=True)
+        print("starting vendor UAS x3 ...", flush=True)
         self.vendors = servers.start_vendors(self.supervisor)
-        self.results.lcr_probe = class4.run_probe(
-            self.supervisor,
-            setup,
-            workers,
-            plan.allocator,
-            self.inf,
-            min(PROBE_CALLS, len(self.numbers)),
-            PROBE_RATE,
-        )
+        if "class4" in self.variants:
+            print("timing lcr in a probe instance of (b) ...", flush=True)
+            self.results.lcr_probe = class4.run_probe(
+                self.supervisor,
+                setup,
+                workers,
+                plan.allocator,
+                self.inf,
+                min(PROBE_CALLS, len(self.numbers)),
+                PROBE_RATE,
+            )
         print(
-            "starting Kamailio (a) native relay, (b) native class-4, (c) Akira, (d) Akira with "
-            "limits ...",
+            "starting Kamailio " + ", ".join(f"({LETTERS[v]})" for v in self.variants) + " ...",
             flush=True,
         )
-        akira = {
-            variant: servers.start_akira(
+        starters = {
+            "native": lambda: servers.start_native(self.supervisor, workers, plan.allocator),
+            "class4": lambda: servers.start_class4(
+                self.supervisor,
+                workers,
+                plan.allocator,
+                db_dir=setup.db_dir,
+                cdr_dir=setup.cdr_dir,
+                dialog_timeout=setup.dialog_timeout,
+            ),
+        }
+        for variant, port in AKIRA_PORTS.items():
+            starters[variant] = lambda variant=variant, port=port: servers.start_akira(
                 self.supervisor,
                 variant,
                 port,
@@ -423,22 +530,11 @@ class Session:
                 self.redis[variant],
                 self.results.publications[variant].version,
             )
-            for variant, port in (("akira", servers.AKIRA_PORT), ("limits", servers.LIMITS_PORT))
-        }
-        self.targets = {
-            "native": servers.start_native(self.supervisor, workers, plan.allocator),
-            "class4": servers.start_class4(
-                self.supervisor,
-                workers,
-                plan.allocator,
-                db_dir=setup.db_dir,
-                cdr_dir=setup.cdr_dir,
-                dialog_timeout=setup.dialog_timeout,
-            ),
-            **akira,
-        }
+        self.targets = {variant: starters[variant]() for variant in self.variants}
         self.results.startup_seconds = {v: t.startup_seconds for v, t in self.targets.items()}
-        self.results.akira_code = servers.check_akira_code(self.targets["akira"])
+        engines = [self.targets[v] for v in AKIRA_VARIANTS if v in self.targets]
+        if engines:
+            self.results.akira_code = servers.check_akira_code(engines[0])
 
     def run(self, variant: str, rate: int, seconds: float, tag: str) -> LoadResult:
         result = measure(
@@ -462,6 +558,15 @@ class Session:
                 target.redis, target.journal_dir, self.results.decision.first_terminator
             )
             self.results.cdr[variant].add(result.cdr)
+            if variant == "credit":  # the journal is shipped: every release has run
+                assert target.redis_pid is not None
+                result.credit = credit.check_run(
+                    target.redis,
+                    target.redis_pid,
+                    self.results.credit_company,
+                    result.cdr.credit_seconds,
+                    self.results.credit_max_duration,
+                )
             self.results.cdr_calls[variant] += result.sipp.successful
         elif variant == "class4":
             result.cdr = self.class4_cdrs.drain()
@@ -486,10 +591,11 @@ class Session:
 
     def warm_up(self) -> None:
         print("warm-up (discarded):", flush=True)
-        for variant in VARIANTS:
+        for variant in self.variants:
             self.run(variant, WARM_UP_RATE, 2, f"warmup-{variant}")
         self.results.memory_warm = self.memory()
-        self.results.startup_loads = servers.snapshot_maps(self.targets["akira"])
+        if "akira" in self.targets:
+            self.results.startup_loads = servers.snapshot_maps(self.targets["akira"])
 
     def cpu_rounds(self) -> None:
         plan = self.results.plan
@@ -498,14 +604,15 @@ class Session:
             flush=True,
         )
         for number in range(plan.rounds):
-            for variant in rotated(VARIANTS, number):
+            for variant in rotated(self.variants, number):
                 self.results.rounds.append(
                     self.run(variant, plan.rate, plan.duration, f"round{number + 1}-{variant}")
                 )
         self.results.memory_loaded = self.memory()
-        self.results.class4_module_shm = {
-            module: self.targets["class4"].module_shm(module) for module in CLASS4_SHM_MODULES
-        }
+        if "class4" in self.targets:
+            self.results.class4_module_shm = {
+                module: self.targets["class4"].module_shm(module) for module in CLASS4_SHM_MODULES
+            }
 
     def max_cps(self) -> None:
         """All variants step up together, each until its first unclean step."""
@@ -513,10 +620,10 @@ class Session:
         if plan.max_rate <= 0:
             return
         print(f"max CPS: steps of {plan.step} CPS x {plan.step_duration:.0f} s", flush=True)
-        active = list(VARIANTS)
-        best: dict[str, int | None] = dict.fromkeys(VARIANTS)
+        active = list(self.variants)
+        best: dict[str, int | None] = dict.fromkeys(self.variants)
         for index, rate in enumerate(range(plan.step, plan.max_rate + 1, plan.step)):
-            for variant in rotated([v for v in VARIANTS if v in active], index):
+            for variant in rotated([v for v in self.variants if v in active], index):
                 result = self.run(variant, rate, plan.step_duration, f"step{rate}-{variant}")
                 self.results.steps.append(result)
                 if result.clean:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import statistics
 import subprocess
@@ -213,12 +214,15 @@ class CdrCheck:
     stuck: int = 0  # events still in the node's journal when the check gave up waiting
     codes: Counter[int] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
+    # seconds of talk time the prepaid credit bought, from the trace ("credit 7200s"), by count
+    credit_seconds: Counter[int] = field(default_factory=Counter)
 
     def add(self, other: CdrCheck) -> None:
         for name in ("events", "stream_bytes", "misrouted", "failovers", "unknown", "stuck"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.codes.update(other.codes)
         self.reasons.update(other.reasons)
+        self.credit_seconds.update(other.credit_seconds)
 
 
 def journal_backlog(journal_dir: Path) -> int:
@@ -262,9 +266,14 @@ def drain_cdr_stream(redis: Redis, journal_dir: Path, first_terminator: dict[str
     return check
 
 
+_CREDIT_TRACE = re.compile(r"(?:^|;)credit (\d+)s(?:;|$)")  # kemi.routes: what the setup bought
+
+
 def _check_event(check: CdrCheck, event: dict, first_terminator: dict[str, int]) -> None:
     check.codes[event["sip_code"]] += 1
     check.reasons[event["reason"]] += 1
+    if granted := _CREDIT_TRACE.search(event.get("trace") or ""):
+        check.credit_seconds[int(granted.group(1))] += 1
     if event["attempt"] > 1:
         check.failovers += 1
         return

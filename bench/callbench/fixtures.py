@@ -1,9 +1,10 @@
 """A fresh catalog for every run: the bench database is recreated, loaded and published.
 
 Recreating (rather than deleting rows) keeps the benchmark working while others change the
-schema: whatever ``akira migrate`` builds today is what gets loaded. It is published twice:
-as loaded to Akira's Redis (c), then with CPS and concurrency limits on the customer and every
-vendor to the Redis of Akira with limits (d).
+schema: whatever ``akira migrate`` builds today is what gets loaded. It is published three
+times: as loaded to Akira's Redis (c), then with CPS and concurrency limits on the customer and
+every vendor to the Redis of Akira with limits (d), then with the customer's account made
+prepaid and topped up through the ledger to the Redis of Akira with credit control (e).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import psycopg
 from psycopg import sql
 from redis import Redis
 
-from admin import catalog, routing_settings
+from admin import catalog, ledger, routing_settings
 from admin.catalog import RateRow
 from admin.publisher import Publication, publish
 from callbench.servers import HOST, PROJECT_DIR
@@ -28,6 +29,11 @@ BENCH_DATABASE_PREFIX = "akira_bench"
 # never refuse a call, yet every call setup runs the limits function and every end a release.
 CPS_LIMIT = 100_000
 CONCURRENT_LIMIT = 1_000_000
+# (e)'s top-up: buys every call of the longest run its full max duration (callbench.credit
+# checks it), so credit never refuses a call nor shortens one; 10^15 units of 1e-8 stay exact
+# in the Lua doubles of kemi.limits (below 2^53).
+TOP_UP = 10_000_000
+BENCH_USER = "bench/sipp_calls.py"
 
 
 def recreate_database(database_url: str) -> None:
@@ -56,6 +62,7 @@ def recreate_database(database_url: str) -> None:
 class Catalog:
     terminators: dict[str, int]  # vendor name -> terminator id
     originator: int  # the bench customer's originator id
+    customer: int  # its company id (the account (e) makes prepaid)
     rates: int
     load_seconds: float
 
@@ -88,6 +95,7 @@ def load_catalog(
     return Catalog(
         terminators=terminators,
         originator=originator,
+        customer=customer_id,
         rates=sum(len(rows) for rows in tariffs.values()),
         load_seconds=time.perf_counter() - started,
     )
@@ -103,6 +111,19 @@ def set_limits(conn: psycopg.Connection, loaded: Catalog) -> None:
             routing_settings.update(conn, "terminators", terminator_id, limits)
 
 
+def make_prepaid(conn: psycopg.Connection, loaded: Catalog) -> ledger.Balance:
+    """The customer's account prepaid and topped up, as ``akira account set --billing prepaid``
+    and ``akira account topup`` do it (with their audit rows)."""
+    with conn.transaction():
+        ledger.set_billing(
+            conn, loaded.customer, billing="prepaid", credit_limit=None, username=BENCH_USER
+        )
+        ledger.post(
+            conn, loaded.customer, "topup", TOP_UP, note="bench: credit (e)", username=BENCH_USER
+        )
+    return ledger.balance(conn, loaded.customer)
+
+
 def build_catalog(
     database_url: str,
     redis: Mapping[str, Redis],
@@ -111,7 +132,9 @@ def build_catalog(
     snapshot_dir: Path,
 ) -> tuple[Catalog, dict[str, Publication]]:
     """The catalog published to ``redis["akira"]`` as loaded, then with limits on to
-    ``redis["limits"]`` (each with its own admin snapshot directory under ``snapshot_dir``)."""
+    ``redis["limits"]``, then with the customer prepaid to ``redis["credit"]`` (the publisher
+    syncs its credit there; each with its own admin snapshot directory under ``snapshot_dir``).
+    """
     recreate_database(database_url)
     with psycopg.connect(database_url) as conn:
 
@@ -119,7 +142,7 @@ def build_catalog(
             return publish(
                 conn,
                 redis[variant],
-                published_by="bench/sipp_calls.py",
+                published_by=BENCH_USER,
                 snapshot_dir=str(snapshot_dir / variant),
             )
 
@@ -127,4 +150,6 @@ def build_catalog(
         publications = {"akira": publish_to("akira")}
         set_limits(conn, loaded)
         publications["limits"] = publish_to("limits")
+        make_prepaid(conn, loaded)
+        publications["credit"] = publish_to("credit")
     return loaded, publications

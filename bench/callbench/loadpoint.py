@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from redis import Redis
 
@@ -33,6 +34,9 @@ from callbench.processes import (
 )
 from callbench.routing_check import delta, read_counts, same_counts
 from callbench.servers import HOST, SIPP_BUFFER, UAC_PORT, UAC_SCENARIO, Kamailio, sipp_ports
+
+if TYPE_CHECKING:
+    from callbench.credit import CreditCheck
 
 LOG_PROBLEM_MARKERS = ("ERROR", "CRITICAL", "WARNING", "akira:")
 # After an overloaded run, transactions linger (fr_timer, retransmissions): the next run, of
@@ -70,6 +74,7 @@ class LoadResult:
     # callbench.engine.CdrCheck (Akira) or callbench.class4.CdrFileCheck (native class-4)
     cdr: object | None = None
     redis_commands: dict[str, int] = field(default_factory=dict)  # Akira: executed, by name
+    credit: CreditCheck | None = None  # (e): what its calls left in Redis, and their settle
     vendor_calls: dict[str, int] = field(default_factory=dict)  # new calls each vendor UAS got
     expected_calls: dict[str, int] = field(default_factory=dict)  # as the decision predicts
 

@@ -14,7 +14,6 @@ from callbench.processes import CORES
 from callbench.results import (
     AKIRA_VARIANTS,
     LABELS,
-    RATIOS,
     VARIANTS,
     BenchResults,
     ratio,
@@ -64,6 +63,12 @@ def one_line(r: LoadResult) -> str:
         line += f", CDR {r.cdr.events} events, {r.cdr.misrouted} misrouted"
     elif isinstance(r.cdr, CdrFileCheck):
         line += f", CDR {r.cdr.records} records, {r.cdr.misrouted} misrouted"
+    if r.credit is not None:
+        c = r.credit
+        line += (
+            f", credit: {sum(c.granted.values())} reserved ({_counter(c.granted)} s), "
+            f"{c.in_flight} left in flight, {c.settled} settled"
+        )
     return line + ("" if r.clean else "  <- not clean")
 
 
@@ -91,11 +96,13 @@ def _unclean(results: BenchResults, variant: str) -> str:
     return "" if clean == total else f" ({clean} of {total} rounds clean)"
 
 
-def _ratio_cells(values: dict[str, float | None], spread: bool = False, results=None) -> list[str]:
+def _ratio_cells(
+    results: BenchResults, values: dict[str, float | None], spread: bool = False
+) -> list[str]:
     cells = []
-    for numerator, denominator in RATIOS:
+    for numerator, denominator in results.plan.ratios():
         cell = _x(ratio(values.get(denominator), values.get(numerator)))
-        if spread and results is not None:
+        if spread:
             per_round = results.round_ratios(numerator, denominator)
             if len(per_round) > 1:
                 cell += f" ({min(per_round):.2f}–{max(per_round):.2f})"
@@ -103,8 +110,12 @@ def _ratio_cells(values: dict[str, float | None], spread: bool = False, results=
     return cells
 
 
-def _row(metric: str, texts: dict[str, str], ratios: list[str] | None = None) -> Row:
-    return (metric, *(texts.get(v, "-") for v in VARIANTS), *(ratios or [""] * len(RATIOS)))
+def _row(
+    results: BenchResults, metric: str, texts: dict[str, str], ratios: list[str] | None = None
+) -> Row:
+    """One metric: a cell per variant that ran, then one per ratio (empty without ``ratios``)."""
+    blank = [""] * len(results.plan.ratios())
+    return (metric, *(texts.get(v, "-") for v in results.plan.variants), *(ratios or blank))
 
 
 def summary(results: BenchResults) -> list[Row]:
@@ -114,24 +125,30 @@ def summary(results: BenchResults) -> list[Row]:
     best = {v: results.max_cps.get(v) for v in VARIANTS}
     rows = [
         _row(
+            results,
             f"Kamailio CPU per call @ {plan.rate} CPS, mean of the clean rounds of {plan.rounds}",
             {v: _us(cpu[v]) + _unclean(results, v) for v in VARIANTS},
-            _ratio_cells(cpu, spread=True, results=results),
+            _ratio_cells(results, cpu, spread=True),
         ),
         _row(
+            results,
             "max CPS with 0 failed calls (box limit, SIPp on the same cores)",
             {v: _cps(best[v], plan) for v in VARIANTS},
-            _ratio_cells(best),
+            _ratio_cells(results, best),
         ),
         _row(
+            results,
             "redis-server CPU per call (the instance's own; (a), (b) have none)",
             {v: _us(results.mean_of(v, "redis_cpu")) for v in AKIRA_VARIANTS},
+            _ratio_cells(results, {v: results.mean_of(v, "redis_cpu") for v in AKIRA_VARIANTS}),
         ),
         _row(
+            results,
             "Redis commands executed per call (INFO commandstats, Lua's own included)",
             {v: commands_per_call(results, v) for v in AKIRA_VARIANTS},
         ),
         _row(
+            results,
             "SIPp CPU per call (UAC + vendor UAS)",
             {v: _us(results.mean_of(v, "sipp_cpu")) for v in VARIANTS},
         ),
@@ -144,17 +161,19 @@ def summary(results: BenchResults) -> list[Row]:
             totals = {v: float(readings[v].total_pss) for v in VARIANTS if v in readings}
             rows.append(
                 _row(
+                    results,
                     f"memory of all Kamailio processes (sum of PSS), {title}",
                     {
                         v: f"{_mb(r.total_pss)} ({r.processes} processes)"
                         for v, r in readings.items()
                     },
-                    _ratio_cells(totals),
+                    _ratio_cells(results, totals),
                 )
             )
     if results.memory_loaded:
         rows.append(
             _row(
+                results,
                 "shared memory in use (core.shmmem real_used), after the CPU rounds",
                 {v: _mb(r.shm_used) for v, r in results.memory_loaded.items()},
             )
@@ -162,6 +181,7 @@ def summary(results: BenchResults) -> list[Row]:
     if results.memory_warm:
         rows.append(
             _row(
+                results,
                 "private memory per Kamailio SIP worker (mean, after the warm-up)",
                 {
                     v: _mb(_mean(r.worker_private)) if r.worker_private else "-"
@@ -170,15 +190,29 @@ def summary(results: BenchResults) -> list[Row]:
             )
         )
     rows += [
-        _row("routing decision p50 / p99", _decision_cells(results)),
+        _row(results, "routing decision p50 / p99", _decision_cells(results)),
         _row(
+            results,
             "start to ready (all workers)",
             {v: f"{seconds:.2f} s" for v, seconds in results.startup_seconds.items()},
         ),
-        _row("calls per vendor UAS vs prediction (clean runs)", _routing_cells(results)),
-        _row("CDRs", _cdr_cells(results)),
+        _row(results, "calls per vendor UAS vs prediction (clean runs)", _routing_cells(results)),
+        _row(results, "CDRs", _cdr_cells(results)),
     ]
+    if "credit" in results.plan.variants:
+        rows.append(_row(results, "prepaid credit control", {"credit": credit_cell(results)}))
     return rows
+
+
+def credit_cell(results: BenchResults) -> str:
+    """(e)'s proof that credit control ran on every call: reserved, released, settled."""
+    checked, clean = results.credit_checks()
+    cdr, calls = results.cdr["credit"], results.cdr_calls["credit"]
+    return (
+        f"every call reserved its max duration, left no reservation and settled one in "
+        f"{checked} of {clean} clean runs; CDR traces: {_counter(cdr.credit_seconds) or 'none'}"
+        f" (seconds bought: calls) for {calls} successful calls"
+    )
 
 
 def _decision_cells(results: BenchResults) -> dict[str, str]:
@@ -192,6 +226,7 @@ def _decision_cells(results: BenchResults) -> dict[str, str]:
     d = results.decision
     cells["akira"] = f"{d.p50_us:.1f} / {d.p99_us:.1f} µs (decide, in-process)"
     cells["limits"] = "decide as (c), then the limits FCALL (inside its CPU per call)"
+    cells["credit"] = "decide as (c), then one FCALL for limits and credit (as (d))"
     return cells
 
 
@@ -304,14 +339,15 @@ def engine_lines(results: BenchResults) -> list[tuple[str, str]]:
             "the node's workers)",
         ),
     ]
-    for variant in AKIRA_VARIANTS:
+    engines = [v for v in AKIRA_VARIANTS if v in results.plan.variants]
+    for variant in engines:
         lines.append(
             (
                 f"Redis commands per call of {LABELS[variant]}, by name (clean rounds)",
                 _commands_by_name(results, variant),
             )
         )
-    for variant in AKIRA_VARIANTS:
+    for variant in engines:
         cdr, calls = results.cdr[variant], results.cdr_calls[variant]
         lines.append(
             (
@@ -325,13 +361,45 @@ def engine_lines(results: BenchResults) -> list[tuple[str, str]]:
                 else "none",
             )
         )
+    if "credit" in engines:
+        lines += credit_lines(results)
     return lines
+
+
+def credit_lines(results: BenchResults) -> list[tuple[str, str]]:
+    """(e): the account, what its calls left in Redis, and the rater's settle of them."""
+    runs = [r for r in [*results.rounds, *results.steps] if r.credit is not None and r.clean]
+    calls = sum(r.sipp.successful for r in runs)
+    settle_cpu = sum(r.credit.settle_cpu for r in runs if r.credit is not None)
+    commands: Counter[str] = Counter()
+    for r in runs:
+        if r.credit is not None:
+            commands.update(r.credit.settle_commands)
+    in_flight = sum(r.credit.in_flight for r in runs if r.credit is not None)
+    cut = sum(r.credit.cut_short for r in runs if r.credit is not None)
+    return [
+        (
+            f"credit of {LABELS['credit']} (akira:credit:{results.credit_company})",
+            f"available {results.credit_available / 1e8:,.2f} before any call (the ledger's "
+            f"top-up, synced by the publisher); each call reserved the price of "
+            f"{results.credit_max_duration} s; {cut} calls granted less (cut short), "
+            f"{in_flight} reservations left in flight after the runs",
+        ),
+        (
+            "settle after each run (akira_credit_settled, the rater's part; not in CPU per call)",
+            f"{_us(settle_cpu / calls * 1e6) if calls else '-'} of redis-server per call; "
+            + ", ".join(f"{name} {n / calls:.2f}" for name, n in commands.most_common())
+            + " commands per call"
+            if calls
+            else "-",
+        ),
+    ]
 
 
 def class4_lines(results: BenchResults) -> list[tuple[str, str]]:
     """Baseline (b): its tables, their agreement with Akira, lcr's own timings, its CDRs."""
     setup, probe = results.class4, results.lcr_probe
-    if setup is None:
+    if setup is None or "class4" not in results.plan.variants:
         return []
     tables, agreement = setup.tables, setup.agreement
     lines = [
@@ -406,8 +474,9 @@ def md_table(header: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> list[s
     return lines
 
 
-def header() -> tuple[str, ...]:
-    return ("", *(LABELS[v] for v in VARIANTS), *(ratio_label(n, d) for n, d in RATIOS))
+def header(results: BenchResults) -> tuple[str, ...]:
+    plan = results.plan
+    return ("", *(LABELS[v] for v in plan.variants), *(ratio_label(n, d) for n, d in plan.ratios()))
 
 
 def _aligned(names: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
@@ -418,10 +487,11 @@ def _aligned(names: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def text(results: BenchResults) -> str:
-    lines = _aligned(header(), summary(results))
-    lines += ["", "Native class-4 (b):"]
-    lines += [f"  {name}: {value}" for name, value in class4_lines(results)]
-    lines += ["", "Engine (Akira, c and d), in-process and from the runs:"]
+    lines = _aligned(header(results), summary(results))
+    if native_class4 := class4_lines(results):
+        lines += ["", "Native class-4 (b):"]
+        lines += [f"  {name}: {value}" for name, value in native_class4]
+    lines += ["", "Engine (Akira, c to e), in-process and from the runs:"]
     lines += [f"  {name}: {value}" for name, value in engine_lines(results)]
     if results.overload:
         lines += ["", overload_title(results), *_aligned(OVERLOAD_HEADER, overload_rows(results))]
@@ -575,6 +645,15 @@ def problems(results: BenchResults) -> list[str]:
             lines.append(
                 f"CDR check {LABELS[r.variant]} at {r.rate} CPS: {r.cdr.events} events for "
                 f"{r.sipp.successful} successful calls (one each expected)"
+            )
+    for r in results.rounds + results.steps:
+        if r.credit is not None and r.clean and not r.credit.every_call(r.sipp.successful):
+            c = r.credit
+            lines.append(
+                f"credit check (e) at {r.rate} CPS ({r.tag}): {r.sipp.successful} calls, "
+                f"{sum(c.granted.values())} reserved ({_counter(c.granted)} s), {c.in_flight} "
+                f"left in flight ({c.in_flight_units} units), {c.settling_calls} in settling, "
+                f"{c.settled} settled, {c.settling_after} units settling after"
             )
     for variant in AKIRA_VARIANTS:
         cdr = results.cdr[variant]

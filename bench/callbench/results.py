@@ -13,24 +13,40 @@ from callbench.engine import CallWork, CdrCheck, DecisionTiming, SnapshotLoad
 from callbench.fixtures import Catalog
 from callbench.loadpoint import LoadResult
 
-VARIANTS = ("native", "class4", "akira", "limits")
-AKIRA_VARIANTS = ("akira", "limits")  # the engine's instances: CDR stream, own Redis
-LETTERS = {"native": "a", "class4": "b", "akira": "c", "limits": "d"}
+VARIANTS = ("native", "class4", "akira", "limits", "credit")
+AKIRA_VARIANTS = ("akira", "limits", "credit")  # the engine's instances: CDR stream, own Redis
+LETTERS = {"native": "a", "class4": "b", "akira": "c", "limits": "d", "credit": "e"}
 LABELS = {
     "native": "native relay (a)",
     "class4": "native class-4 (b)",
     "akira": "Akira engine (c)",
     "limits": "Akira + limits (d)",
+    "credit": "Akira + limits + credit (e)",
 }
 # (numerator, denominator) of the ratios reported: Akira against each baseline, what the
-# class-4 work itself costs over a plain relay, and what limits add to Akira.
+# class-4 work itself costs over a plain relay, what limits add to Akira, and what prepaid
+# credit control adds to limits (on in both) and to Akira.
 RATIOS = (
     ("akira", "native"),
     ("akira", "class4"),
     ("class4", "native"),
     ("limits", "akira"),
     ("limits", "native"),
+    ("credit", "limits"),
+    ("credit", "akira"),
 )
+
+
+def variant_letters(text: str) -> tuple[str, ...]:
+    """``--variants c,d,e`` (letters or names; "all") as variant names, in VARIANTS order."""
+    if text.strip() == "all":
+        return VARIANTS
+    by_letter = {letter: variant for variant, letter in LETTERS.items()}
+    asked = {by_letter.get(item.strip(), item.strip()) for item in text.split(",") if item.strip()}
+    unknown = asked - set(VARIANTS)
+    if unknown or not asked:
+        raise ValueError(f"variants are a-e or {', '.join(VARIANTS)}, not {text!r}")
+    return tuple(v for v in VARIANTS if v in asked)
 
 
 def ratio_label(numerator: str, denominator: str) -> str:
@@ -63,6 +79,11 @@ class Plan:
     quick: bool
     overload: tuple[float, ...]  # (c) offered these multiples of its max clean CPS
     overload_duration: float
+    variants: tuple[str, ...] = VARIANTS  # the instances started and measured (--variants)
+
+    def ratios(self) -> list[tuple[str, str]]:
+        """The RATIOS whose two variants both ran."""
+        return [(n, d) for n, d in RATIOS if n in self.variants and d in self.variants]
 
 
 @dataclass
@@ -94,8 +115,11 @@ class BenchResults:
     cdr: dict[str, CdrCheck] = field(
         default_factory=lambda: {v: CdrCheck() for v in AKIRA_VARIANTS}
     )
-    # successful calls through (c) and (d), one CDR event each expected
+    # successful calls through (c), (d) and (e), one CDR event each expected
     cdr_calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(AKIRA_VARIANTS, 0))
+    credit_company: int = 0  # (e): the prepaid company whose credit the calls reserve
+    credit_available: int = 0  # (e): its available money in Redis before any call, 1e-8 units
+    credit_max_duration: int = 0  # (e): seconds a call reserves (the originator's max)
     class4_cdr: CdrFileCheck = field(default_factory=CdrFileCheck)
     class4_module_shm: dict[str, int] = field(default_factory=dict)  # (b): module -> bytes
     class4_answered: int = 0  # successful calls through (b): one CDR each is expected
@@ -168,10 +192,18 @@ class BenchResults:
 
     def cdr_checks(self, variant: str) -> tuple[int, int]:
         """(clean runs of ``variant`` with exactly one CDR per successful call, clean runs):
-        (b)'s acc records, (c)'s and (d)'s events (a clean run has no failed attempt)."""
+        (b)'s acc records, (c)'s, (d)'s and (e)'s events (a clean run has no failed attempt)."""
         clean = [r for r in [*self.rounds, *self.steps] if r.variant == variant and r.clean]
         exact = [r for r in clean if r.cdr is not None and _cdrs(r.cdr) == r.sipp.successful]
         return len(exact), len(clean)
+
+    def credit_checks(self) -> tuple[int, int]:
+        """(clean runs of (e) whose every successful call reserved credit, left no reservation
+        and settled one, clean runs)."""
+        clean = [r for r in [*self.rounds, *self.steps] if r.variant == "credit" and r.clean]
+        return sum(
+            r.credit is not None and r.credit.every_call(r.sipp.successful) for r in clean
+        ), len(clean)
 
     def first_failure(self, variant: str) -> LoadResult | None:
         return next((r for r in self.steps if r.variant == variant and not r.clean), None)

@@ -1,9 +1,10 @@
-"""The long-running processes of one benchmark: four Kamailio instances, their Redis servers
+"""The long-running processes of one benchmark: five Kamailio instances, their Redis servers
 and the vendor UAS.
 
 The native relay (a) and the native class-4 (b) are started directly from bench/native-relay.cfg
 and bench/native-class4.cfg; Akira's engine, without limits (c) and with limits (d), runs the
-shipped kamailio-cfg/kamailio.cfg and kemi/ through scripts/kamailio-run.sh, with
+shipped kamailio-cfg/kamailio.cfg and kemi/ through scripts/kamailio-run.sh (so does (e), with
+limits and prepaid credit), with
 ``AKIRA_SHM_ALLOCATOR`` for the allocator under test. Each Akira instance has a redis-server of
 its own (no persistence), so the commands and CPU of Redis per call are that instance's alone.
 All variants always get the same workers, memory and allocator.
@@ -37,9 +38,14 @@ NATIVE_PORT = 25060
 AKIRA_PORT = 25062
 LIMITS_PORT = 25063  # Akira with limits (d)
 CLASS4_PORT = 25064
+CREDIT_PORT = 25067  # Akira with limits and credit (e); 25065-25066: cdr_sinks.py
 UAC_PORT = 25070
 VENDOR_PORTS = {"A": 25081, "B": 25082, "C": 25083}
-REDIS_PORTS = {"akira": 25390, "limits": 25391}  # TCP: each Akira instance's own redis-server
+REDIS_PORTS = {
+    "akira": 25390,
+    "limits": 25391,
+    "credit": 25392,
+}  # TCP: each Akira instance's own redis-server
 SIPP_BUFFER = "4194304"
 SHM_MB = 4096
 PKG_MB = 32
@@ -60,7 +66,8 @@ def control_port(sip_port: int) -> int:
 
 def all_ports() -> list[int]:
     """Every UDP port the benchmark binds (SIP, SIPp media and control ports)."""
-    sip = [NATIVE_PORT, AKIRA_PORT, LIMITS_PORT, CLASS4_PORT, UAC_PORT, *VENDOR_PORTS.values()]
+    sip = [NATIVE_PORT, AKIRA_PORT, LIMITS_PORT, CLASS4_PORT, CREDIT_PORT, UAC_PORT]
+    sip += VENDOR_PORTS.values()
     sipp = [UAC_PORT, *VENDOR_PORTS.values()]
     media = [media_port(port) + offset for port in sipp for offset in range(4)]
     return sip + media + [control_port(port) for port in sipp]
@@ -73,13 +80,13 @@ def sipp_ports(sip_port: int) -> list[str]:
 
 @dataclass
 class Kamailio:
-    name: str  # "native" | "class4" | "akira" | "limits"
+    name: str  # "native" | "class4" | "akira" | "limits" | "credit"
     port: int
     run_dir: Path
     process: subprocess.Popen
     log_offset: int = 0
     startup_seconds: float = 0.0  # from the start command until it is ready to route
-    redis: Redis | None = None  # Akira: its own Redis (snapshots, limits, the CDR stream)
+    redis: Redis | None = None  # Akira: its own Redis (snapshots, limits, credit, CDR stream)
     redis_pid: int | None = None
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from callbench.fixtures import CONCURRENT_LIMIT, CPS_LIMIT
+from callbench.fixtures import CONCURRENT_LIMIT, CPS_LIMIT, TOP_UP
 from callbench.processes import CORES
 from callbench.report import (
     MB,
@@ -10,6 +10,7 @@ from callbench.report import (
     RUN_HEADER,
     class4_lines,
     commands_per_call,
+    credit_cell,
     engine_lines,
     header,
     md_table,
@@ -20,7 +21,7 @@ from callbench.report import (
     run_rows,
     summary,
 )
-from callbench.results import LABELS, LETTERS, VARIANTS, BenchResults, ratio
+from callbench.results import AKIRA_VARIANTS, LABELS, LETTERS, VARIANTS, BenchResults, ratio
 from callbench.servers import PKG_MB, SHIPPED_ALLOCATOR, SHM_MB
 
 # Everything from this heading on is written by people and kept when the file is regenerated.
@@ -43,22 +44,22 @@ def document(results: BenchResults) -> str:
         "not absolute numbers, across machines.",
         "",
         "## SIPp calls: native relay (a), native class-4 kamailio.cfg (b), Akira's engine (c), "
-        "Akira with limits (d)",
+        "Akira with limits (d), and with prepaid credit control (e)",
         "",
         f"- Date: {results.started:%Y-%m-%d %H:%M} UTC"
         + (f" – {results.finished:%H:%M} UTC" if results.finished else ""),
         f"- Command: `{results.command}`" + (" (`--quick`: NOT a full run)" if plan.quick else ""),
         f"- Load average before / after: {' / '.join(results.load_average)}",
+        f"- Variants: {', '.join(LABELS[v] for v in plan.variants)}",
         "",
         *md_table(("machine", ""), results.machine.items()),
         "",
         "### Results",
         "",
-        *md_table(header(), summary(results)),
+        *md_table(header(results), summary(results)),
         "",
-        *md_table(("Native class-4 (b)", ""), class4_lines(results)),
-        "",
-        *md_table(("Akira engine (c, d)", ""), engine_lines(results)),
+        *_table_or_nothing(("Native class-4 (b)", ""), class4_lines(results)),
+        *md_table(("Akira engine (c to e)", ""), engine_lines(results)),
         "",
         "### What the numbers mean",
         "",
@@ -88,10 +89,16 @@ def document(results: BenchResults) -> str:
     return "\n".join(lines)
 
 
+def _table_or_nothing(names: tuple[str, ...], rows: list[tuple[str, str]]) -> list[str]:
+    """A table and its blank line; nothing for a variant that did not run."""
+    return [*md_table(names, rows), ""] if rows else []
+
+
 def meaning(results: BenchResults) -> list[str]:
     points = [
         _cpu_meaning(results),
         _limits_meaning(results),
+        _credit_meaning(results),
         _class4_meaning(results),
         _capacity_meaning(results),
         _overload_meaning(results),
@@ -180,6 +187,37 @@ def _limits_meaning(results: BenchResults) -> str:
     )
 
 
+def _credit_meaning(results: BenchResults) -> str:
+    """What real-time prepaid credit control costs on top of limits, and that it ran."""
+    akira, limits, credit = (results.mean_cpu_per_call(v) for v in ("akira", "limits", "credit"))
+    if credit is None:
+        return ""
+    redis = {v: results.mean_of(v, "redis_cpu") for v in ("limits", "credit")}
+    text = (
+        f"Credit (e): (d) with the customer's account prepaid and topped up with {TOP_UP:,} "
+        "(`admin.ledger`), its credit written to Redis by the publisher (`admin.credit.sync`): "
+        "the setup's `akira_setup` call then also computes the free credit, the talk time it "
+        "buys and reserves its price (same round trip), and the call's end moves the "
+        f"reservation to settling through the journal. Kamailio CPU per call is {credit:.0f} µs"
+    )
+    if limits is not None:
+        text += (
+            f", {ratio(limits, credit):.2f}× (d) (credit control on vs off, limits on in both; "
+            f"{credit - limits:+.0f} µs)"
+        )
+    if akira is not None:
+        text += f" and {ratio(akira, credit):.2f}× (c)"
+    text += f"; redis-server {redis['credit'] or 0:.0f} µs per call"
+    if limits is not None:
+        text += f" against {redis['limits'] or 0:.0f} µs for (d)"
+    return text + (
+        f". Commands per call: {commands_per_call(results, 'credit')}. Checked on every call: "
+        + credit_cell(results)
+        + ". The rater's settle of the posted calls (`akira_credit_settled`) is run by the bench "
+        "after each run and timed apart (engine table above), as it is the rater's work."
+    )
+
+
 def _overload_meaning(results: BenchResults) -> str:
     if not results.overload:
         return ""
@@ -204,7 +242,7 @@ def _overload_meaning(results: BenchResults) -> str:
 def _class4_meaning(results: BenchResults) -> str:
     """What (b) is and what it proves: same vendors, one CDR per answered call."""
     setup, probe, files = results.class4, results.lcr_probe, results.class4_cdr
-    if setup is None:
+    if setup is None or "class4" not in results.plan.variants:
         return ""
     routed, exact, checked, extra, calls = results.routing_checks("class4")
     text = (
@@ -249,7 +287,7 @@ def _capacity_meaning(results: BenchResults) -> str:
         )
     return (
         "Max CPS with zero failed calls: "
-        + ", ".join(f"{_best(best, v, step)} ({LETTERS[v]})" for v in VARIANTS)
+        + ", ".join(f"{_best(best, v, step)} ({LETTERS[v]})" for v in results.plan.variants)
         + f" (steps of {step}). SIPp's UAC and the three UAS run on the same "
         f"{results.machine.get('cores')} cores, so this is the limit of the box, not of "
         f"Kamailio; the CPU per call above is the figure that transfers to bigger machines." + split
@@ -302,16 +340,21 @@ def _reload_meaning(results: BenchResults) -> str:
 
 
 def _cdr_meaning(results: BenchResults) -> str:
-    cdr, calls = results.cdr["akira"], results.cdr_calls["akira"]
-    if not cdr.events:
+    engines = [v for v in AKIRA_VARIANTS if results.cdr[v].events]
+    if not engines:
         return ""
-    per_event = cdr.stream_bytes / cdr.events
-    best = results.max_cps.get("akira") or results.plan.rate
-    limits = results.cdr["limits"]
+    first = results.cdr[engines[0]]
+    per_event = first.stream_bytes / first.events
+    best = results.max_cps.get(engines[0]) or results.plan.rate
     return (
-        f"CDR events: (c) {cdr.events} events for {calls} successful calls, (d) "
-        f"{limits.events} for {results.cdr_calls['limits']}; "
-        f"{cdr.misrouted + limits.misrouted} sent to a vendor other than the in-process "
+        "CDR events: "
+        + ", ".join(
+            f"({LETTERS[v]}) {results.cdr[v].events} events for {results.cdr_calls[v]} "
+            "successful calls"
+            for v in engines
+        )
+        + f"; {sum(results.cdr[v].misrouted for v in engines)} sent to a vendor other than "
+        "the in-process "
         "decision chose. The workers append them to the node's "
         "journal and the relay ships it to the `akira:cdr` stream; each event takes "
         f"~{per_event:.0f} B there: at {best} CPS the stream grows "
@@ -322,6 +365,7 @@ def _cdr_meaning(results: BenchResults) -> str:
 def method(results: BenchResults) -> list[str]:
     plan = results.plan
     plain, limited = results.publications["akira"], results.publications["limits"]
+    prepaid = results.publications["credit"]
     return [
         f"Deck: `{results.deck}` ({results.deck_rows} rows; columns Code, Rate, Billing "
         "Increment like 30/6, Connection Fee, Effective Date; Closed codes end at their date). "
@@ -336,8 +380,16 @@ def method(results: BenchResults) -> list[str]:
         f"{CPS_LIMIT} and concurrency {CONCURRENT_LIMIT} set on the customer and the three "
         "vendors with `admin.routing_settings.update` (what `akira originator|terminator set` "
         f"run) and published to (d)'s Redis as snapshot {limited.version} in "
-        f"{limited.duration_ms / 1000:.1f} s; before any SIP the bench checks that (d)'s "
-        "snapshot carries the limits and routes every dialed number to the same first vendor.",
+        f"{limited.duration_ms / 1000:.1f} s; then the customer's account set prepaid with "
+        "`admin.ledger.set_billing` and topped up with "
+        f"{TOP_UP:,} with `admin.ledger.post` (what `akira account set|topup` run) and "
+        f"published to (e)'s Redis as snapshot {prepaid.version} in "
+        f"{prepaid.duration_ms / 1000:.1f} s (the publisher writes the account's credit with "
+        "`admin.credit.sync`); before any SIP the bench checks that (d)'s and (e)'s snapshots "
+        "carry the limits and route every dialed number to the same first vendor, that (e)'s "
+        "marks the customer prepaid, and that (e)'s Redis holds the top-up in "
+        "`akira:credit:{company}` and enough for every call of the longest run to reserve its "
+        "max duration.",
         f"Dialed numbers: {plan.numbers} open codes drawn at random (seed 42), padded with random "
         "digits to E.164 lengths (+1 and +7: 11 digits, others country code + 9 digits, never "
         "longer than 15); only numbers the in-process decision routes are dialed, through a SIPp "
@@ -346,7 +398,7 @@ def method(results: BenchResults) -> list[str]:
         "(`bench/scenarios/uas-answer.xml`). Calls are hung up at once (`-d 0`), UDP.",
         f"Kamailio: {plan.workers} UDP workers, `-m {SHM_MB} -M {PKG_MB}`, "
         + _allocator_text(plan.allocator)
-        + ", `maxbuffer=4194304`, for all four. "
+        + ", `maxbuffer=4194304`, for all. "
         "(a) `bench/native-relay.cfg`: maxfwd, sanity, record_route, tm `t_relay` to vendor "
         "A, `loose_route` in dialog; no dialog module, no Python. "
         "(b) `bench/native-class4.cfg`: maxfwd, sanity, in-dialog requests relayed after "
@@ -360,12 +412,13 @@ def method(results: BenchResults) -> list[str]:
         "vendors tried), "
         "written by db_flatstore "
         "(one file per process). "
-        "(c) and (d) `kamailio-cfg/kamailio.cfg` + `kemi/` started by `scripts/kamailio-run.sh` "
+        "(c), (d) and (e) `kamailio-cfg/kamailio.cfg` + `kemi/` started by "
+        "`scripts/kamailio-run.sh` "
         f"(`AKIRA_SHM_ALLOCATOR={_script_allocator(plan.allocator)}`, `AKIRA_PROBE_SECONDS=0`: "
         "the SIPp vendors would count OPTIONS probes as calls; every other setting its "
         "default), each with a redis-server of its own (no persistence) that holds its "
-        "snapshots, its limits and its CDR stream; each node's sync timer fetched its snapshot "
-        "before the runs.",
+        "snapshots, its limits, its credit and its CDR stream; each node's sync timer fetched "
+        "its snapshot before the runs.",
         "Kamailio CPU per call: utime+stime of the main process and all its children from "
         f"`/proc/<pid>/stat` before the run and {plan.settle:.0f} s after SIPp ended (so tm's "
         "clean-up of the calls is included), divided by SIPp's successful calls. SIPp's UAC "
@@ -405,13 +458,23 @@ def method(results: BenchResults) -> list[str]:
         "late ACK as a new call, aborted at once (checked with SIPp `-trace_err` and "
         "`-trace_shortmsg`: every Call-ID reached its vendor exactly once); a failover would "
         "add one too.",
-        "CDR: after every (c) and (d) run the bench waits until the node's relay timer has "
+        "Credit (e): after every run, once the journal is shipped (so every release ran), the "
+        "bench counts the CDR events whose trace says `credit <seconds>s` (the talk time the "
+        "setup reserved: the max duration on every call), the reservations of calls in flight "
+        "left in `akira:resv:{company}:*` and `akira:resvtot:{company}` (none expected), and "
+        "those of answered calls in `akira:settle:{company}` (one per successful call); it then "
+        "settles them as the rater does after posting the charges (`akira_credit_settled`, "
+        "batches of 1000), timing redis-server for that alone, and expects `settling` back at 0, "
+        "so every run starts from the same free credit.",
+        "CDR: after every (c), (d) and (e) run the bench waits until the node's relay timer has "
         "shipped the SIP workers' journal (`AKIRA_SPOOL_DIR/journal`) to the `akira:cdr` "
         "stream of the instance's Redis, counts the stream, compares each event's vendor with "
         "the in-process decision for its number, then deletes the stream; after every (b) run "
         "the lines db_flatstore appended to `acc_cdrs_<process>.log` are counted against the "
         "answered calls and their `vendor` field checked the same way.",
-        f"Overload: after the max-CPS search, (c) is offered "
+        "Overload: not run."
+        if not plan.overload
+        else f"Overload: after the max-CPS search, (c) is offered "
         f"{', '.join(f'{m:g}×' for m in plan.overload)} its highest clean step, "
         f"{plan.overload_duration:.0f} s each, with the same SIPp UAC; goodput is the "
         "successful calls per offered second (asked rate × successful / placed), 503s the "
