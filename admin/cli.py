@@ -86,8 +86,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     from admin.publisher import publish
+    from admin.staleness import staleness
 
     with _connect(settings) as conn:
+        state = staleness(conn)
+        conn.commit()
+        if args.if_stale and not state.stale:
+            print(f"akira publish: snapshot {state.version} is up to date", file=sys.stderr)
+            return 0
         publication = publish(
             conn,
             _redis(settings),
@@ -473,6 +479,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    from admin.ledger import audit
     from admin.passwords import hash_password
     from admin.queries import query
 
@@ -482,22 +489,83 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{row[1]:<24} {row[2]:<10} {'enabled' if row[3] else 'disabled'}")
             return 0
         if not args.username:
-            sys.exit("akira users create: give a USERNAME")
+            sys.exit(f"akira users {args.action}: give a USERNAME")
+        if args.action in ("disable", "logout"):
+            return _end_sessions(conn, args)
         if args.password_stdin:
             password = sys.stdin.readline().rstrip("\n")
         else:
             password = getpass.getpass(f"password for {args.username}: ")
         if len(password) < 8:
             sys.exit("akira users create: the password needs at least 8 characters")
-        conn.execute(
-            query("insert_user"),
-            {
-                "username": args.username,
-                "password_hash": hash_password(password),
-                "role": args.role,
-            },
-        )
+        with conn.transaction():
+            (user_id,) = conn.execute(
+                query("insert_user"),
+                {
+                    "username": args.username,
+                    "password_hash": hash_password(password),
+                    "role": args.role,
+                },
+            ).fetchone()
+            after = {"username": args.username, "role": args.role, "enabled": True}
+            audit(conn, args.by, "user", user_id, "save", after=after)
         print(f"user {args.username} ({args.role}) saved")
+    return 0
+
+
+def _end_sessions(conn: psycopg.Connection, args: argparse.Namespace) -> int:
+    """disable: the user can no longer log in or use tokens; both: their sessions end now."""
+    from admin.ledger import audit
+    from admin.queries import query
+
+    with conn.transaction():
+        user = conn.execute(query("access_user_by_name"), {"username": args.username}).fetchone()
+        if user is None:
+            sys.exit(f"akira users {args.action}: no user {args.username!r}")
+        if args.action == "disable":
+            conn.execute(query("access_disable_user"), {"id": user[0]})
+        ended = conn.execute(query("sessions_end_for_user"), {"user_id": user[0]}).rowcount
+        before = {"username": user[1], "enabled": user[3]}
+        after = {**before, "enabled": user[3] and args.action != "disable", "sessions_ended": ended}
+        audit(conn, args.by, "user", user[0], args.action, before=before, after=after)
+    done = "disabled, " if args.action == "disable" else ""
+    print(f"user {args.username} {done}{ended} session(s) ended")
+    return 0
+
+
+def cmd_tokens(args: argparse.Namespace, settings: Settings) -> int:
+    from admin.web import tokens
+
+    with _connect(settings) as conn:
+        if args.action == "list":
+            for token in tokens.listed(conn):
+                used = (
+                    token["last_used_at"].isoformat(timespec="seconds")
+                    if token["last_used_at"]
+                    else "never"
+                )
+                print(
+                    f"{token['id']:<6} {token['name']:<24} {token['username']:<16} "
+                    f"{token['role']:<10} {token['state']:<8} "
+                    f"expires {token['expires_at'].isoformat(timespec='seconds')}  used {used}"
+                )
+            return 0
+        try:
+            if args.action == "revoke":
+                revoked = tokens.revoke(conn, args.token_id, by=args.by)
+                print(f"token {revoked['id']} ({revoked['name']} of {revoked['user']}) revoked")
+                return 0
+            text, record = tokens.create(
+                conn, args.username, args.name, role=args.role, days=args.days, by=args.by
+            )
+        except tokens.TokenError as refused:
+            sys.exit(f"akira tokens {args.action}: {refused}")
+    print(
+        f"token {record['id']} for {record['user']} ({record['role']}), expires "
+        f"{record['expires_at']}; it is shown only now:",
+        file=sys.stderr,
+    )
+    print(text)
     return 0
 
 
@@ -508,6 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
         "variables (docs/configuration.md).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from admin import records_cli
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
     migrate.add_argument(
@@ -534,6 +603,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help="seconds to wait for every live node to fetch the new files before it goes "
         "live (default 30)",
+    )
+    publish.add_argument(
+        "--if-stale",
+        action="store_true",
+        help="only when the catalog changed since the last publication (for a cron job)",
     )
     publish.set_defaults(run=cmd_publish)
 
@@ -628,6 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
         setter.add_argument("name", help=f"the name of {what}")
         setter.add_argument("settings", nargs="+", metavar="KEY=VALUE")
         setter.set_defaults(run=cmd_set, kind=kind)
+        if kind in records_cli.JOINED:
+            records_cli.add_actions(actions, kind)  # create / update / delete / show
         if kind == "plan":
             override = actions.add_parser(
                 "override", help="this prefix always goes to these terminators, in this order"
@@ -647,6 +723,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     device = commands.add_parser("device", help="devices of customer trunks")
     device_actions = device.add_subparsers(dest="action", required=True, metavar="ACTION")
+    records_cli.add_actions(device_actions, "device")
     credentials = device_actions.add_parser(
         "credentials", help="digest credentials of a device (HA1 stored, never the password)"
     )
@@ -728,22 +805,54 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default AKIRA_HTTP_PORT or 8000)")
     serve.set_defaults(run=cmd_serve)
 
-    from admin import records_cli
+    records_cli.add_commands(commands)  # akira company|gateway …: the entity services
 
-    records_cli.add_commands(commands)  # akira company …: the entity services
+    from admin.web.permissions import role_names
 
-    users = commands.add_parser("users", help="manage the admin's operators")
-    users.add_argument(
-        "action", choices=["create", "list"], help="create (or reset) a user, or list them"
+    recorded_by = {"default": os.environ.get("USER", "cli"), "help": "who, for the audit log"}
+    users = commands.add_parser(
+        "users",
+        help="manage the admin's operators",
+        description="create (or reset the password and role of) a user; list them; disable one "
+        "(no more logins, sessions or API tokens; their open sessions end now); logout one "
+        "(end their sessions now). Roles: docs/admin.md, Access.",
     )
-    users.add_argument("username", nargs="?", help="login name (create)")
-    users.add_argument("--role", default="admin", choices=["admin", "operator", "viewer"])
+    users.add_argument("action", choices=["create", "list", "disable", "logout"])
+    users.add_argument("username", nargs="?", help="login name (create, disable, logout)")
+    users.add_argument("--role", default="admin", choices=role_names())
     users.add_argument(
         "--password-stdin",
         action="store_true",
         help="read the password from standard input instead of prompting",
     )
+    users.add_argument("--by", **recorded_by)
     users.set_defaults(run=cmd_users)
+
+    api_tokens = commands.add_parser(
+        "tokens", help="API tokens for scripts and other systems: create, list, revoke"
+    )
+    token_actions = api_tokens.add_subparsers(dest="action", required=True, metavar="ACTION")
+    token_create = token_actions.add_parser(
+        "create",
+        help="a new token for USER, printed once (send it as Authorization: Bearer <token>)",
+        description="The token acts with --role (default: the owner's role, never more than "
+        "it) until it expires or is revoked; only its hash is stored.",
+    )
+    token_create.add_argument("username", metavar="USER", help="the owner, an enabled user")
+    token_create.add_argument("--name", required=True, help="what uses it, e.g. billing-sync")
+    token_create.add_argument("--role", choices=role_names(), help="default: the owner's role")
+    token_create.add_argument(
+        "--days", type=int, default=90, help="days until it expires (default 90, at most 366)"
+    )
+    token_create.add_argument("--by", **recorded_by)
+    token_list = token_actions.add_parser(
+        "list", help="every token: owner, role, active / expired / revoked, last use"
+    )
+    token_revoke = token_actions.add_parser("revoke", help="end a token now")
+    token_revoke.add_argument("token_id", type=int, metavar="ID", help="as `tokens list` shows")
+    token_revoke.add_argument("--by", **recorded_by)
+    for token_parser in (token_create, token_list, token_revoke):
+        token_parser.set_defaults(run=cmd_tokens)
     return parser
 
 

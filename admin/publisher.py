@@ -355,6 +355,7 @@ def publish(
                 conn, redis, snapshot_dir, now, routing["routing_plans"], routing["terminators"]
             )
             last_version = conn.execute(query("last_published_version")).fetchone()[0]
+            revision = conn.execute(query("catalog_revision")).fetchone()[0]  # what we compiled
 
         version = int(redis.eval(_NEXT_VERSION, 1, contract.SNAPSHOT_SEQ, last_version))
         manifest = encode_manifest(
@@ -393,6 +394,11 @@ def publish(
             duration_ms=int((time.perf_counter() - started) * 1000),
             lagging_nodes=lagging,
         )
+        if not conn.autocommit:
+            # credit.sync's reads opened a transaction: committed now, the record below is a
+            # transaction of its own, not a savepoint the rollback in ``finally`` would undo
+            # (it was, for `akira publish`: its publications were never recorded)
+            conn.commit()
         with conn.transaction():
             conn.execute(
                 query("record_publication"),
@@ -404,6 +410,7 @@ def publish(
                     "tariffs": publication.tariffs,
                     "rates": publication.rates,
                     "duration_ms": publication.duration_ms,
+                    "catalog_revision": revision,
                 },
             )
         return publication

@@ -1,4 +1,4 @@
-"""``akira company create|update|delete|show``: the entity services from the command line.
+"""``akira <entity> create|update|delete|show``: the entity services from the command line.
 
 One command per service (admin/services), with ``FIELD=VALUE`` arguments validated by the
 same form as the pages and the API; every write is audited as the CLI user (``--by``).
@@ -16,33 +16,49 @@ from admin import services
 from admin.queries import all_queries, query
 from admin.services import Actor, Service, ServiceError
 from admin.services.companies import COMPANIES
+from admin.services.trunks import DEVICES, GATEWAYS, ORIGINATORS, TERMINATORS
 from admin.settings import Settings
 
-SERVICES: dict[str, Service[Any]] = {"company": COMPANIES}
+SERVICES: dict[str, Service[Any]] = {
+    "company": COMPANIES,
+    "originator": ORIGINATORS,
+    "device": DEVICES,
+    "terminator": TERMINATORS,
+    "gateway": GATEWAYS,
+}
+# commands that exist already with other actions (`akira originator set`, `akira device
+# credentials`): cli.py adds these actions to them with add_actions
+JOINED = ("originator", "terminator", "device")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    for name, service in SERVICES.items():
-        fields = ", ".join(service.form.model_fields)
-        parser = commands.add_parser(name, help=f"create, change, delete or show a {name}")
-        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-        create = actions.add_parser(
-            "create", help=f"a new {name} from FIELD=VALUE", description=f"Fields: {fields}."
-        )
-        create.add_argument("fields", nargs="+", metavar="FIELD=VALUE")
-        update = actions.add_parser(
-            "update", help="change some fields; the others keep their value",
-            description=f"Fields: {fields}.",
-        )  # fmt: skip
-        update.add_argument("target", metavar="ID_OR_NAME")
-        update.add_argument("fields", nargs="+", metavar="FIELD=VALUE")
-        delete = actions.add_parser("delete", help="delete it (refused while anything uses it)")
-        delete.add_argument("target", metavar="ID_OR_NAME")
-        show = actions.add_parser("show", help="the row as JSON")
-        show.add_argument("target", metavar="ID_OR_NAME")
-        for action in (create, update, delete):
-            action.add_argument("--by", default=getpass.getuser(), help="who, for the audit log")
-        parser.set_defaults(run=cmd_record, service=name)
+    for name in SERVICES:
+        if name not in JOINED:
+            parser = commands.add_parser(name, help=f"create, change, delete or show a {name}")
+            add_actions(parser.add_subparsers(dest="action", required=True, metavar="ACTION"), name)
+
+
+def add_actions(actions: argparse._SubParsersAction, name: str) -> None:
+    """create / update / delete / show of one service, under ``akira <name>``."""
+    fields = ", ".join(SERVICES[name].form.model_fields)
+    create = actions.add_parser(
+        "create", help=f"a new {name} from FIELD=VALUE", description=f"Fields: {fields}."
+    )
+    create.add_argument("fields", nargs="+", metavar="FIELD=VALUE")
+    update = actions.add_parser(
+        "update", help="change some fields; the others keep their value",
+        description=f"Fields: {fields}.",
+    )  # fmt: skip
+    update.add_argument("target", metavar="ID_OR_NAME")
+    update.add_argument("fields", nargs="+", metavar="FIELD=VALUE")
+    delete = actions.add_parser("delete", help="delete it (refused while anything uses it)")
+    delete.add_argument("target", metavar="ID_OR_NAME")
+    show = actions.add_parser("show", help="the row as JSON")
+    show.add_argument("target", metavar="ID_OR_NAME")
+    for action in (create, update, delete):
+        action.add_argument("--by", default=getpass.getuser(), help="who, for the audit log")
+    for action in (create, update, delete, show):
+        action.set_defaults(run=cmd_record, service=name)
 
 
 def cmd_record(args: argparse.Namespace, settings: Settings) -> int:

@@ -192,11 +192,16 @@ CREATE TABLE devices (
 );
 CREATE UNIQUE INDEX devices_username ON devices (username) WHERE username IS NOT NULL;
 
+-- The roles of admin/web/permissions.py's Role; tests/integration/test_access_routes.py ties
+-- the two together.
+CREATE DOMAIN akira_role AS text
+    CHECK (VALUE IN ('admin', 'operator', 'noc', 'finance', 'read-only'));
+
 CREATE TABLE users (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     username        text NOT NULL UNIQUE CHECK (username ~ '^[A-Za-z0-9._@-]{2,64}$'),
     password_hash   text NOT NULL,
-    role            text NOT NULL DEFAULT 'operator' CHECK (role IN ('admin', 'operator', 'viewer')),
+    role            akira_role NOT NULL DEFAULT 'operator',
     enabled         boolean NOT NULL DEFAULT true,
     created_at      timestamptz NOT NULL DEFAULT now(),
     last_login_at   timestamptz
@@ -215,6 +220,45 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_entity ON audit_log (entity, entity_id, at);
 
+-- `Authorization: Bearer akira_<id>_<secret>`: only the secret's SHA-256 is kept
+-- (docs/decisions/0009-api-tokens.md). A token acts with its role, never above its owner's.
+CREATE TABLE api_tokens (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name            text NOT NULL CHECK (name ~ '^\S(.{0,98}\S)?$'),
+    user_id         bigint NOT NULL REFERENCES users ON DELETE CASCADE,
+    role            akira_role NOT NULL,
+    secret_sha256   bytea NOT NULL CHECK (length(secret_sha256) = 32),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    expires_at      timestamptz NOT NULL,
+    last_used_at    timestamptz,
+    revoked_at      timestamptz,
+    CONSTRAINT api_tokens_expire_after_creation CHECK (expires_at > created_at)
+);
+CREATE INDEX api_tokens_user ON api_tokens (user_id);
+
+-- The admin's login sessions (docs/decisions/0010-server-side-sessions.md): the cookie holds a
+-- random id, the row its HMAC under AKIRA_SECRET_KEY, so a copy of this table opens no session.
+CREATE TABLE web_sessions (
+    id_digest       bytea PRIMARY KEY CHECK (length(id_digest) = 32),
+    user_id         bigint REFERENCES users ON DELETE CASCADE,
+    data            bytea NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    expires_at      timestamptz NOT NULL
+);
+CREATE INDEX web_sessions_user ON web_sessions (user_id);
+CREATE INDEX web_sessions_expires ON web_sessions (expires_at);
+
+-- Failed logins of the last day, whether the user exists or not: the throttle counts them.
+CREATE TABLE login_failures (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at              timestamptz NOT NULL DEFAULT now(),
+    username        text NOT NULL,
+    address         text NOT NULL
+);
+CREATE INDEX login_failures_username ON login_failures (lower(username), at);
+CREATE INDEX login_failures_address ON login_failures (address, at);
+CREATE INDEX login_failures_at ON login_failures (at);
+
 CREATE TABLE snapshot_publications (
     version         bigint PRIMARY KEY,
     published_at    timestamptz NOT NULL DEFAULT now(),
@@ -223,7 +267,8 @@ CREATE TABLE snapshot_publications (
     terminators     integer NOT NULL,
     tariffs         integer NOT NULL,
     rates           bigint NOT NULL,
-    duration_ms     integer NOT NULL
+    duration_ms     integer NOT NULL,
+    catalog_revision bigint NOT NULL DEFAULT 0  -- catalog_state.revision it was compiled from
 );
 
 -- CDR events the rater could not accept (malformed, unknown format): kept, never dropped.
@@ -423,5 +468,37 @@ $$;
 CREATE TRIGGER ledger_entries_alerts AFTER INSERT ON ledger_entries
 FOR EACH ROW EXECUTE FUNCTION akira_ledger_alerts();
 
+-- The catalog's revision: every statement that changes what a snapshot is compiled from bumps
+-- it (admin/publisher.py records the revision it compiled; the admin shows a stale snapshot).
+CREATE TABLE catalog_state (
+    id          boolean PRIMARY KEY DEFAULT true CHECK (id),  -- one row
+    revision    bigint NOT NULL DEFAULT 0,
+    changed_at  timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO catalog_state DEFAULT VALUES;
+
+CREATE FUNCTION akira_catalog_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE catalog_state SET revision = revision + 1, changed_at = now();
+    RETURN NULL;
+END
+$$;
+
+DO $$
+DECLARE
+    routing_table text;
+BEGIN
+    FOREACH routing_table IN ARRAY ARRAY['companies', 'tariffs', 'rates', 'routing_plans',
+        'routing_plan_overrides', 'blocked_prefixes', 'terminators', 'terminator_gateways',
+        'routing_plan_entries', 'originators', 'devices']
+    LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION akira_catalog_changed()',
+                       routing_table || '_catalog_changed', routing_table);
+    END LOOP;
+END
+$$;
+
 INSERT INTO schema_migrations (version) VALUES ('0001'), ('0002'), ('0003'), ('0004'), ('0005'),
-    ('0006');
+    ('0006'), ('0007'), ('0008');

@@ -9,7 +9,8 @@ and the functions below run any of them.
 Query contract, for an entity ``e`` (``sql/queries/<entities>.sql``): ``e_get`` (%(id)s → the
 row as the audit log and the detail page show it), ``e_create`` (the form's fields → id),
 ``e_update`` (%(id)s and the form's fields), ``e_delete`` (%(id)s) and ``e_dependents``
-(%(id)s → rows of label, count: what refers to it and blocks its deletion).
+(%(id)s → rows of label, count, blocks: what refers to it; those that block refuse the
+deletion, the others go with the row).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class InUse(ServiceError):
 class Dependent:
     label: str  # what refers to the row, plural: "originators"
     count: int
+    blocks: bool = True  # False: deleted with the row (ON DELETE CASCADE), listed all the same
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,7 @@ def get(conn: psycopg.Connection, service: Service[Any], row_id: int) -> dict[st
 
 def dependents(conn: psycopg.Connection, service: Service[Any], row_id: int) -> list[Dependent]:
     rows = conn.execute(service.q("dependents"), {"id": row_id}).fetchall()
-    return [Dependent(label, count) for label, count in rows if count]
+    return [Dependent(*row) for row in rows if row[1]]
 
 
 def create(conn: psycopg.Connection, service: Service[FormT], form: FormT, actor: Actor) -> int:
@@ -138,12 +140,42 @@ def update(
 def delete(conn: psycopg.Connection, service: Service[Any], row_id: int, actor: Actor) -> None:
     with conn.transaction():
         before = _locked(conn, service, row_id)
-        blocking = dependents(conn, service, row_id)
+        blocking = [d for d in dependents(conn, service, row_id) if d.blocks]
         if blocking:
             listed = ", ".join(f"{d.count} {d.label}" for d in blocking)
             raise InUse(f"{service.entity} {row_id} is still used by {listed}")
         conn.execute(service.q("delete"), {"id": row_id})
         _audit(conn, actor, service, row_id, "delete", before, None)
+
+
+IMPORT_LIMIT = 10_000  # rows per import: one transaction, one audit row each
+
+
+def import_rows(
+    conn: psycopg.Connection, service: Service[Any], rows: list[Mapping[str, Any]], actor: Actor
+) -> list[int]:
+    """Create every row or none: each is validated first, and any refusal — a form error or
+    the database's — names its row (the header is row 1, as a spreadsheet counts) and column."""
+    if len(rows) > IMPORT_LIMIT:
+        raise ServiceError(f"{len(rows)} rows: at most {IMPORT_LIMIT} in one import")
+    forms, problems = [], []
+    for number, row in enumerate(rows, start=2):
+        try:
+            forms.append(parse_form(service, row))
+        except ServiceError as refused:
+            problems += [f"row {number}, {field}: {why}" for field, why in refused.fields.items()]
+    if problems:
+        raise ServiceError("nothing imported: " + "; ".join(problems[:50]), {"file": problems[0]})
+    created = []
+    with conn.transaction():
+        for number, form in enumerate(forms, start=2):
+            try:
+                created.append(create(conn, service, form, actor))
+            except ServiceError as refused:
+                field, why = next(iter(refused.fields.items()), ("row", str(refused)))
+                message = f"nothing imported: row {number}, {field}: {why}"
+                raise ServiceError(message, {"file": message}) from None
+    return created
 
 
 def jsonable(row: Mapping[str, Any] | None) -> dict[str, Any] | None:

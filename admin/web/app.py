@@ -20,9 +20,27 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
 from admin.settings import Settings
-from admin.web import api, auth, crud, dashboard, health, resources, sessions, views
+from admin.web import (
+    api,
+    auth,
+    crud,
+    dashboard,
+    health,
+    publishing,
+    resources,
+    sessions,
+    simulator,
+    views,
+)
 from admin.web.entities import EDITABLE, EXTRA_API, EXTRA_PAGES, LISTED
-from admin.web.errors import handle_http_exception
+from admin.web.errors import DATABASE_OUTAGES, handle_database_outage, handle_http_exception
+from admin.web.permissions import CATALOG_WRITE, PUBLISH, allows, declare
+from admin.web.security import (
+    API_SECURITY,
+    SECURITY_SCHEMES,
+    add_security_headers,
+    documented_refusals,
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -32,10 +50,13 @@ API_VERSION = "1"
 
 def _template_globals(engine: JinjaTemplateEngine) -> None:
     environment: Environment = engine.engine
-    environment.globals["navigation"] = [("Dashboard", "/")] + [
-        (entity.label, f"/{entity.slug}") for entity in LISTED
-    ]
+    environment.globals["navigation"] = (
+        [("Dashboard", "/")]
+        + [(entity.label, f"/{entity.slug}") for entity in LISTED]
+        + [("Simulator", "/simulate")]
+    )
     environment.globals["editable_slugs"] = frozenset(e.entity.slug for e in EDITABLE)
+    environment.globals["may"] = allows  # {% if may(user, "catalog.write") %}
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -47,21 +68,29 @@ def create_app(settings: Settings | None = None) -> Litestar:
         include_in_schema=False,
         route_handlers=[
             dashboard.dashboard,
+            dashboard.live,
             auth.logout,
+            *declare(PUBLISH, [publishing.snapshot_status, publishing.publish_now]),
+            simulator.simulator_page,
             *(views.list_page(entity) for entity in LISTED),
-            *(handler for editable in EDITABLE for handler in crud.pages(editable)),
+            *declare(CATALOG_WRITE, (h for e in EDITABLE for h in crud.pages(e))),
             *EXTRA_PAGES,
         ],
     )
     json_api = Router(
         path=api.API_PREFIX,
         guards=[auth.requires_login],
-        route_handlers=[
-            *(api.list_endpoint(entity) for entity in LISTED),
-            *(handler for editable in EDITABLE for handler in crud.api_routes(editable)),
-            *EXTRA_API,
-        ],
+        security=API_SECURITY,
+        route_handlers=documented_refusals(
+            [
+                *(api.list_endpoint(entity) for entity in LISTED),
+                simulator.simulate_api,
+                *declare(CATALOG_WRITE, (h for e in EDITABLE for h in crud.api_routes(e))),
+                *EXTRA_API,
+            ]
+        ),
     )
+    state = State({"settings": settings})
     return Litestar(
         route_handlers=[
             auth.login_page,
@@ -74,13 +103,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         ],
         lifespan=[resources.database_pool, resources.redis_client],
-        state=State({"settings": settings}),
+        state=state,
+        stores={sessions.SESSION_STORE: sessions.PostgresSessionStore(state, keys.session)},
         dependencies={
             "db": Provide(resources.provide_db),
             "redis": Provide(resources.provide_redis, sync_to_thread=False),
         },
-        middleware=[sessions.session_config(settings, keys).middleware],
-        csrf_config=sessions.csrf_config(settings, keys),
+        middleware=[
+            sessions.session_config(settings).middleware,
+            sessions.csrf_middleware(settings, keys),
+        ],
+        before_send=[add_security_headers],
         template_config=TemplateConfig(
             directory=TEMPLATES_DIR,
             engine=JinjaTemplateEngine,
@@ -89,9 +122,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Akira admin API",
             version=API_VERSION,
-            description="Authenticated by the admin's session cookie; POSTs carry its CSRF header.",
+            description="Authenticated by an API token (`Authorization: Bearer "
+            "akira_<id>_<secret>`, from `akira tokens create`) or the admin's session cookie, "
+            "whose unsafe requests carry its CSRF header.",
             path="/schema",
+            components=SECURITY_SCHEMES,
             render_plugins=[JsonRenderPlugin()],
         ),
-        exception_handlers={HTTPException: handle_http_exception},
+        exception_handlers={
+            HTTPException: handle_http_exception,
+            **dict.fromkeys(DATABASE_OUTAGES, handle_database_outage),
+        },
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import typing
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,12 +22,9 @@ from typing import Annotated, Any
 
 import psycopg
 from litestar import Request, delete, get, post, put
+from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import (
-    ClientException,
-    NotFoundException,
-    PermissionDeniedException,
-)
+from litestar.exceptions import ClientException, NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Body, FromPath, JSONBody
 from litestar.response import Redirect, Response, Template
@@ -39,9 +37,11 @@ from admin.queries import query
 from admin.services import Actor, Service, ServiceError
 from admin.settings import Settings
 from admin.web.listing import Entity, Listing, Search, declare_filters, like_escaped
+from admin.web.permissions import CATALOG_WRITE, require
 from admin.web.table import Column, Kind, render_rows
 
 FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+UploadData = Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)]
 CSRF_FIELD = "_csrf_token"
 EXPORT_LIMIT = 1_000_000  # rows in one CSV export
 
@@ -64,6 +64,8 @@ class Editable:
     choices: Mapping[str, str] = field(default_factory=dict)  # form field -> query of values
     children: tuple[Child, ...] = ()
     title: str = "name"
+    # a child made from the detail page: (its slug, its field naming this row, link text)
+    new_child: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,40 +76,42 @@ class FormField:
     widget: str  # text | checkbox | select
     value: Any
     error: str | None
-    options: tuple[str, ...] = ()
+    options: tuple[tuple[str, str], ...] = ()  # (value, label) of a select
 
 
 def form_fields(
     editable: Editable,
     values: Mapping[str, Any],
     errors: Mapping[str, str],
-    options: Mapping[str, tuple[str, ...]],
+    options: Mapping[str, tuple[tuple[str, str], ...]],
 ) -> list[FormField]:
     """The form's inputs, from its pydantic model: a bool is a checkbox, a choice a select."""
     result = []
     for name, info in editable.service.form.model_fields.items():
         widget = "checkbox" if info.annotation is bool else "text"
-        if name in options:
+        choices = options.get(name) or _literal_choices(info.annotation)
+        if choices:
             widget = "select"
+            if not info.is_required() and info.default is None:
+                choices = (("", "—"), *choices)  # an optional reference: none chosen
         value = values.get(name, info.default if info.default is not None else "")
-        result.append(
-            FormField(
-                name,
-                info.title or name,
-                info.description or "",
-                widget,
-                value,
-                errors.get(name),
-                options.get(name, ()),
-            )
-        )
+        label, help_text = info.title or name, info.description or ""
+        result.append(FormField(name, label, help_text, widget, value, errors.get(name), choices))
     return result
 
 
+def _literal_choices(annotation: Any) -> tuple[tuple[str, str], ...]:
+    """A ``Literal`` field (or an optional one) is a select of its values."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if typing.get_origin(candidate) is typing.Literal:
+            return tuple((str(v), str(v)) for v in typing.get_args(candidate))
+    return ()
+
+
 def may_write(request: Request[Any, Any, Any]) -> None:
-    # TODO(access): the permission map of admin/web/permissions.py replaces this role check
-    if str(request.state.user.role) in ("viewer", "read-only"):
-        raise PermissionDeniedException("your role reads only; an operator can change this")
+    """The forms' pages are GETs (reads to the login guard), yet only a writer should get them;
+    the writes themselves are declared ``catalog.write`` where the app mounts them."""
+    require(request.state.user, CATALOG_WRITE)
 
 
 def actor(request: Request[Any, Any, Any]) -> Actor:
@@ -135,12 +139,17 @@ def _posted(editable: Editable, data: Mapping[str, str]) -> dict[str, Any]:
     for name, info in editable.service.form.model_fields.items():
         if info.annotation is bool:
             values[name] = name in values and values[name] not in ("", "off", "false")
+        elif values.get(name) == "" and not info.is_required():
+            del values[name]  # an emptied optional field: its default (none)
     return values
 
 
-def _options(conn: psycopg.Connection, editable: Editable) -> dict[str, tuple[str, ...]]:
+def _options(
+    conn: psycopg.Connection, editable: Editable
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Each select's (value, label) pairs: a query of one column labels a value by itself."""
     return {
-        name: tuple(str(row[0]) for row in conn.execute(query(name_query)).fetchall())
+        name: tuple((str(row[0]), str(row[-1])) for row in conn.execute(query(name_query)))
         for name, name_query in editable.choices.items()
     }
 
@@ -193,7 +202,10 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
     async def new_form(request: Request) -> Template:
         may_write(request)
         options = await _in_thread(request, lambda conn: _options(conn, editable))
-        return form_page(request, f"New {editable.singular}", f"{base}/new", {}, options=options)
+        fields = editable.service.form.model_fields
+        given = {k: v for k, v in request.query_params.items() if k in fields}  # ?parent_id=
+        title = f"New {editable.singular}"
+        return form_page(request, title, f"{base}/new", given, options=options)
 
     async def create_row(request: Request, data: FormData) -> Redirect | Template:
         may_write(request)
@@ -266,16 +278,35 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
             return Template("confirm_delete.html", context=context, status_code=409)
         return Redirect(path=base, status_code=303)
 
-    async def export_csv(request: Request, search: Search = None, **chosen: str | None) -> Response:
+    async def export(request: Request, search: Search = None, **chosen: str | None) -> Response:
         listing = Listing.from_request(entity, chosen, search, 1, 1)
         rows = await _in_thread(request, lambda conn: _export_rows(conn, entity, listing))
+        kind = request.url.path.rsplit(".", 1)[1]
+        body, media_type = _csv(entity, rows) if kind == "csv" else _xlsx(entity, rows)
         return Response(
-            _csv(entity, rows),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{slug}.csv"'},
+            body,
+            media_type=media_type,
+            headers={"Content-Disposition": f'attachment; filename="{slug}.{kind}"'},
         )
 
-    declare_filters(export_csv, entity)
+    declare_filters(export, entity)
+
+    async def import_form(request: Request) -> Template:
+        may_write(request)
+        return _import_page(editable, {})
+
+    async def import_file(request: Request, data: UploadData) -> Redirect | Template:
+        may_write(request)
+        who = actor(request)
+        try:
+            rows = _csv_rows(await data.read())
+            created = await _in_thread(
+                request, lambda conn: services.import_rows(conn, editable.service, rows, who)
+            )
+        except ServiceError as refused:
+            return _import_page(editable, {"error": str(refused)}, status=400)
+        return _import_page(editable, {"imported": len(created)})
+
     options = {"include_in_schema": False}
     return [
         get(f"{base}/new", name=f"{slug}-new", **options)(new_form),
@@ -285,7 +316,9 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
         post(f"{base}/{{row_id:int}}/edit", **options)(update_row),
         get(f"{base}/{{row_id:int}}/delete", name=f"{slug}-delete", **options)(delete_form),
         post(f"{base}/{{row_id:int}}/delete", **options)(delete_row),
-        get(f"{base}.csv", name=f"{slug}-csv", **options)(export_csv),
+        get([f"{base}.csv", f"{base}.xlsx"], name=f"{slug}-export", **options)(export),
+        get(f"{base}/import", name=f"{slug}-import", **options)(import_form),
+        post(f"{base}/import", **options)(import_file),
     ]
 
 
@@ -308,14 +341,56 @@ def _export_rows(conn: psycopg.Connection, entity: Entity[Any], listing: Listing
     return [SimpleNamespace(**{k: v for k, v in row.items() if k != "total_count"}) for row in rows]
 
 
-def _csv(entity: Entity[Any], rows: list) -> str:
+def _csv(entity: Entity[Any], rows: list) -> tuple[str, str]:
     """The list's columns as the page shows them, one row per line (RFC 4180)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([column.label for column in entity.columns])
     for cells in render_rows(entity.columns, rows):
         writer.writerow([cell.text for cell in cells])
-    return out.getvalue()
+    return out.getvalue(), "text/csv; charset=utf-8"
+
+
+def _xlsx(entity: Entity[Any], rows: list) -> tuple[bytes, str]:
+    """The same as a spreadsheet; money stays text, so no cell passes through a float."""
+    from openpyxl import Workbook  # only exports need it
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(entity.label[:31])
+    sheet.append([column.label for column in entity.columns])
+    for cells in render_rows(entity.columns, rows):
+        sheet.append([cell.text for cell in cells])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue(), XLSX
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _csv_rows(content: bytes) -> list[dict[str, str]]:
+    """An import file: UTF-8 CSV (a BOM allowed), a header of the form's field names."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ServiceError(
+            f"not UTF-8 text (byte {exc.start}): save the file as CSV UTF-8"
+        ) from None
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames:
+        raise ServiceError("the file is empty: its first line names the columns")
+    rows = []
+    for row in reader:
+        if None in row:
+            raise ServiceError(f"row {reader.line_num}: more cells than the header has columns")
+        rows.append({k.strip(): v for k, v in row.items() if v not in (None, "")})
+    return rows
+
+
+def _import_page(editable: Editable, result: Mapping[str, Any], status: int = 200) -> Template:
+    columns = list(editable.service.form.model_fields)
+    context = {"editable": editable, "columns": columns, **result}
+    return Template("import.html", context=context, status_code=status)
 
 
 def api_routes(editable: Editable) -> list[HTTPRouteHandler]:

@@ -6,18 +6,26 @@ The catalog counts come from PostgreSQL, the live version from Redis: when the t
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
-from litestar import get
+from litestar import Request, get
 from litestar.response import Template
 from psycopg.rows import class_row
+from redis import Redis, RedisError
 
+from admin.backlog import cdr_backlog
 from admin.queries import query
+from admin.settings import Settings
 from admin.web.resources import Database, RedisClient, snapshot_version_or_none
 from admin.web.table import Column, Kind, render_rows
+from kemi.health import cluster_down
 
 RECENT_PUBLICATIONS = 10
+WINDOW_MINUTES = 15  # ASR and ACD over the calls that ended in this window
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +57,73 @@ PUBLICATION_COLUMNS = (
     Column("rates", "Rates", Kind.NUMBER),
     Column("duration_ms", "Took (ms)", Kind.NUMBER),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    attempts: int
+    calls: int
+    answered: int
+    talk_seconds: str  # exact decimal text
+    last_minute: int
+
+    @property
+    def asr(self) -> str:
+        return "—" if not self.calls else f"{100 * self.answered / self.calls:.1f} %"
+
+    @property
+    def acd(self) -> str:
+        if not self.answered:
+            return "—"
+        return f"{Decimal(self.talk_seconds) / self.answered / 60:.2f} min"
+
+
+@dataclass(frozen=True, slots=True)
+class RejectCause:
+    reason: str
+    sip_code: int
+    attempts: int
+
+
+REJECT_COLUMNS = (
+    Column("sip_code", "Code", Kind.NUMBER),
+    Column("reason", "Reason"),
+    Column("attempts", "Attempts", Kind.NUMBER),
+)
+
+
+def _live(settings: Settings, redis_url: str) -> dict[str, Any]:
+    """What takes a round trip beyond the page's pool: the CDR backlog and gateways down."""
+    backlog = cdr_backlog(settings)
+    try:
+        client = Redis.from_url(redis_url, socket_timeout=2)
+        down = sorted({g for view in cluster_down(client).values() for g in view})
+        client.close()
+    except (RedisError, OSError):
+        down = None
+    return {"backlog": backlog, "gateways_down": down}
+
+
+@get("/dashboard/live", name="dashboard-live", include_in_schema=False)
+async def live(request: Request, db: Database) -> Template:
+    """The traffic cards, refreshed by the page every 10 s."""
+    params = {"minutes": WINDOW_MINUTES}
+    async with db.cursor(row_factory=class_row(Traffic)) as cursor:
+        await cursor.execute(query("web_traffic_window"), params)
+        traffic = await cursor.fetchone()
+    async with db.cursor(row_factory=class_row(RejectCause)) as cursor:
+        await cursor.execute(query("web_rejects_by_cause"), params)
+        causes = await cursor.fetchall()
+    settings: Settings = request.app.state.settings
+    extra = await asyncio.to_thread(_live, settings, settings.redis_url)
+    context = {
+        "traffic": traffic,
+        "window": WINDOW_MINUTES,
+        "reject_columns": REJECT_COLUMNS,
+        "rejects": render_rows(REJECT_COLUMNS, causes),
+        **extra,
+    }
+    return Template("_dashboard_live.html", context=context)
 
 
 @get("/", name="dashboard", include_in_schema=False)

@@ -21,13 +21,13 @@ DELETE FROM companies WHERE id = %(id)s;
 
 -- name: company_dependents
 -- What refers to a company: it cannot be deleted while any of these exist.
-SELECT 'originators', (SELECT count(*) FROM originators WHERE company_id = %(id)s)
+SELECT 'originators', (SELECT count(*) FROM originators WHERE company_id = %(id)s), true
 UNION ALL
-SELECT 'terminators', (SELECT count(*) FROM terminators WHERE company_id = %(id)s)
+SELECT 'terminators', (SELECT count(*) FROM terminators WHERE company_id = %(id)s), true
 UNION ALL
-SELECT 'ledger entries', (SELECT count(*) FROM ledger_entries WHERE company_id = %(id)s)
+SELECT 'ledger entries', (SELECT count(*) FROM ledger_entries WHERE company_id = %(id)s), true
 UNION ALL
-SELECT 'alerts', (SELECT count(*) FROM notification_outbox WHERE company_id = %(id)s);
+SELECT 'alerts', (SELECT count(*) FROM notification_outbox WHERE company_id = %(id)s), true;
 
 -- name: company_ledger_entries
 SELECT count(*) FROM ledger_entries WHERE company_id = %(id)s;

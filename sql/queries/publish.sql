@@ -103,9 +103,20 @@ COPY (
 
 -- name: record_publication
 INSERT INTO snapshot_publications
-    (version, published_by, originators, terminators, tariffs, rates, duration_ms)
+    (version, published_by, originators, terminators, tariffs, rates, duration_ms,
+     catalog_revision)
 VALUES (%(version)s, %(published_by)s, %(originators)s, %(terminators)s, %(tariffs)s,
-        %(rates)s, %(duration_ms)s);
+        %(rates)s, %(duration_ms)s, %(catalog_revision)s);
+
+-- name: catalog_revision
+SELECT revision FROM catalog_state;
+
+-- name: snapshot_staleness
+-- The catalog's revision and when it changed, against the last publication's.
+SELECT s.revision, s.changed_at, p.version, p.published_at, p.published_by,
+       coalesce(p.catalog_revision, -1) AS published_revision
+FROM catalog_state s
+LEFT JOIN LATERAL (SELECT * FROM snapshot_publications ORDER BY version DESC LIMIT 1) p ON true;
 
 -- name: last_published_version
 SELECT coalesce(max(version), 0) FROM snapshot_publications;

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -36,6 +38,7 @@ def record_publication(conn: psycopg.Connection, version: int, by: str) -> None:
             "tariffs": 5,
             "rates": 29,
             "duration_ms": 12,
+            "catalog_revision": 0,
         },
     )
     conn.commit()
@@ -153,3 +156,37 @@ def test_static_files_are_served_without_login(web_client: TestClient) -> None:
     assert htmx.status_code == 200
     assert htmx.text.startswith("var htmx=function()")
     assert "table" in web_client.get("/static/akira.css").text
+
+
+def test_the_live_dashboard_shows_asr_acd_rejects_and_backlog(
+    logged_in: TestClient, conn: psycopg.Connection, redis_client: Redis
+) -> None:
+    """Three calls ended a minute ago: two answered (60 s and 120 s), one refused 404."""
+    from admin import catalog
+    from admin.rater import Rater
+    from tests.integration.test_rater import event, send
+
+    with conn.transaction():
+        company = catalog.company(conn, "Acme", customer=True)
+        tariff = catalog.tariff(conn, "T", [catalog.RateRow("44", Decimal("0.01"))])
+        originator = catalog.originator(conn, company, "acme", tariff, None, ["10.0.0.1/32"])
+    start = int(time.time() * 1000) - 180_000
+    calls = [
+        event("a", originator_id=originator, customer_tariff_id=tariff, call_started_ms=start,
+              started_ms=start, answered_ms=start + 1000, ended_ms=start + 61_000),
+        event("b", originator_id=originator, customer_tariff_id=tariff, call_started_ms=start,
+              started_ms=start, answered_ms=start + 1000, ended_ms=start + 121_000),
+        event("c", originator_id=originator, customer_tariff_id=tariff, code=404,
+              reason="no-route", call_started_ms=start, started_ms=start, answered_ms=None,
+              ended_ms=start + 100),
+    ]  # fmt: skip
+    rater = Rater(conn=conn, redis=redis_client, consumer="t", log=lambda m: None)
+    rater.setup()
+    send(RedisStreamBus(redis_client), *calls)
+    assert rater.run_once(block_ms=10).written == 3
+    page = logged_in.get("/dashboard/live").text
+    assert "66.7 %" in page  # ASR: 2 of 3 calls
+    assert "1.50 min" in page  # ACD: 180 s over 2 answered
+    assert "no-route" in page and ">404<" in page
+    assert "CDR events waiting on redis" in page
+    assert 'hx-get="/dashboard/live"' in logged_in.get("/").text

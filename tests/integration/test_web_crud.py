@@ -44,7 +44,7 @@ def test_create_then_see_edit_and_delete_a_company(logged_in, conn):
     ).fetchone()
     assert flags == ("Initech AG", False, False)  # unticked boxes are off
     confirm = logged_in.get(f"/companies/{new_id}/delete")
-    assert "Nothing refers to it" in confirm.text
+    assert "Nothing refers to it." in confirm.text
     deleted = submit(logged_in, f"/companies/{new_id}/delete")
     assert (deleted.status_code, deleted.headers["location"]) == (303, "/companies")
     assert company_id(conn, "Initech AG") is None
@@ -119,7 +119,7 @@ def test_the_api_creates_reads_updates_and_deletes(logged_in, conn):
 
 
 def test_a_read_only_user_reads_but_cannot_write(web_client, conn):
-    create_user(conn, "ro", role="viewer")
+    create_user(conn, "ro", role="read-only")
     assert log_in(web_client, "ro").status_code == 303
     assert web_client.get("/companies").status_code == 200
     assert web_client.get("/companies/new").status_code == 403

@@ -5,7 +5,10 @@ The fixtures built on them are in tests/integration/conftest.py.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import httpx
 import psycopg
@@ -59,3 +62,26 @@ def create_user(conn: psycopg.Connection, username: str, role: str = "operator")
     )
     conn.commit()
     return username
+
+
+def akira(database_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """The real ``akira`` command against this test's database."""
+    return subprocess.run(
+        [sys.executable, "-m", "admin.cli", *args],
+        env=os.environ | {"AKIRA_DATABASE_URL": database_url, "USER": "root-cli"},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def new_token(database_url: str, username: str, *options: str) -> str:
+    """An API token made by ``akira tokens create`` (the only place it is ever shown)."""
+    made = akira(database_url, "tokens", "create", username, "--name", "test", *options)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

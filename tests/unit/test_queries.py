@@ -20,6 +20,7 @@ def service_queries() -> set[str]:
         for value in vars(module).values():
             if isinstance(value, Service):
                 names |= {value.query_name(action) for action in QUERY_ACTIONS}
+                names.add(f"{value.entity}_id_by_name")  # the CLI's, when there is one
     return names
 
 

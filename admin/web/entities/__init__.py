@@ -16,13 +16,21 @@ from admin.web.listing import Entity
 LISTED: tuple[Entity, ...] = (
     companies.COMPANY_LIST,
     originators.ORIGINATORS,
+    originators.DEVICE_LIST,
     terminators.TERMINATORS,
+    terminators.GATEWAY_LIST,
     tariffs.TARIFFS,
     audit.AUDIT_LOG,
 )
 # Entities the admin writes: their new / detail / edit / delete / export pages and API routes
 # (admin/web/crud.py), on top of their list.
-EDITABLE: tuple[Editable, ...] = (companies.COMPANIES_EDITABLE,)
+EDITABLE: tuple[Editable, ...] = (
+    companies.COMPANIES_EDITABLE,
+    originators.ORIGINATORS_EDITABLE,
+    originators.DEVICES_EDITABLE,
+    terminators.TERMINATORS_EDITABLE,
+    terminators.GATEWAYS_EDITABLE,
+)
 
 EXTRA_PAGES: tuple[HTTPRouteHandler, ...] = (tariffs.tariff_page,)
 EXTRA_API: tuple[HTTPRouteHandler, ...] = (

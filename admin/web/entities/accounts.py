@@ -1,9 +1,9 @@
 """Accounts in the JSON API: a company's balance and ledger, and posting an entry to it.
 
 Posting runs ``admin.ledger`` (the code ``akira account`` runs) in a worker thread on its own
-short connection, so the API and the CLI share one implementation of the money rules. Viewers
-read; operators and admins post. Cookie sessions need the CSRF header on a POST; API tokens
-come with the writable admin.
+short connection, so the API and the CLI share one implementation of the money rules. Every
+role reads; posting needs ``accounts.post`` (finance and admins, admin/web/permissions.py),
+checked by the login guard. Cookie sessions need the CSRF header on a POST; API tokens do not.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from typing import Any
 
 import psycopg
 from litestar import Request, get, post
-from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody
 from redis import Redis, RedisError
 
 from admin import credit, ledger
 from admin.settings import Settings
-from admin.web.auth import Role, User
+from admin.web.auth import User
+from admin.web.permissions import ACCOUNTS_POST, needs
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +72,12 @@ async def account(
     operation_id="post_ledger_entry",
     summary="Post a top-up, adjustment, refund or invoice (amount as a decimal string)",
     tags=["Accounts"],
+    opt=needs(ACCOUNTS_POST),
 )
 async def post_entry(
     request: Request, company_id: FromPath[int], data: JSONBody[EntryForm]
 ) -> dict[str, Any]:
     user: User = request.state.user
-    if user.role == Role.VIEWER:
-        raise PermissionDeniedException("viewers read accounts; an operator posts entries")
     settings: Settings = request.app.state.settings
     try:
         return await asyncio.to_thread(_post, settings, company_id, data, user.username)
