@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *declare(PUBLISH, [publishing.snapshot_status, publishing.publish_now]),
             simulator.simulator_page,
             *(views.list_page(entity) for entity in LISTED),
+            *(crud.export_route(entity) for entity in LISTED),
             *declare(CATALOG_WRITE, (h for e in EDITABLE for h in crud.pages(e))),
             *EXTRA_PAGES,
         ],

@@ -76,8 +76,11 @@ class Column:
         return self.kind in (Kind.NUMBER, Kind.MONEY)
 
     def cell(self, row: object) -> Cell:
-        href = self.link.format_map(_RowAttributes(row)) if self.link else None
-        return Cell(_text(self.kind, getattr(row, self.attribute)), href, self.numeric)
+        value = getattr(row, self.attribute)
+        href = (
+            self.link.format_map(_RowAttributes(row)) if self.link and value is not None else None
+        )
+        return Cell(_text(self.kind, value), href, self.numeric)
 
 
 @dataclass(frozen=True, slots=True)

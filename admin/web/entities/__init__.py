@@ -10,7 +10,15 @@ from __future__ import annotations
 from litestar.handlers import HTTPRouteHandler
 
 from admin.web.crud import Editable
-from admin.web.entities import accounts, audit, companies, originators, tariffs, terminators
+from admin.web.entities import (
+    accounts,
+    audit,
+    cdrs,
+    companies,
+    originators,
+    tariffs,
+    terminators,
+)
 from admin.web.listing import Entity
 
 LISTED: tuple[Entity, ...] = (
@@ -20,6 +28,7 @@ LISTED: tuple[Entity, ...] = (
     terminators.TERMINATORS,
     terminators.GATEWAY_LIST,
     tariffs.TARIFFS,
+    cdrs.CDRS,
     audit.AUDIT_LOG,
 )
 # Entities the admin writes: their new / detail / edit / delete / export pages and API routes
