@@ -16,6 +16,7 @@ from admin import services
 from admin.queries import all_queries, query
 from admin.services import Actor, Service, ServiceError
 from admin.services.companies import COMPANIES
+from admin.services.tariffs import RATES, TARIFFS
 from admin.services.trunks import DEVICES, GATEWAYS, ORIGINATORS, TERMINATORS
 from admin.settings import Settings
 
@@ -25,6 +26,8 @@ SERVICES: dict[str, Service[Any]] = {
     "device": DEVICES,
     "terminator": TERMINATORS,
     "gateway": GATEWAYS,
+    "tariff": TARIFFS,
+    "rate": RATES,
 }
 # commands that exist already with other actions (`akira originator set`, `akira device
 # credentials`): cli.py adds these actions to them with add_actions

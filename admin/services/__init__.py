@@ -216,7 +216,7 @@ def _audit(conn, actor: Actor, service, row_id, action: str, before, after) -> N
 
 
 class _constraints:
-    """Turn the database's unique and foreign-key refusals into a field's error."""
+    """Turn the database's unique, foreign-key and check refusals into a field's error."""
 
     def __init__(self, service: Service[Any]) -> None:
         self.fields = service.constraint_fields
@@ -225,7 +225,9 @@ class _constraints:
         return None
 
     def __exit__(self, kind, exc, traceback) -> bool:
-        if isinstance(exc, errors.UniqueViolation | errors.ForeignKeyViolation):
+        if isinstance(
+            exc, errors.UniqueViolation | errors.ForeignKeyViolation | errors.CheckViolation
+        ):
             name = exc.diag.constraint_name or ""
             if name in self.fields:
                 field, message = self.fields[name]

@@ -66,6 +66,16 @@ class Editable:
     title: str = "name"
     # a child made from the detail page: (its slug, its field naming this row, link text)
     new_child: tuple[str, str, str] | None = None
+    detail: bool = True  # False: the entity has a page of its own at /<slug>/{id}
+    # a row that lives on its parent's page (a tariff's rates): (field, parent's URL template)
+    parent: tuple[str, str] | None = None
+
+    def home(self, row: Mapping[str, Any]) -> str:
+        """Where its rows are listed: its list, or its parent's page (when the row names it)."""
+        if self.parent is None or not row.get(self.parent[0]):
+            return f"/{self.entity.slug}"
+        field, url = self.parent
+        return url.format(row[field])
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +175,7 @@ def _detail(conn: psycopg.Connection, editable: Editable, row_id: int) -> dict[s
     summary = render_rows(editable.fields, [SimpleNamespace(**row)])[0]
     return {
         "row": row,
+        "home": editable.home(row),
         "summary": list(zip(editable.fields, summary, strict=True)),
         "children": children,
         "dependents": services.dependents(conn, editable.service, row_id),
@@ -192,6 +203,7 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
     def form_page(request, title, action, values, errors=None, options=None, status=200):
         context = {
             "editable": editable,
+            "home": editable.home(values),
             "title": title,
             "action": action,
             "fields": form_fields(editable, values, errors or {}, options or {}),
@@ -224,7 +236,7 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
                 request, title, f"{base}/new", values, refused.fields or {"form": str(refused)},
                 options, status=400,
             )  # fmt: skip
-        return Redirect(path=f"{base}/{row_id}", status_code=303)
+        return Redirect(path=await _shown_at(request, editable, row_id), status_code=303)
 
     async def detail_page(request: Request, row_id: FromPath[int]) -> Template:
         context = await _found(request, lambda conn: _detail(conn, editable, row_id))
@@ -258,7 +270,7 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
                 request, f"Edit {editable.singular}", f"{base}/{row_id}/edit", values,
                 refused.fields or {"form": str(refused)}, options, status=400,
             )  # fmt: skip
-        return Redirect(path=f"{base}/{row_id}", status_code=303)
+        return Redirect(path=await _shown_at(request, editable, row_id), status_code=303)
 
     async def delete_form(request: Request, row_id: FromPath[int]) -> Template:
         may_write(request)
@@ -270,35 +282,47 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
     ) -> Redirect | Template:
         may_write(request)
         who = actor(request)
+
+        def work(conn: psycopg.Connection) -> str:
+            home = editable.home(services.get(conn, editable.service, row_id))
+            services.delete(conn, editable.service, row_id, who)
+            return home
+
         try:
-            await _found(request, lambda conn: services.delete(conn, editable.service, row_id, who))
+            home = await _found(request, work)
         except ServiceError as refused:
             context = await _found(request, lambda conn: _detail(conn, editable, row_id))
             context = {"editable": editable, "refused": str(refused), **context}
             return Template("confirm_delete.html", context=context, status_code=409)
-        return Redirect(path=base, status_code=303)
+        return Redirect(path=home, status_code=303)
 
     async def import_form(request: Request) -> Template:
         may_write(request)
-        return _import_page(editable, {})
+        return _import_page(editable, {"fixed": _fixed(editable, request.query_params)})
 
     async def import_file(request: Request, data: UploadData) -> Redirect | Template:
         may_write(request)
         who = actor(request)
+        form = await request.form()
+        fixed = _fixed(editable, {k: v for k, v in form.items() if isinstance(v, str)})
         try:
-            rows = _csv_rows(await data.read())
+            rows = [row | fixed for row in _csv_rows(await data.read())]
             created = await _in_thread(
                 request, lambda conn: services.import_rows(conn, editable.service, rows, who)
             )
         except ServiceError as refused:
-            return _import_page(editable, {"error": str(refused)}, status=400)
-        return _import_page(editable, {"imported": len(created)})
+            return _import_page(editable, {"error": str(refused), "fixed": fixed}, status=400)
+        return _import_page(editable, {"imported": len(created), "fixed": fixed})
 
     options = {"include_in_schema": False}
     return [
         get(f"{base}/new", name=f"{slug}-new", **options)(new_form),
         post(f"{base}/new", **options)(create_row),
-        get(f"{base}/{{row_id:int}}", name=f"{slug}-detail", **options)(detail_page),
+        *(
+            [get(f"{base}/{{row_id:int}}", name=f"{slug}-detail", **options)(detail_page)]
+            if editable.detail
+            else []
+        ),
         get(f"{base}/{{row_id:int}}/edit", name=f"{slug}-edit", **options)(edit_form),
         post(f"{base}/{{row_id:int}}/edit", **options)(update_row),
         get(f"{base}/{{row_id:int}}/delete", name=f"{slug}-delete", **options)(delete_form),
@@ -327,6 +351,14 @@ def export_route(entity: Entity[Any]) -> HTTPRouteHandler:
     return get([f"/{slug}.csv", f"/{slug}.xlsx"], name=f"{slug}-export", include_in_schema=False)(
         export
     )
+
+
+async def _shown_at(request: Request[Any, Any, Any], editable: Editable, row_id: int) -> str:
+    """Where a row is seen after a save: its own page, or its parent's."""
+    if editable.detail:
+        return f"/{editable.entity.slug}/{row_id}"
+    row = await _in_thread(request, lambda conn: services.get(conn, editable.service, row_id))
+    return editable.home(row) if editable.parent else f"/{editable.entity.slug}/{row_id}"
 
 
 async def _found(request: Request[Any, Any, Any], work: Callable[[psycopg.Connection], Any]):
@@ -394,9 +426,16 @@ def _csv_rows(content: bytes) -> list[dict[str, str]]:
     return rows
 
 
+def _fixed(editable: Editable, given: Mapping[str, Any]) -> dict[str, str]:
+    """Fields an import takes from the page, not the file: ``/rates/import?tariff_id=7``."""
+    fields = editable.service.form.model_fields
+    return {k: str(v) for k, v in given.items() if k in fields and k != CSRF_FIELD}
+
+
 def _import_page(editable: Editable, result: Mapping[str, Any], status: int = 200) -> Template:
-    columns = list(editable.service.form.model_fields)
-    context = {"editable": editable, "columns": columns, **result}
+    fixed = result.get("fixed", {})
+    columns = [name for name in editable.service.form.model_fields if name not in fixed]
+    context = {"editable": editable, "columns": columns, "home": editable.home(fixed), **result}
     return Template("import.html", context=context, status_code=status)
 
 

@@ -68,6 +68,9 @@ def test_openapi_schema_lists_the_api_and_not_the_pages(web_client: TestClient) 
             for slug in ("companies", "originators", "devices", "terminators", "gateways")
             for path in (f"/api/v1/{slug}", f"/api/v1/{slug}/{{row_id}}")
         ),
+        "/api/v1/tariffs/{row_id}",
+        "/api/v1/rates",  # POST: a rate of a tariff (listed at /api/v1/tariffs/{id}/rates)
+        "/api/v1/rates/{row_id}",
     }
     company = schema["paths"]["/api/v1/companies/{row_id}"]
     assert set(company) == {"get", "put", "delete"}

@@ -39,6 +39,8 @@ EDITABLE: tuple[Editable, ...] = (
     originators.DEVICES_EDITABLE,
     terminators.TERMINATORS_EDITABLE,
     terminators.GATEWAYS_EDITABLE,
+    tariffs.TARIFFS_EDITABLE,
+    tariffs.RATES_EDITABLE,
 )
 
 EXTRA_PAGES: tuple[HTTPRouteHandler, ...] = (tariffs.tariff_page,)

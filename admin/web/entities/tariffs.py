@@ -18,6 +18,9 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
 from admin.queries import query
+from admin.services.tariffs import RATES as RATE_SERVICE
+from admin.services.tariffs import TARIFFS as TARIFF_SERVICE
+from admin.web.crud import Editable
 from admin.web.listing import (
     DEFAULT_PER_PAGE,
     Entity,
@@ -81,7 +84,7 @@ RATES = Entity(
     search_hint="prefix (starts with) or destination",
     scope=("tariff_id",),
     columns=(
-        Column("prefix", "Prefix"),
+        Column("prefix", "Prefix", link="/rates/{id}"),
         Column("destination", "Destination"),
         Column("rate", "Rate / min", Kind.MONEY),
         Column("initial_increment", "Initial (s)", Kind.NUMBER),
@@ -137,3 +140,31 @@ async def tariff_rates(
     await load_tariff(db, tariff_id)  # 404 rather than an empty page for a wrong id
     listing = Listing.from_request(RATES, {}, search, page, per_page)
     return await fetch_page(db, RATES, listing, scope={"tariff_id": tariff_id})
+
+
+TARIFFS_EDITABLE = Editable(
+    entity=TARIFFS,
+    service=TARIFF_SERVICE,
+    singular="tariff",
+    fields=(),
+    choices={"currency": "currency_codes"},
+    detail=False,  # its page lists its rates (tariff_page)
+)
+
+RATES_EDITABLE = Editable(
+    entity=RATES,
+    service=RATE_SERVICE,
+    singular="rate",
+    fields=(
+        Column("tariff", "Tariff", link="/tariffs/{tariff_id}"),
+        Column("rate", "Rate / min", Kind.MONEY),
+        Column("initial_increment", "Initial (s)", Kind.NUMBER),
+        Column("next_increment", "Next (s)", Kind.NUMBER),
+        Column("connect_fee", "Connect fee", Kind.MONEY),
+        Column("minimum_duration", "Minimum (s)", Kind.NUMBER),
+        Column("effective_from", "From", Kind.DATETIME),
+        Column("effective_to", "Until", Kind.DATETIME),
+    ),
+    choices={"tariff_id": "tariff_choices"},
+    parent=("tariff_id", "/tariffs/{}"),
+)
