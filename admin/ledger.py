@@ -94,6 +94,8 @@ def post(
         raise LedgerError(f"no company with id {company_id}")
     _, name, currency, precision = account
     value = parse_amount(amount, kind, precision)
+    if "\x00" in note:  # PostgreSQL text cannot hold it
+        raise LedgerError("the note holds a NUL character")
     if kind == "adjustment" and not note.strip():
         raise LedgerError("an adjustment needs a note saying why (--note)")
     entry_id, at = conn.execute(

@@ -19,17 +19,34 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import psycopg
 from psycopg import errors, sql
 from psycopg.rows import dict_row
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from admin.ledger import audit
 from admin.queries import query
 
+
+class Form(BaseModel):
+    """The base of every service's form: unknown fields refused, text stripped, and no NUL
+    character anywhere (PostgreSQL text cannot hold one)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("a NUL character is not allowed")
+        return value
+
+
 FormT = TypeVar("FormT", bound=BaseModel)
+# a reference to another row in a form: a bigint, so no larger number reaches PostgreSQL
+RowRef = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 @dataclass(frozen=True, slots=True)

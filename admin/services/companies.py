@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import psycopg
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from admin.queries import query
-from admin.services import Service
+from admin.services import Form, Service
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Currency = Annotated[
@@ -21,9 +21,7 @@ Currency = Annotated[
 ]
 
 
-class CompanyForm(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class CompanyForm(Form):
     name: Name = Field(title="Name")
     currency: Currency = Field(title="Currency", description="ISO 4217, e.g. USD")
     is_customer: bool = Field(False, title="Customer", description="sends us calls")

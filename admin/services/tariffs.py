@@ -13,10 +13,10 @@ from decimal import Decimal
 from typing import Annotated
 
 import psycopg
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from admin.queries import query
-from admin.services import Service
+from admin.services import Form, RowRef, Service
 from admin.services.companies import Currency, Name
 
 
@@ -33,21 +33,16 @@ def _exact(places: int):
 
 Money = Annotated[Decimal, _exact(8)]
 Seconds = Annotated[int, Field(ge=1, le=3600)]
-FORM = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class TariffForm(BaseModel):
-    model_config = FORM
-
+class TariffForm(Form):
     name: Name = Field(title="Name")
     currency: Currency = Field(title="Currency", description="ISO 4217; its rates are in it")
     description: str = Field("", max_length=500, title="Description")
 
 
-class RateForm(BaseModel):
-    model_config = FORM
-
-    tariff_id: int = Field(title="Tariff")
+class RateForm(Form):
+    tariff_id: RowRef = Field(title="Tariff")
     prefix: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")] = Field(title="Prefix")
     destination: str = Field("", max_length=200, title="Destination")
     rate: Money = Field(title="Rate per minute", description="exact, up to 8 decimals")

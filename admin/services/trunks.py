@@ -9,24 +9,21 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator
 
-from admin.services import Service
+from admin.services import Form, RowRef, Service
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 TechPrefix = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9#*]{0,16}$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Transport = Literal["udp", "tcp"]
-FORM = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class OriginatorForm(BaseModel):
-    model_config = FORM
-
+class OriginatorForm(Form):
     name: Name = Field(title="Name")
-    company_id: int = Field(title="Company")
-    tariff_id: int = Field(title="Tariff", description="the customer's rates")
-    routing_plan_id: int | None = Field(None, title="Routing plan")
+    company_id: RowRef = Field(title="Company")
+    tariff_id: RowRef = Field(title="Tariff", description="the customer's rates")
+    routing_plan_id: RowRef | None = Field(None, title="Routing plan")
     tech_prefix: TechPrefix = Field(
         "", title="Tech prefix", description="digits the calls start with"
     )
@@ -34,10 +31,8 @@ class OriginatorForm(BaseModel):
     enabled: bool = Field(True, title="Enabled")
 
 
-class DeviceForm(BaseModel):
-    model_config = FORM
-
-    originator_id: int = Field(title="Originator")
+class DeviceForm(Form):
+    originator_id: RowRef = Field(title="Originator")
     network: str = Field(title="Network", description="address or CIDR the calls come from")
     port: Port | None = Field(None, title="Port", description="empty: any")
     transport: Transport | None = Field(None, title="Transport", description="empty: any")
@@ -52,20 +47,16 @@ class DeviceForm(BaseModel):
             raise ValueError(f"not an address or network: {exc}") from None
 
 
-class TerminatorForm(BaseModel):
-    model_config = FORM
-
+class TerminatorForm(Form):
     name: Name = Field(title="Name")
-    company_id: int = Field(title="Company")
-    tariff_id: int = Field(title="Tariff", description="the vendor's rates")
+    company_id: RowRef = Field(title="Company")
+    tariff_id: RowRef = Field(title="Tariff", description="the vendor's rates")
     tech_prefix: TechPrefix = Field("", title="Tech prefix", description="put before the number")
     enabled: bool = Field(True, title="Enabled")
 
 
-class GatewayForm(BaseModel):
-    model_config = FORM
-
-    terminator_id: int = Field(title="Terminator")
+class GatewayForm(Form):
+    terminator_id: RowRef = Field(title="Terminator")
     host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:-]{1,253}$")] = Field(
         title="Host", description="address or DNS name"
     )

@@ -26,7 +26,8 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import Body, FromPath, JSONBody
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Body, JSONBody, PathParameter
 from litestar.response import Redirect, Response, Template
 from litestar.status_codes import HTTP_409_CONFLICT
 from psycopg.rows import dict_row
@@ -40,6 +41,8 @@ from admin.web.listing import Entity, Listing, Search, declare_filters, like_esc
 from admin.web.permissions import CATALOG_WRITE, require
 from admin.web.table import Column, Kind, render_rows
 
+# a row's id in a path: a bigint, so a larger number is a 400 before it reaches PostgreSQL
+RowId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="the row's id")]
 FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 UploadData = Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)]
 CSRF_FIELD = "_csrf_token"
@@ -238,11 +241,11 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
             )  # fmt: skip
         return Redirect(path=await _shown_at(request, editable, row_id), status_code=303)
 
-    async def detail_page(request: Request, row_id: FromPath[int]) -> Template:
+    async def detail_page(request: Request, row_id: RowId) -> Template:
         context = await _found(request, lambda conn: _detail(conn, editable, row_id))
         return Template("detail.html", context={"editable": editable, **context})
 
-    async def edit_form(request: Request, row_id: FromPath[int]) -> Template:
+    async def edit_form(request: Request, row_id: RowId) -> Template:
         may_write(request)
 
         def work(conn):
@@ -252,9 +255,7 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
         title = f"Edit {editable.singular} {row[editable.title]}"
         return form_page(request, title, f"{base}/{row_id}/edit", row, options=options)
 
-    async def update_row(
-        request: Request, row_id: FromPath[int], data: FormData
-    ) -> Redirect | Template:
+    async def update_row(request: Request, row_id: RowId, data: FormData) -> Redirect | Template:
         may_write(request)
         values = _posted(editable, data)
 
@@ -272,14 +273,12 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
             )  # fmt: skip
         return Redirect(path=await _shown_at(request, editable, row_id), status_code=303)
 
-    async def delete_form(request: Request, row_id: FromPath[int]) -> Template:
+    async def delete_form(request: Request, row_id: RowId) -> Template:
         may_write(request)
         context = await _found(request, lambda conn: _detail(conn, editable, row_id))
         return Template("confirm_delete.html", context={"editable": editable, **context})
 
-    async def delete_row(
-        request: Request, row_id: FromPath[int], data: FormData
-    ) -> Redirect | Template:
+    async def delete_row(request: Request, row_id: RowId, data: FormData) -> Redirect | Template:
         may_write(request)
         who = actor(request)
 
@@ -454,12 +453,12 @@ def api_routes(editable: Editable) -> list[HTTPRouteHandler]:
 
         return Response(await _api(request, work), status_code=201)
 
-    async def read_json(request: Request, row_id: FromPath[int]) -> dict[str, Any]:
+    async def read_json(request: Request, row_id: RowId) -> dict[str, Any]:
         return await _api(
             request, lambda conn: services.jsonable(services.get(conn, service, row_id))
         )
 
-    async def update_json(request: Request, row_id: FromPath[int], data: Any) -> dict[str, Any]:
+    async def update_json(request: Request, row_id: RowId, data: Any) -> dict[str, Any]:
         may_write(request)
 
         def work(conn):
@@ -467,7 +466,7 @@ def api_routes(editable: Editable) -> list[HTTPRouteHandler]:
 
         return await _api(request, work)
 
-    async def delete_json(request: Request, row_id: FromPath[int]) -> None:
+    async def delete_json(request: Request, row_id: RowId) -> None:
         may_write(request)
         await _api(request, lambda conn: services.delete(conn, service, row_id, actor(request)))
 
@@ -483,8 +482,18 @@ def api_routes(editable: Editable) -> list[HTTPRouteHandler]:
         put(item, operation_id=f"update_{editable.singular}", tags=tags,
             summary=f"Change a {editable.singular} (every field)")(update_json),
         delete(item, operation_id=f"delete_{editable.singular}", tags=tags, status_code=204,
-               summary=f"Delete a {editable.singular} nothing depends on")(delete_json),
+               summary=f"Delete a {editable.singular} nothing depends on",
+               responses=IN_USE)(delete_json),
     ]  # fmt: skip
+
+
+IN_USE = {
+    409: ResponseSpec(
+        data_container=dict[str, Any],
+        description="Other rows still refer to this one (the detail says which)",
+        generate_examples=False,
+    )
+}
 
 
 async def _api(request: Request[Any, Any, Any], work: Callable[[psycopg.Connection], Any]):

@@ -31,7 +31,8 @@ MAX_PER_PAGE = 200
 PER_PAGE_CHOICES = (25, 50, 100, 200)
 
 Search = Annotated[str | None, QueryParameter(name="q", description="text search", max_length=100)]
-PageNumber = Annotated[int, QueryParameter(ge=1, description="page number, from 1")]
+MAX_PAGE = 1_000_000  # far past any list; a larger one would overflow the query's offset
+PageNumber = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="page number, from 1")]
 PerPage = Annotated[int, QueryParameter(ge=1, le=MAX_PER_PAGE, description="rows per page")]
 
 
@@ -110,6 +111,8 @@ class Listing:
         """From a generic handler's arguments; ``chosen`` are the filters it took as **kwargs."""
         for choice_filter in entity.filters:
             choice_filter.sql_value(chosen.get(choice_filter.name))  # refuses unknown values
+        if search and "\x00" in search:  # PostgreSQL text cannot hold it
+            raise ValidationException("q: a NUL character cannot be searched for")
         filtering = {name: value for name, value in chosen.items() if value not in (None, ANY)}
         return cls((search or "").strip() or None, page, per_page, filtering)
 

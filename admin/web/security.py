@@ -78,10 +78,25 @@ REFUSALS = {
 }
 
 
+NOT_FOUND = {
+    404: ResponseSpec(
+        data_container=dict[str, Any],
+        description="No row with this id",
+        generate_examples=False,
+    )
+}
+
+
 def documented_refusals(handlers: Iterable[HTTPRouteHandler]) -> list[HTTPRouteHandler]:
-    """The API's handlers, each saying in the schema that it may answer 401 and 403."""
+    """The API's handlers, each saying in the schema that it may answer 401 and 403, and a
+    route naming a row in its path that it may answer 404."""
     result = []
     for handler in handlers:
-        handler.responses = {**REFUSALS, **(handler.responses or {})}
+        by_id = any("{" in path for path in handler.paths)
+        handler.responses = {
+            **REFUSALS,
+            **(NOT_FOUND if by_id else {}),
+            **(handler.responses or {}),
+        }
         result.append(handler)
     return result
