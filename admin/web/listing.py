@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from admin.queries import query
@@ -44,7 +44,8 @@ class Choice:
 
 
 ANY = "any"  # the choice of every filter that filters nothing (a select box must send a value)
-RESERVED = frozenset({"q", "page", "per_page"})
+RESERVED = frozenset({"q", "page", "per_page", "sort"})
+SORT = "sort"  # ?sort=name, ?sort=-name: any column, ascending or descending
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,13 @@ class Entity(Generic[RowT]):
     search_hint: str  # what the text search looks at, shown as the placeholder
     filters: tuple[ChoiceFilter, ...] = ()
     scope: tuple[str, ...] = ()  # parameters fixed by a parent page, e.g. ("tariff_id",)
+    key: tuple[str, ...] = ("id",)  # the row's unique columns: a sort's tie-break, stable pages
+
+    @property
+    def sort_keys(self) -> tuple[str, ...]:
+        """What ``?sort=`` takes: each column, and ``-column`` for descending."""
+        names = tuple(column.attribute for column in self.columns)
+        return (*names, *(f"-{name}" for name in names))
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +106,7 @@ class Listing:
     page: int = 1
     per_page: int = DEFAULT_PER_PAGE
     chosen: Mapping[str, str] = field(default_factory=dict)  # filter name -> choice value
+    sort: str | None = None  # a column, "-" before it for descending; None: the query's order
 
     @classmethod
     def from_request(
@@ -113,8 +122,15 @@ class Listing:
             choice_filter.sql_value(chosen.get(choice_filter.name))  # refuses unknown values
         if search and "\x00" in search:  # PostgreSQL text cannot hold it
             raise ValidationException("q: a NUL character cannot be searched for")
-        filtering = {name: value for name, value in chosen.items() if value not in (None, ANY)}
-        return cls((search or "").strip() or None, page, per_page, filtering)
+        sort = chosen.get(SORT)
+        if sort is not None and sort not in entity.sort_keys:
+            raise ValidationException(f"sort must be one of: {', '.join(entity.sort_keys)}")
+        filtering = {
+            name: value
+            for name, value in chosen.items()
+            if value not in (None, ANY) and name != SORT
+        }
+        return cls((search or "").strip() or None, page, per_page, filtering, sort)
 
     def query_string(self, page: int | None = None) -> str:
         """The query string of this listing at another page, for pager links."""
@@ -122,6 +138,8 @@ class Listing:
         if self.search:
             params["q"] = self.search
         params.update(self.chosen)
+        if self.sort:
+            params[SORT] = self.sort
         if self.per_page != DEFAULT_PER_PAGE:
             params["per_page"] = self.per_page
         params["page"] = self.page if page is None else page
@@ -168,6 +186,17 @@ def declare_filters(handler: Callable[..., Any], entity: Entity[Any]) -> None:
         )
         for choice_filter in entity.filters
     ]
+    declared.append(
+        inspect.Parameter(
+            SORT,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                Literal[entity.sort_keys] | None,  # type: ignore[valid-type]
+                QueryParameter(description="a column to sort by; -column: descending"),
+            ],
+        )
+    )
     handler.__signature__ = signature.replace(parameters=[*fixed, *declared])  # type: ignore[attr-defined]
     handler.__annotations__.update({p.name: p.annotation for p in declared})
 
@@ -195,19 +224,38 @@ async def fetch_page(
         "limit": listing.per_page,
         "offset": (listing.page - 1) * listing.per_page,
     }
-    rows, total = await _fetch(db, entity.list_query, params)
+    statement = sorted_query(entity, listing.sort)
+    rows, total = await _fetch(db, statement, params)
     if not rows and listing.page > 1:
         # Past the last page: ask for the first row only, to still tell the total.
-        _, total = await _fetch(db, entity.list_query, {**params, "limit": 1, "offset": 0})
+        _, total = await _fetch(db, statement, {**params, "limit": 1, "offset": 0})
     return Page([entity.row(**row) for row in rows], total, listing.page, listing.per_page)
 
 
+def sorted_query(entity: Entity[Any], sort: str | None) -> str | sql.Composed:
+    """The entity's list query, or it re-ordered by a column: the query runs unpaged inside
+    (its LIMIT ALL, OFFSET 0) and the page is cut after the sort, ties broken by the key."""
+    if sort is None:
+        return query(entity.list_query)
+    column, descending = sort.removeprefix("-"), sort.startswith("-")
+    inner = query(entity.list_query).rstrip().rstrip(";")
+    inner = inner.replace("%(limit)s", "ALL").replace("%(offset)s", "0")
+    return sql.SQL(
+        "SELECT * FROM (" + inner.replace("{", "{{").replace("}", "}}") + ") AS listed"
+        " ORDER BY {column} {direction} NULLS LAST, {key} LIMIT %(limit)s OFFSET %(offset)s"
+    ).format(
+        column=sql.Identifier(column),
+        direction=sql.SQL("DESC" if descending else "ASC"),
+        key=sql.SQL(", ").join(map(sql.Identifier, entity.key)),
+    )
+
+
 async def _fetch(
-    db: AsyncConnection, name: str, params: dict[str, object]
+    db: AsyncConnection, statement: str | sql.Composed, params: dict[str, object]
 ) -> tuple[list[dict[str, Any]], int]:
     """The rows without their ``total_count`` column, and that count."""
     async with db.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query(name), params)
+        await cursor.execute(statement, params)
         rows = await cursor.fetchall()
     total = int(rows[0]["total_count"]) if rows else 0
     for row in rows:

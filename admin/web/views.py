@@ -8,6 +8,7 @@ has an address that can be bookmarked, reloaded or shared.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from litestar import Request, get
@@ -55,7 +56,22 @@ def listing_context(
         "per_page_choices": sorted({*PER_PAGE_CHOICES, listing.per_page}),
         "previous_url": path + listing.query_string(page.page - 1) if page.page > 1 else None,
         "next_url": path + listing.query_string(page.page + 1) if page.page < page.pages else None,
+        "sort_links": sort_links(path, entity, listing),
     }
+
+
+def sort_links(path: str, entity: Entity[Any], listing: Listing) -> dict[str, tuple[str, str]]:
+    """Each column header's link: sort by it, or the other way when it is the sort already;
+    with the mark of the current sort. Scoped lists (a tariff's rates) keep their order."""
+    if entity.scope:
+        return {}
+    links = {}
+    for column in entity.columns:
+        name = column.attribute
+        next_sort = f"-{name}" if listing.sort == name else name
+        mark = {name: " ▲", f"-{name}": " ▼"}.get(listing.sort or "", "")
+        links[name] = (path + replace(listing, sort=next_sort).query_string(1), mark)
+    return links
 
 
 def render_listing(

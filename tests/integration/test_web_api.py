@@ -75,7 +75,7 @@ def test_openapi_schema_lists_the_api_and_not_the_pages(web_client: TestClient) 
     company = schema["paths"]["/api/v1/companies/{row_id}"]
     assert set(company) == {"get", "put", "delete"}
     parameters = {p["name"]: p for p in schema["paths"]["/api/v1/originators"]["get"]["parameters"]}
-    assert set(parameters) == {"q", "page", "per_page", "enabled"}
+    assert set(parameters) == {"q", "page", "per_page", "enabled", "sort"}
     assert parameters["enabled"]["schema"]["enum"] == ["any", "yes", "no", None]
     rate = schema["components"]["schemas"]["Rate"]["properties"]
     assert rate["rate"]["type"] == "string"

@@ -51,6 +51,7 @@ CDRS = Entity(
     list_query="web_cdrs_list",
     search_hint="a number's start, a Call-ID, a SIP code, a customer or vendor name",
     filters=(PERIOD_FILTER, OUTCOME_FILTER),
+    key=("call_id", "attempt", "started_at"),
     columns=(
         Column("started_at", "Started", Kind.DATETIME),
         Column("customer", "Customer", link="/originators/{originator_id}"),
