@@ -7,7 +7,8 @@ export AKIRA_RUN_DIR=${AKIRA_RUN_DIR:-$AKIRA_ROOT/.run}
 VENV=$AKIRA_ROOT/.venv
 DEBIAN_PACKAGES=(kamailio kamailio-python3-modules kamailio-redis-modules sip-tester
                  redis-server redis-tools nats-server
-                 postgresql postgresql-client python3-venv procps)
+                 postgresql postgresql-client python3-venv procps
+                 chromium)  # tests/e2e/test_browser.py: Playwright drives it, never downloads one
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

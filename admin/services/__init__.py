@@ -89,6 +89,12 @@ class Service(Generic[FormT]):
     constraint_fields: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     # an update the row's state forbids: (conn, before, form) -> {field: why}
     check_update: Callable[[psycopg.Connection, dict, FormT], dict[str, str]] | None = None
+    # the queries' parameters from a form (creating or not), when they are not its fields
+    # as they are (a password becomes its hash); raises ServiceError for a refused form
+    to_params: Callable[[FormT, bool], dict[str, Any]] | None = None
+
+    def params(self, form: FormT, creating: bool) -> dict[str, Any]:
+        return self.to_params(form, creating) if self.to_params else form.model_dump()
 
     def q(self, action: str) -> str:
         return query(self.query_name(action))
@@ -131,7 +137,7 @@ def dependents(conn: psycopg.Connection, service: Service[Any], row_id: int) -> 
 def create(conn: psycopg.Connection, service: Service[FormT], form: FormT, actor: Actor) -> int:
     with conn.transaction():
         with _constraints(service):
-            row_id = conn.execute(service.q("create"), form.model_dump()).fetchone()[0]
+            row_id = conn.execute(service.q("create"), service.params(form, True)).fetchone()[0]
         after = get(conn, service, row_id)
         _audit(conn, actor, service, row_id, "create", None, after)
     return row_id
@@ -147,7 +153,7 @@ def update(
             listed = "; ".join(f"{name}: {message}" for name, message in refused.items())
             raise ServiceError(f"this change is refused: {listed}", refused)
         with _constraints(service):
-            conn.execute(service.q("update"), {"id": row_id, **form.model_dump()})
+            conn.execute(service.q("update"), {"id": row_id, **service.params(form, False)})
         after = get(conn, service, row_id)
         if after != before:
             _audit(conn, actor, service, row_id, "update", before, after)

@@ -34,7 +34,7 @@ from admin.web import (
 )
 from admin.web.entities import EDITABLE, EXTRA_API, EXTRA_PAGES, LISTED
 from admin.web.errors import DATABASE_OUTAGES, handle_database_outage, handle_http_exception
-from admin.web.permissions import CATALOG_WRITE, PUBLISH, allows, declare
+from admin.web.permissions import PUBLISH, allows, declare
 from admin.web.security import (
     API_SECURITY,
     SECURITY_SCHEMES,
@@ -50,11 +50,12 @@ API_VERSION = "1"
 
 def _template_globals(engine: JinjaTemplateEngine) -> None:
     environment: Environment = engine.engine
-    environment.globals["navigation"] = (
-        [("Dashboard", "/")]
-        + [(entity.label, f"/{entity.slug}") for entity in LISTED]
-        + [("Simulator", "/simulate")]
-    )
+    private = {e.entity.slug: e.action for e in EDITABLE if e.private}
+    environment.globals["navigation"] = [
+        ("Dashboard", "/", None),
+        *((entity.label, f"/{entity.slug}", private.get(entity.slug)) for entity in LISTED),
+        ("Simulator", "/simulate", None),
+    ]  # (label, link, the action a user needs to see it)
     environment.globals["editable_slugs"] = frozenset(e.entity.slug for e in EDITABLE)
     environment.globals["may"] = allows  # {% if may(user, "catalog.write") %}
 
@@ -72,9 +73,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             auth.logout,
             *declare(PUBLISH, [publishing.snapshot_status, publishing.publish_now]),
             simulator.simulator_page,
-            *(views.list_page(entity) for entity in LISTED),
-            *(crud.export_route(entity) for entity in LISTED),
-            *declare(CATALOG_WRITE, (h for e in EDITABLE for h in crud.pages(e))),
+            *crud.restrict_private(
+                EDITABLE,
+                [
+                    *(views.list_page(entity) for entity in LISTED),
+                    *(crud.export_route(entity) for entity in LISTED),
+                    *(h for e in EDITABLE for h in declare(e.action, crud.pages(e))),
+                ],
+            ),
             *EXTRA_PAGES,
         ],
     )
@@ -84,9 +90,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         security=API_SECURITY,
         route_handlers=documented_refusals(
             [
-                *(api.list_endpoint(entity) for entity in LISTED),
+                *crud.restrict_private(
+                    EDITABLE,
+                    [
+                        *(api.list_endpoint(entity) for entity in LISTED),
+                        *(h for e in EDITABLE for h in declare(e.action, crud.api_routes(e))),
+                    ],
+                ),
                 simulator.simulate_api,
-                *declare(CATALOG_WRITE, (h for e in EDITABLE for h in crud.api_routes(e))),
                 *EXTRA_API,
             ]
         ),

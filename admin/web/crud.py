@@ -15,7 +15,7 @@ import csv
 import io
 import typing
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Annotated, Any
@@ -38,7 +38,7 @@ from admin.queries import query
 from admin.services import Actor, Service, ServiceError
 from admin.settings import Settings
 from admin.web.listing import Entity, Listing, Search, declare_filters, like_escaped
-from admin.web.permissions import CATALOG_WRITE, require
+from admin.web.permissions import CATALOG_WRITE, PERMISSION_OPT, require
 from admin.web.table import Column, Kind, render_rows
 
 # a row's id in a path: a bigint, so a larger number is a 400 before it reaches PostgreSQL
@@ -70,6 +70,8 @@ class Editable:
     # a child made from the detail page: (its slug, its field naming this row, link text)
     new_child: tuple[str, str, str] | None = None
     detail: bool = True  # False: the entity has a page of its own at /<slug>/{id}
+    action: str = CATALOG_WRITE  # what its writes (and its forms) need
+    private: bool = False  # its list and records are for those with ``action`` only
     # a row that lives on its parent's page (a tariff's rates): (field, parent's URL template)
     parent: tuple[str, str] | None = None
 
@@ -102,14 +104,32 @@ def form_fields(
     result = []
     for name, info in editable.service.form.model_fields.items():
         widget = "checkbox" if info.annotation is bool else "text"
+        if (info.json_schema_extra or {}).get("format") == "password":  # OpenAPI's own mark
+            widget = "password"
         choices = options.get(name) or _literal_choices(info.annotation)
         if choices:
             widget = "select"
             if not info.is_required() and info.default is None:
                 choices = (("", "—"), *choices)  # an optional reference: none chosen
         value = values.get(name, info.default if info.default is not None else "")
+        if widget == "password":
+            value = ""  # a password is never sent back to the browser
         label, help_text = info.title or name, info.description or ""
         result.append(FormField(name, label, help_text, widget, value, errors.get(name), choices))
+    return result
+
+
+def restrict_private(editables: Iterable[Editable], handlers: Iterable[Any]) -> list[Any]:
+    """Every route under a private entity's path (its list, export, records, API) needs the
+    entity's action, reads included: a read-only user does not see the users page."""
+    private = {e.entity.slug: e.action for e in editables if e.private}
+    result = []
+    for handler in handlers:
+        for path in handler.paths:
+            slug = path.strip("/").split("/")[0].split(".")[0]
+            if slug in private:
+                handler.opt[PERMISSION_OPT] = private[slug]
+        result.append(handler)
     return result
 
 
@@ -121,10 +141,10 @@ def _literal_choices(annotation: Any) -> tuple[tuple[str, str], ...]:
     return ()
 
 
-def may_write(request: Request[Any, Any, Any]) -> None:
+def may_write(request: Request[Any, Any, Any], action: str = CATALOG_WRITE) -> None:
     """The forms' pages are GETs (reads to the login guard), yet only a writer should get them;
-    the writes themselves are declared ``catalog.write`` where the app mounts them."""
-    require(request.state.user, CATALOG_WRITE)
+    the writes themselves are declared with the entity's action where the app mounts them."""
+    require(request.state.user, action)
 
 
 def actor(request: Request[Any, Any, Any]) -> Actor:
@@ -215,7 +235,7 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
         return Template("form.html", context=context, status_code=status)
 
     async def new_form(request: Request) -> Template:
-        may_write(request)
+        may_write(request, editable.action)
         options = await _in_thread(request, lambda conn: _options(conn, editable))
         fields = editable.service.form.model_fields
         given = {k: v for k, v in request.query_params.items() if k in fields}  # ?parent_id=
@@ -223,7 +243,7 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
         return form_page(request, title, f"{base}/new", given, options=options)
 
     async def create_row(request: Request, data: FormData) -> Redirect | Template:
-        may_write(request)
+        may_write(request, editable.action)
         values = _posted(editable, data)
 
         def work(conn: psycopg.Connection) -> int:
@@ -246,7 +266,7 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
         return Template("detail.html", context={"editable": editable, **context})
 
     async def edit_form(request: Request, row_id: RowId) -> Template:
-        may_write(request)
+        may_write(request, editable.action)
 
         def work(conn):
             return services.get(conn, editable.service, row_id), _options(conn, editable)
@@ -256,7 +276,7 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
         return form_page(request, title, f"{base}/{row_id}/edit", row, options=options)
 
     async def update_row(request: Request, row_id: RowId, data: FormData) -> Redirect | Template:
-        may_write(request)
+        may_write(request, editable.action)
         values = _posted(editable, data)
 
         def work(conn: psycopg.Connection) -> None:
@@ -274,12 +294,12 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
         return Redirect(path=await _shown_at(request, editable, row_id), status_code=303)
 
     async def delete_form(request: Request, row_id: RowId) -> Template:
-        may_write(request)
+        may_write(request, editable.action)
         context = await _found(request, lambda conn: _detail(conn, editable, row_id))
         return Template("confirm_delete.html", context={"editable": editable, **context})
 
     async def delete_row(request: Request, row_id: RowId, data: FormData) -> Redirect | Template:
-        may_write(request)
+        may_write(request, editable.action)
         who = actor(request)
 
         def work(conn: psycopg.Connection) -> str:
@@ -296,11 +316,11 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
         return Redirect(path=home, status_code=303)
 
     async def import_form(request: Request) -> Template:
-        may_write(request)
+        may_write(request, editable.action)
         return _import_page(editable, {"fixed": _fixed(editable, request.query_params)})
 
     async def import_file(request: Request, data: UploadData) -> Redirect | Template:
-        may_write(request)
+        may_write(request, editable.action)
         who = actor(request)
         form = await request.form()
         fixed = _fixed(editable, {k: v for k, v in form.items() if isinstance(v, str)})
@@ -353,11 +373,11 @@ def export_route(entity: Entity[Any]) -> HTTPRouteHandler:
 
 
 async def _shown_at(request: Request[Any, Any, Any], editable: Editable, row_id: int) -> str:
-    """Where a row is seen after a save: its own page, or its parent's."""
-    if editable.detail:
+    """Where a row is seen after a save: its parent's page (a tariff's rate), or its own."""
+    if editable.parent is None:
         return f"/{editable.entity.slug}/{row_id}"
     row = await _in_thread(request, lambda conn: services.get(conn, editable.service, row_id))
-    return editable.home(row) if editable.parent else f"/{editable.entity.slug}/{row_id}"
+    return editable.home(row)
 
 
 async def _found(request: Request[Any, Any, Any], work: Callable[[psycopg.Connection], Any]):
@@ -445,7 +465,7 @@ def api_routes(editable: Editable) -> list[HTTPRouteHandler]:
     tags = [editable.entity.label]
 
     async def create_json(request: Request, data: Any) -> Response:
-        may_write(request)
+        may_write(request, editable.action)
 
         def work(conn):
             row_id = services.create(conn, service, data, actor(request))
@@ -459,7 +479,7 @@ def api_routes(editable: Editable) -> list[HTTPRouteHandler]:
         )
 
     async def update_json(request: Request, row_id: RowId, data: Any) -> dict[str, Any]:
-        may_write(request)
+        may_write(request, editable.action)
 
         def work(conn):
             return services.jsonable(services.update(conn, service, row_id, data, actor(request)))
@@ -467,7 +487,7 @@ def api_routes(editable: Editable) -> list[HTTPRouteHandler]:
         return await _api(request, work)
 
     async def delete_json(request: Request, row_id: RowId) -> None:
-        may_write(request)
+        may_write(request, editable.action)
         await _api(request, lambda conn: services.delete(conn, service, row_id, actor(request)))
 
     # The body is the service's form model: Litestar validates it and the schema documents it.

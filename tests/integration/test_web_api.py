@@ -71,6 +71,8 @@ def test_openapi_schema_lists_the_api_and_not_the_pages(web_client: TestClient) 
         "/api/v1/tariffs/{row_id}",
         "/api/v1/rates",  # POST: a rate of a tariff (listed at /api/v1/tariffs/{id}/rates)
         "/api/v1/rates/{row_id}",
+        "/api/v1/users",
+        "/api/v1/users/{row_id}",
     }
     company = schema["paths"]["/api/v1/companies/{row_id}"]
     assert set(company) == {"get", "put", "delete"}

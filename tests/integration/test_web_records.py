@@ -14,6 +14,7 @@ import pytest
 from litestar.testing import TestClient
 
 from admin.web.entities import EDITABLE
+from admin.web.permissions import PERMISSIONS, Role
 from tests.integration.web_conftest import create_user, csrf_token, log_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("demo_catalog")]
@@ -88,6 +89,16 @@ SAMPLES: dict[str, Sample] = {
         {"rate": "0.5"},
         ("rate", "0.50000000"),
     ),
+    "users": (
+        lambda conn: {
+            "username": "nina",
+            "role": "noc",
+            "enabled": "on",
+            "password": "s3cret-pass",
+        },
+        {"role": "finance", "password": ""},  # an empty password keeps the current one
+        ("role", "finance"),
+    ),
     "gateways": (
         lambda conn: {
             "terminator_id": one(conn, "SELECT min(id) FROM terminators"),
@@ -127,8 +138,17 @@ def test_every_writable_entity_has_a_sample():
     assert {e.entity.slug for e in EDITABLE} == set(SAMPLES)
 
 
+def writer(web_client: TestClient, conn, editable) -> TestClient:
+    """Logged in with a role that may write this entity (operators the catalog, admins users)."""
+    role = next(r for r in ("operator", "admin") if Role(r) in PERMISSIONS[editable.action])
+    create_user(conn, f"w-{role}", role=role)
+    assert log_in(web_client, f"w-{role}").status_code == 303
+    return web_client
+
+
 @pytest.mark.parametrize("editable", EDITABLE, ids=lambda e: e.entity.slug)
-def test_pages_create_show_edit_export_and_delete(logged_in, conn, editable):
+def test_pages_create_show_edit_export_and_delete(web_client, conn, editable):
+    logged_in = writer(web_client, conn, editable)
     slug, entity = editable.entity.slug, editable.service.entity
     new, change, (column, expected) = SAMPLES[slug]
     fields = new(conn)
@@ -161,7 +181,9 @@ def test_a_read_only_user_is_refused_every_write(web_client, conn, editable):
     slug = editable.entity.slug
     create_user(conn, "rita", role="read-only")
     assert log_in(web_client, "rita").status_code == 303
-    if not editable.entity.scope:  # a scoped list is read on its parent's page
+    if editable.private:  # users: admins only, even to read
+        assert web_client.get(f"/{slug}").status_code == 403
+    elif not editable.entity.scope:  # a scoped list is read on its parent's page
         assert web_client.get(f"/{slug}").status_code == 200
     assert web_client.get(f"/{slug}/new").status_code == 403
     token = {"x-csrftoken": csrf_token(web_client, "/")}
@@ -248,3 +270,24 @@ def test_a_tariff_page_adds_and_imports_its_rates(logged_in, conn):
         {"tariff_id": str(tariff), "prefix": "4931", "rate": "0.123456789"},
     )
     assert too_fine.status_code == 400 and "at most 8 decimal places" in too_fine.text
+
+
+def test_users_are_for_admins_and_never_show_a_password(web_client, conn):
+    create_user(conn, "olga", role="operator")
+    assert log_in(web_client, "olga").status_code == 303
+    for path in ("/users", "/users.csv", "/users/new", "/api/v1/users"):
+        assert web_client.get(path).status_code == 403, path
+    assert "/users" not in web_client.get("/").text.split("<main>")[0]  # no menu link
+    admin = writer(web_client, conn, next(e for e in EDITABLE if e.entity.slug == "users"))
+    created = submit(admin, "/users/new", {"username": "nina", "role": "noc", "password": "short"})
+    assert created.status_code == 400 and "at least 8 characters" in created.text
+    assert 'value="short"' not in created.text  # a password is never sent back
+    created = submit(
+        admin,
+        "/users/new",
+        {"username": "nina", "role": "noc", "enabled": "on", "password": "long enough"},
+    )
+    assert created.status_code == 303
+    logged = conn.execute("SELECT after::text FROM audit_log WHERE entity = 'user'").fetchall()
+    assert logged and all("long enough" not in row[0] and "scrypt" not in row[0] for row in logged)
+    assert log_in(TestClient(web_client.app), "nina", "long enough").status_code == 303

@@ -18,6 +18,7 @@ from admin.web.entities import (
     originators,
     tariffs,
     terminators,
+    users,
 )
 from admin.web.listing import Entity
 
@@ -30,6 +31,7 @@ LISTED: tuple[Entity, ...] = (
     tariffs.TARIFFS,
     cdrs.CDRS,
     audit.AUDIT_LOG,
+    users.USER_LIST,
 )
 # Entities the admin writes: their new / detail / edit / delete / export pages and API routes
 # (admin/web/crud.py), on top of their list.
@@ -41,6 +43,7 @@ EDITABLE: tuple[Editable, ...] = (
     terminators.GATEWAYS_EDITABLE,
     tariffs.TARIFFS_EDITABLE,
     tariffs.RATES_EDITABLE,
+    users.USERS_EDITABLE,
 )
 
 EXTRA_PAGES: tuple[HTTPRouteHandler, ...] = (tariffs.tariff_page,)
