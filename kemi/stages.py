@@ -144,7 +144,9 @@ def rate(snapshot: Snapshot, call: Call) -> str | None:
 
 
 def credit(snapshot: Snapshot, call: Call) -> str | None:
-    """Prepaid balance and reservations: not yet (the money issue); every call passes."""
+    """A pure pass: credit needs the cluster's reservations, so it is checked with the limits
+    in the one Redis function call at setup (kemi/limits.py, docs/money.md "Credit control"),
+    which the KSR adapter makes for a credit-controlled originator; 402 comes from there."""
     return None
 
 
