@@ -245,7 +245,7 @@ def cmd_set(args: argparse.Namespace, settings: Settings) -> int:
         try:
             with conn.transaction():
                 row_id = rs.id_by_name(conn, TABLES[args.kind], args.name)
-                written = rs.update(conn, TABLES[args.kind], row_id, changes)
+                written = rs.update(conn, TABLES[args.kind], row_id, changes, by=args.by)
         except rs.SettingError as exc:
             sys.exit(f"akira {args.kind} set: {exc}")
     print(json.dumps({"updated": args.name, **{k: str(v) for k, v in written.items()}}))
@@ -701,6 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         setter.add_argument("name", help=f"the name of {what}")
         setter.add_argument("settings", nargs="+", metavar="KEY=VALUE")
+        setter.add_argument("--by", default=getpass.getuser(), help="who, for the audit log")
         setter.set_defaults(run=cmd_set, kind=kind)
         if kind in records_cli.JOINED:
             records_cli.add_actions(actions, kind)  # create / update / delete / show

@@ -16,6 +16,7 @@ from admin import services
 from admin.queries import all_queries, query
 from admin.services import Actor, Service, ServiceError
 from admin.services.companies import COMPANIES
+from admin.services.routing_plans import ROUTING_PLAN_ENTRIES, ROUTING_PLANS
 from admin.services.tariffs import RATES, TARIFFS
 from admin.services.trunks import DEVICES, GATEWAYS, ORIGINATORS, TERMINATORS
 from admin.settings import Settings
@@ -28,10 +29,12 @@ SERVICES: dict[str, Service[Any]] = {
     "gateway": GATEWAYS,
     "tariff": TARIFFS,
     "rate": RATES,
+    "plan": ROUTING_PLANS,
+    "plan-entry": ROUTING_PLAN_ENTRIES,
 }
 # commands that exist already with other actions (`akira originator set`, `akira device
 # credentials`): cli.py adds these actions to them with add_actions
-JOINED = ("originator", "terminator", "device")
+JOINED = ("originator", "terminator", "device", "plan")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

@@ -137,10 +137,20 @@ SETTINGS: dict[str, dict[str, Callable[[Any], Any]]] = {
 
 
 def update(
-    conn: psycopg.Connection, table: str, row_id: int, changes: Mapping[str, Any]
+    conn: psycopg.Connection,
+    table: str,
+    row_id: int,
+    changes: Mapping[str, Any],
+    *,
+    by: str = "cli",
+    request_id: str = "cli",
 ) -> dict[str, Any]:
-    """Check every change, then write them in one statement; the values written."""
+    """Check every change, then write them in one statement with one audit row (the settings
+    before and after); the values written. Run it inside the caller's transaction."""
     from psycopg import sql
+
+    from admin.ledger import audit
+    from admin.services import jsonable
 
     allowed = SETTINGS[table]
     values = {}
@@ -159,8 +169,25 @@ def update(
             ),
             sql.Placeholder("row_id"),
         )
+        before = _settings_of(conn, table, row_id, values)
         conn.execute(statement, values | {"row_id": row_id})
+        after = _settings_of(conn, table, row_id, values)
+        if after != before:
+            entity = {"routing_plans": "routing_plan"}.get(table, table.removesuffix("s"))
+            audit(conn, by, entity, row_id, "update", before=jsonable(before),
+                  after=jsonable(after), request_id=request_id)  # fmt: skip
     return values
+
+
+def _settings_of(conn, table: str, row_id: int, names: Mapping[str, Any]) -> dict[str, Any]:
+    from psycopg import sql
+    from psycopg.rows import dict_row
+
+    statement = sql.SQL("SELECT {} FROM {} WHERE id = %s").format(
+        sql.SQL(", ").join(sql.Identifier(n) for n in names), sql.Identifier(table)
+    )
+    with conn.cursor(row_factory=dict_row) as cursor:
+        return cursor.execute(statement, (row_id,)).fetchone() or {}
 
 
 def digest_ha1(username: str, realm: str, password: str) -> str:

@@ -146,7 +146,9 @@ CREATE TABLE routing_plan_entries (
     priority        integer NOT NULL DEFAULT 100,
     weight          integer NOT NULL DEFAULT 100 CHECK (weight >= 0),
     position        integer NOT NULL DEFAULT 0,
-    PRIMARY KEY (routing_plan_id, terminator_id)
+    id              bigint GENERATED ALWAYS AS IDENTITY,  -- 0012: the admin's handle on it
+    PRIMARY KEY (routing_plan_id, terminator_id),
+    CONSTRAINT routing_plan_entries_id_key UNIQUE (id)
 );
 
 CREATE TABLE originators (
@@ -501,4 +503,4 @@ END
 $$;
 
 INSERT INTO schema_migrations (version) VALUES ('0001'), ('0002'), ('0003'), ('0004'), ('0005'),
-    ('0006'), ('0007'), ('0008');
+    ('0006'), ('0007'), ('0008'), ('0012');

@@ -112,6 +112,8 @@ def form_fields(
             if not info.is_required() and info.default is None:
                 choices = (("", "—"), *choices)  # an optional reference: none chosen
         value = values.get(name, info.default if info.default is not None else "")
+        if isinstance(value, list | tuple):
+            value = ", ".join(str(item) for item in value)  # as the form takes it back
         if widget == "password":
             value = ""  # a password is never sent back to the browser
         label, help_text = info.title or name, info.description or ""

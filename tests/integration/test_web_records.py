@@ -110,6 +110,37 @@ SAMPLES: dict[str, Sample] = {
         {"port": "5090"},
         ("port", 5090),
     ),
+    "routing_plans": (
+        lambda conn: {
+            "name": "premium",
+            "strategy": "priority",
+            "hunt_stop_codes": "404, 486",
+            "allow_loss": "",
+            "min_margin": "0.001",
+            "min_margin_percent": "",
+            "max_attempts": "4",
+            "ring_timeout": "3",
+            "answer_timeout": "90",
+        },
+        {"hunt_stop_codes": "404,486,487,603"},
+        ("hunt_stop_codes", [404, 486, 487, 603]),
+    ),
+    "routing_plan_entries": (
+        lambda conn: {
+            # a plan of its own: a terminator is in a plan once, and the demo's has them all
+            "routing_plan_id": one(
+                conn,
+                "INSERT INTO routing_plans (name) VALUES ('spare') ON CONFLICT (name) "
+                "DO UPDATE SET name = excluded.name RETURNING id",
+            ),
+            "terminator_id": one(conn, "SELECT max(id) FROM terminators"),
+            "priority": "5",
+            "weight": "50",
+            "position": "1",
+        },
+        {"weight": "70"},
+        ("weight", 70),
+    ),
 }
 
 

@@ -16,6 +16,7 @@ from admin.web.entities import (
     cdrs,
     companies,
     originators,
+    routing_plans,
     tariffs,
     terminators,
     users,
@@ -29,6 +30,8 @@ LISTED: tuple[Entity, ...] = (
     terminators.TERMINATORS,
     terminators.GATEWAY_LIST,
     tariffs.TARIFFS,
+    routing_plans.ROUTING_PLAN_LIST,
+    routing_plans.ROUTING_PLAN_ENTRY_LIST,
     cdrs.CDRS,
     audit.AUDIT_LOG,
     users.USER_LIST,
@@ -43,6 +46,8 @@ EDITABLE: tuple[Editable, ...] = (
     terminators.GATEWAYS_EDITABLE,
     tariffs.TARIFFS_EDITABLE,
     tariffs.RATES_EDITABLE,
+    routing_plans.ROUTING_PLANS_EDITABLE,
+    routing_plans.ROUTING_PLAN_ENTRIES_EDITABLE,
     users.USERS_EDITABLE,
 )
 
