@@ -83,8 +83,44 @@ def template_database() -> Iterator[str]:
     create_database(name)
     with psycopg.connect(database_url_for(name)) as conn:
         migrate(conn)
+        conn.commit()
+        stop_background_workers(conn)
+    close_to_connections(name)
     yield name
     drop_database(name)
+
+
+def stop_background_workers(conn: psycopg.Connection) -> None:
+    """TimescaleDB's scheduler connects to every database that allows connections, and
+    ``CREATE DATABASE ... TEMPLATE`` fails while one is ("being accessed by other users"):
+    stop its workers here (the function's schema moved in TimescaleDB 2.12)."""
+    found = conn.execute(
+        "SELECT format('%I.%I', n.nspname, p.proname) FROM pg_proc p"
+        " JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE p.proname = 'stop_background_workers'"
+        " AND n.nspname IN ('_timescaledb_functions', '_timescaledb_internal')"
+        " ORDER BY n.nspname = '_timescaledb_functions' DESC LIMIT 1"
+    ).fetchone()
+    if found:
+        try:
+            conn.execute(sql.SQL("SELECT {}()").format(sql.SQL(found[0])))
+            conn.commit()
+        except psycopg.errors.InsufficientPrivilege:  # not the owner: ended below instead
+            conn.rollback()
+
+
+def close_to_connections(name: str) -> None:
+    """No new session (a restarted scheduler, say) may open on the template; any still open
+    is ended. Copies of it are made all the same; it is dropped WITH (FORCE)."""
+    with _admin() as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(name))
+        )
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
 
 
 @pytest.fixture

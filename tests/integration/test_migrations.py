@@ -22,6 +22,31 @@ def dump_schema(url: str) -> str:
     return "\n".join(line for line in result.stdout.splitlines() if not line.startswith("\\"))
 
 
+# What pg_dump cannot tell: which tables are partitioned or hypertables, how, and TimescaleDB's
+# continuous aggregates and their policies (its catalog's rows are data, not schema).
+PARTITIONING = """
+SELECT c.relname, pg_get_partkeydef(c.oid) FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'p' AND n.nspname = 'public' ORDER BY 1
+"""
+TIMESCALEDB_CATALOG = (
+    "SELECT hypertable_name, column_name, dimension_type, time_interval::text"
+    " FROM timescaledb_information.dimensions ORDER BY 1, 2",
+    "SELECT view_name, materialized_only, view_definition"
+    " FROM timescaledb_information.continuous_aggregates ORDER BY 1",
+    "SELECT proc_name, hypertable_name, schedule_interval::text, config::text"
+    " FROM timescaledb_information.jobs WHERE job_id >= 1000 ORDER BY 2, 1",
+)
+
+
+def partitioning(url: str) -> list[list[tuple]]:
+    with psycopg.connect(url) as conn:
+        described = [conn.execute(PARTITIONING).fetchall()]
+        if conn.execute("SELECT akira_timescaledb_usable()").fetchone()[0]:
+            described += [conn.execute(catalog).fetchall() for catalog in TIMESCALEDB_CATALOG]
+        return described
+
+
 def test_schema_file_equals_all_migrations(template_database):
     names = ["akira_test_from_schema", "akira_test_from_migrations"]
     try:
@@ -34,6 +59,7 @@ def test_schema_file_equals_all_migrations(template_database):
             assert applied == [path.name for _, path in migrations()]
         dumps = [dump_schema(database_url_for(name)) for name in names]
         assert dumps[0] == dumps[1]
+        assert partitioning(database_url_for(names[0])) == partitioning(database_url_for(names[1]))
         versions = []
         for name in names:
             with psycopg.connect(database_url_for(name)) as conn:
