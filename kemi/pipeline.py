@@ -196,8 +196,15 @@ def after_failure(context: CallContext, attempt: int, code: int, canceled: bool)
     return attempt + 1 if attempt < len(context.targets) else EXHAUSTED
 
 
-def end_reason(by_bye: bool, from_caller: bool) -> str:
-    """Why an answered call ended: a BYE from either side, or the dialog timeout."""
+# An operator ending a call (akira calls drop: the dialog module's dlg.end_dlg over the node's
+# JSON-RPC) sends both sides a BYE with this header (RFC 3326, normal clearing).
+OPERATOR_DROP = "operator-drop"
+OPERATOR_DROP_HEADER = f'Reason: Q.850;cause=16;text="{OPERATOR_DROP}"'
+
+
+def end_reason(by_bye: bool, from_caller: bool, before_timeout: bool = False) -> str:
+    """Why an answered call ended: a BYE from either side, the dialog timeout, or - neither a
+    BYE nor the timeout yet - the node's RPC ending it (an operator's drop)."""
     if not by_bye:
-        return "max-duration"
+        return OPERATOR_DROP if before_timeout else "max-duration"
     return "caller-bye" if from_caller else "callee-bye"

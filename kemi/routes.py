@@ -527,10 +527,23 @@ class Router:
         KSR.dialog.var_sets(ENDED, "1")
         context = CallContext.decode(context_text)
         attempt, started = map(int, KSR.dialog.var_get(ATTEMPT).split(","))
-        reason = end_reason(by_bye, by_bye and KSR.rr.is_direction("downstream") > 0)
+        reason = end_reason(
+            by_bye,
+            by_bye and KSR.rr.is_direction("downstream") > 0,
+            before_timeout=not by_bye and self._before_timeout(),
+        )
         answered = int(KSR.dialog.var_get(ANSWERED))
         self._emit(context, attempt, 200, reason, started, answered)
         self._release(context, context.targets[attempt - 1], answered=True)
+
+    def _before_timeout(self) -> bool:
+        """Whether the current dialog ends before its timeout (the max duration): without a
+        BYE, only the node's RPC (dlg.end_dlg: an operator's drop) ends it that early."""
+        try:
+            start, lifetime = int(KSR.pv.get("$dlg(start_ts)")), int(KSR.pv.get("$dlg(lifetime)"))
+        except (TypeError, ValueError):
+            return False
+        return time.time() < start + lifetime - 1
 
     def ksr_stray_reply(self, msg, event: str = "") -> int:
         """tm's on_sl_reply: a reply that belongs to no transaction of ours is dropped, never
@@ -570,6 +583,7 @@ class Router:
                 node=self.settings.node,
                 on_event=lambda message: KSR.notice(message + "\n"),
                 functions=limits.LIBRARY,
+                rpc=self.settings.rpc_socket,
             )
         self._sync.poll()
         return OK

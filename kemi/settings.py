@@ -28,6 +28,7 @@ class EngineSettings:
     auth_realm: str  # digest realm of device credentials (HA1 = md5(user:realm:password))
     probe_interval: float  # seconds between OPTIONS probes of each vendor gateway
     slots_alive_ms: int  # a dead node's limit slots expire this long after its last sign
+    rpc_socket: str = ""  # this node's JSON-RPC datagram socket, announced in akira:nodes
 
     @property
     def journal_dir(self) -> str:
@@ -53,4 +54,5 @@ class EngineSettings:
             auth_realm=env.get("AKIRA_AUTH_REALM", "akira"),
             probe_interval=float(env.get("AKIRA_PROBE_SECONDS", "10")),
             slots_alive_ms=int(env.get("AKIRA_SLOTS_ALIVE_MS", "10000")),
+            rpc_socket=env.get("AKIRA_RPC_SOCKET", ""),
         )

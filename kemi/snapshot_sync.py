@@ -42,6 +42,7 @@ class SnapshotSync:
         keep: int = contract.SNAPSHOT_KEEP,
         on_event: Callable[[str], None] = lambda message: None,
         functions: str | None = None,
+        rpc: str = "",
     ) -> None:
         self.redis = redis
         self.directory = directory
@@ -52,6 +53,7 @@ class SnapshotSync:
         self._last_error = ""
         self._functions = functions  # a Redis function library the node's calls need
         self._functions_checked = 0.0
+        self.rpc = rpc  # where the admin reaches this node's JSON-RPC (live calls), if anywhere
 
     def poll(self) -> None:
         """One round: report, fetch what is missing, install the live version."""
@@ -144,6 +146,7 @@ class SnapshotSync:
                     "prepared": self._prepared,
                     "installed": installed_version(self.directory),
                     "seen": time.time(),
+                    **({"rpc": self.rpc} if self.rpc else {}),
                 }
             ),
         )

@@ -13,6 +13,9 @@
 #   AKIRA_FLOOD_REQUESTS / AKIRA_FLOOD_SECONDS  [30 / 2]  pike's flood limit per source IP
 #   AKIRA_PROBE_SECONDS    [10]                   OPTIONS probe interval of vendor gateways
 #   AKIRA_AUTH_SECRET      [akira-change-me]      keys digest nonces (share it across nodes)
+#   AKIRA_RPC_SOCKET       [$AKIRA_KAMAILIO_DIR/rpc.sock]  JSON-RPC datagram socket (a unix path,
+#                                                 or udp:IP:PORT on a management address); the
+#                                                 node announces it in akira:nodes for the admin
 #   AKIRA_REDIS_URL, AKIRA_BUS, AKIRA_NATS_URL, AKIRA_SPOOL_DIR, AKIRA_SNAPSHOT_DIR, AKIRA_NODE,
 #   AKIRA_SNAPSHOT_CHECK_INTERVAL, AKIRA_REDIS_TIMEOUT, AKIRA_TELL_UNKNOWN_SOURCES,
 #   AKIRA_SHED_QUEUE_HIGH/LOW, AKIRA_VENV
@@ -56,6 +59,7 @@ exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     AKIRA_PROBE_SECONDS="${AKIRA_PROBE_SECONDS:-10}" \
     AKIRA_SLOTS_ALIVE_MS="${AKIRA_SLOTS_ALIVE_MS:-10000}" \
     AKIRA_NODE="${AKIRA_NODE:-$(hostname)}" \
+    AKIRA_RPC_SOCKET="${AKIRA_RPC_SOCKET:-$kamailio_dir/rpc.sock}" \
     AKIRA_SNAPSHOT_CHECK_INTERVAL="${AKIRA_SNAPSHOT_CHECK_INTERVAL:-0.25}" \
     AKIRA_VENV="${AKIRA_VENV:-$root/.venv}" \
     ${AKIRA_SHED_QUEUE_HIGH:+AKIRA_SHED_QUEUE_HIGH=$AKIRA_SHED_QUEUE_HIGH} \
@@ -65,6 +69,7 @@ exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     -Y "$kamailio_dir" -P "$kamailio_dir/kamailio.pid" -w "$kamailio_dir" \
     -A "KEMI_SCRIPT=\"$root/kemi/boot/akira_kemi.py\"" \
     -A "CTL_SOCKET=\"unix:$kamailio_dir/ctl\"" \
+    -A "RPC_SOCKET=\"${AKIRA_RPC_SOCKET:-$kamailio_dir/rpc.sock}\"" \
     -A "WORKERS=${AKIRA_SIP_WORKERS:-4}" \
     -A "FLOOD_REQUESTS=${AKIRA_FLOOD_REQUESTS:-30}" -A "FLOOD_SECONDS=${AKIRA_FLOOD_SECONDS:-2}" \
     -A "REDIS_SERVER=\"$redis_server\"" \

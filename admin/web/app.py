@@ -21,11 +21,13 @@ from litestar.template import TemplateConfig
 
 from admin.settings import Settings
 from admin.web import (
+    access_pages,
     api,
     auth,
     crud,
     dashboard,
     health,
+    live_calls,
     publishing,
     resources,
     sessions,
@@ -34,7 +36,14 @@ from admin.web import (
 )
 from admin.web.entities import EDITABLE, EXTRA_API, EXTRA_PAGES, LISTED
 from admin.web.errors import DATABASE_OUTAGES, handle_database_outage, handle_http_exception
-from admin.web.permissions import PUBLISH, allows, declare
+from admin.web.permissions import (
+    CALLS_VIEW,
+    PUBLISH,
+    TOKENS_MANAGE,
+    USERS_MANAGE,
+    allows,
+    declare,
+)
 from admin.web.security import (
     API_SECURITY,
     SECURITY_SCHEMES,
@@ -55,6 +64,9 @@ def _template_globals(engine: JinjaTemplateEngine) -> None:
         ("Dashboard", "/", None),
         *((entity.label, f"/{entity.slug}", private.get(entity.slug)) for entity in LISTED),
         ("Simulator", "/simulate", None),
+        ("Live calls", "/calls", CALLS_VIEW),
+        ("Tokens", "/tokens", TOKENS_MANAGE),
+        ("Sessions", "/sessions", USERS_MANAGE),
     ]  # (label, link, the action a user needs to see it)
     environment.globals["editable_slugs"] = frozenset(e.entity.slug for e in EDITABLE)
     environment.globals["may"] = allows  # {% if may(user, "catalog.write") %}
@@ -82,6 +94,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 ],
             ),
             *EXTRA_PAGES,
+            *live_calls.PAGES,
+            *access_pages.PAGES,
         ],
     )
     json_api = Router(
@@ -99,6 +113,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 ),
                 simulator.simulate_api,
                 *EXTRA_API,
+                *live_calls.API,
+                *access_pages.API,
             ]
         ),
     )

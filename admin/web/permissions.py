@@ -36,6 +36,8 @@ CATALOG_WRITE = "catalog.write"  # companies, trunks, tariffs, rates, routing pl
 PUBLISH = "publish"  # a new routing snapshot goes live
 ACCOUNTS_POST = "accounts.post"  # ledger entries: top-ups, adjustments, refunds, invoices
 NOC_TEST_CALL = "noc.test_call"
+CALLS_VIEW = "calls.view"  # calls in progress: who calls whom, now
+CALLS_DROP = "calls.drop"  # end a call in progress (BYE to both sides)
 USERS_MANAGE = "users.manage"
 TOKENS_MANAGE = "tokens.manage"
 UNDECLARED_WRITE = "undeclared.write"  # an unsafe route that declared no action: admins only
@@ -46,6 +48,8 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = {
     PUBLISH: frozenset({Role.ADMIN, Role.OPERATOR}),
     ACCOUNTS_POST: frozenset({Role.ADMIN, Role.FINANCE}),
     NOC_TEST_CALL: frozenset({Role.ADMIN, Role.NOC}),
+    CALLS_VIEW: frozenset({Role.ADMIN, Role.OPERATOR, Role.NOC}),
+    CALLS_DROP: frozenset({Role.ADMIN, Role.NOC}),
     USERS_MANAGE: frozenset({Role.ADMIN}),
     TOKENS_MANAGE: frozenset({Role.ADMIN}),
     UNDECLARED_WRITE: frozenset({Role.ADMIN}),

@@ -145,8 +145,8 @@ def test_under_privileged_roles_get_403_on_every_write_route(
 
 def test_the_map_gives_each_role_its_job() -> None:
     assert actions_of(Role.ADMIN) == ACTIONS
-    assert actions_of(Role.OPERATOR) == {"read", "catalog.write", "publish"}
-    assert actions_of(Role.NOC) == {"read", "noc.test_call"}
+    assert actions_of(Role.OPERATOR) == {"read", "catalog.write", "publish", "calls.view"}
+    assert actions_of(Role.NOC) == {"read", "noc.test_call", "calls.view", "calls.drop"}
     assert actions_of(Role.FINANCE) == {"read", "accounts.post"}
     assert actions_of(Role.READ_ONLY) == {"read"}
 
