@@ -672,5 +672,17 @@ BEGIN
 END
 $$;
 
+-- Rate-deck column mappings (0009, admin/ratedecks/layout.py): saved per terminator or per
+-- tariff and reused by the next import of that vendor's decks; or shared, by name only.
+CREATE TABLE rate_deck_mappings (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name            text NOT NULL UNIQUE CHECK (name ~ '^\S(.{0,98}\S)?$'),
+    terminator_id   bigint UNIQUE REFERENCES terminators (id) ON DELETE CASCADE,
+    tariff_id       bigint UNIQUE REFERENCES tariffs (id) ON DELETE CASCADE,
+    layout          jsonb NOT NULL CHECK (jsonb_typeof(layout -> 'columns') = 'object'),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CHECK (num_nonnulls(terminator_id, tariff_id) <= 1)  -- one owner at most
+);
+
 INSERT INTO schema_migrations (version) VALUES ('0001'), ('0002'), ('0003'), ('0004'), ('0005'),
-    ('0006'), ('0007'), ('0008'), ('0010'), ('0012');
+    ('0006'), ('0007'), ('0008'), ('0009'), ('0010'), ('0012');

@@ -1,0 +1,178 @@
+"""A deck into a tariff: the diff against its windows, and the writes, all in one transaction.
+
+``preview`` reads and diffs (nothing written); ``apply`` locks the tariff, diffs again inside
+the transaction (another import may have gone first) and writes: rows that had not started are
+deleted, rows in force are ended (their past kept), new windows are COPYed in; then one audit
+row. The ``rates`` triggers bump the tariff's and the catalog's revision, so the next
+``akira publish --if-stale`` (or the admin's header) sees the catalog stale. A plan with no
+write writes nothing, not even the audit row: importing the same deck again changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import psycopg
+
+from admin import services
+from admin.catalog import RateRow, copy_rates
+from admin.ledger import audit
+from admin.queries import query
+from admin.ratedecks.diff import Omitted, Plan, StoredWindow, Terms, plan
+from admin.ratedecks.layout import Layout
+from admin.ratedecks.normalize import Deck
+from admin.services import Actor, ServiceError
+from admin.services.tariffs import TARIFFS
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    id: int
+    name: str
+    currency: str
+
+
+def find_tariff(conn: psycopg.Connection, name_or_id: str) -> Tariff:
+    if name_or_id.isdigit():
+        tariff_id = int(name_or_id)
+    else:
+        row = conn.execute(query("tariff_id_by_name"), {"name": name_or_id}).fetchone()
+        if row is None:
+            raise services.NotFound(f"no tariff named {name_or_id!r}")
+        tariff_id = row[0]
+    found = services.get(conn, TARIFFS, tariff_id)
+    return Tariff(found["id"], found["name"], found["currency"])
+
+
+def saved_layout(conn: psycopg.Connection, tariff_id: int, name: str | None) -> tuple[str, Layout] | None:
+    """The mapping named ``name``; without a name, the one saved for the tariff or for a
+    terminator it prices (None: none saved)."""
+    if name is not None:
+        row = conn.execute(query("rate_deck_mapping_by_name"), {"name": name}).fetchone()
+        if row is None:
+            raise services.NotFound(f"no saved mapping named {name!r}")
+    else:
+        row = conn.execute(query("rate_deck_mapping_for_owner"), {"tariff_id": tariff_id}).fetchone()
+        if row is None:
+            return None
+    return row[0], Layout.from_json(row[1])
+
+
+def current_windows(
+    conn: psycopg.Connection, tariff_id: int, now: datetime
+) -> dict[str, list[StoredWindow]]:
+    """The tariff's windows in force at ``now`` or to come, by prefix, in start order. Equal
+    values are one object (a million rows hold a few thousand rates)."""
+    windows: dict[str, list[StoredWindow]] = {}
+    shared: dict[object, object] = {}
+
+    def one(value: object) -> object:
+        return shared.setdefault(value, value)
+
+    with conn.cursor(name="rate_deck_current") as cursor:
+        cursor.itersize = 20_000
+        cursor.execute(query("rate_deck_current_windows"), {"tariff_id": tariff_id, "now": now})
+        for row_id, prefix, destination, rate, initial, step, fee, minimum, start, end in cursor:
+            terms = one(Terms(destination, rate, initial, step, fee, minimum))
+            window = StoredWindow(row_id, one(start), end and one(end), terms)  # type: ignore[arg-type]
+            windows.setdefault(prefix, []).append(window)
+    return windows
+
+
+def preview(
+    conn: psycopg.Connection,
+    tariff: Tariff,
+    deck: Deck,
+    omitted: Omitted | None,
+    now: datetime | None = None,
+) -> Plan:
+    moment = now or _now()
+    with conn.transaction():
+        return plan(deck.rates, current_windows(conn, tariff.id, moment), moment, omitted)
+
+
+def apply(
+    conn: psycopg.Connection,
+    tariff: Tariff,
+    deck: Deck,
+    omitted: Omitted | None,
+    actor: Actor,
+    *,
+    now: datetime | None = None,
+    source: str = "",
+) -> Plan:
+    """Import ``deck`` into ``tariff``, all or nothing; returns what changed."""
+    moment = now or _now()
+    with conn.transaction():
+        conn.execute(query("rate_deck_tariff_lock"), {"tariff_id": tariff.id})
+        current = current_windows(conn, tariff.id, moment)
+        result = plan(deck.rates, current, moment, omitted)
+        if not result.writes:
+            return result
+        params = {"tariff_id": tariff.id}
+        if result.delete_ids:
+            conn.execute(query("rate_deck_delete_windows"), {**params, "ids": result.delete_ids})
+        if result.ends:
+            ids, ends = zip(*result.ends, strict=True)
+            conn.execute(
+                query("rate_deck_end_windows"), {**params, "ids": list(ids), "ends": list(ends)}
+            )
+        if result.inserts:
+            try:
+                copy_rates(conn, tariff.id, _rate_rows(result))
+            except psycopg.errors.UniqueViolation as exc:  # a window the plan did not see
+                raise ServiceError(f"the tariff changed during the import: {exc}") from None
+        audit(
+            conn,
+            actor.username,
+            "tariff",
+            tariff.id,
+            "import_rates",
+            before={"windows": sum(len(w) for w in current.values()), "codes": len(current)},
+            after={
+                "source": source or deck.name,
+                "rows": deck.rows,
+                "codes": len(deck.rates),
+                "omitted": None if omitted is None else omitted.mode.value,
+                "omitted_at": omitted.at.isoformat() if omitted and omitted.at else None,
+                "counts": {str(k): v for k, v in sorted(result.counts.items())},
+                "deleted": len(result.delete_ids),
+                "ended": len(result.ends),
+                "inserted": len(result.inserts),
+                "at": moment.isoformat(),
+            },
+            request_id=actor.request_id,
+        )
+    return result
+
+
+def _rate_rows(result: Plan) -> Iterator[RateRow]:
+    for prefix, window in result.inserts:
+        terms = window.terms
+        yield RateRow(
+            prefix=prefix,
+            rate=terms.rate,
+            destination=terms.destination,
+            initial_increment=terms.initial_increment,
+            next_increment=terms.next_increment,
+            connect_fee=terms.connect_fee,
+            effective_from=window.start,
+            effective_to=window.end,
+            minimum_duration=terms.minimum_duration,
+        )
+
+
+def _now() -> datetime:
+    """Whole seconds: the windows an import writes read well and publish exactly."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def money_text(value: Decimal | None) -> str:
+    """A rate as the deck would write it: no trailing zeros beyond the cents, never ``0E-8``."""
+    if value is None:
+        return ""
+    text = f"{value.normalize():f}"
+    return text

@@ -1,0 +1,71 @@
+-- The rate-deck importer (admin/ratedecks/store.py) and its saved column mappings
+-- (admin/services/rate_deck_mappings.py).
+
+-- name: rate_deck_tariff_lock
+-- One import of a tariff at a time: the next waits, then diffs against what this one wrote.
+SELECT id FROM tariffs WHERE id = %(tariff_id)s FOR UPDATE;
+
+-- name: rate_deck_current_windows
+-- The windows a deck is compared with: in force at %(now)s or to come.
+SELECT id, prefix, destination, rate, initial_increment, next_increment, connect_fee,
+       minimum_duration, effective_from, effective_to
+FROM rates
+WHERE tariff_id = %(tariff_id)s AND (effective_to IS NULL OR effective_to > %(now)s)
+ORDER BY prefix, effective_from;
+
+-- name: rate_deck_delete_windows
+-- Windows that had not started: replaced, never priced a call.
+DELETE FROM rates WHERE tariff_id = %(tariff_id)s AND id = ANY(%(ids)s);
+
+-- name: rate_deck_end_windows
+UPDATE rates r SET effective_to = e.effective_to
+FROM unnest(%(ids)s::bigint[], %(ends)s::timestamptz[]) AS e(id, effective_to)
+WHERE r.id = e.id AND r.tariff_id = %(tariff_id)s;
+
+-- name: rate_deck_tariff_windows
+-- A tariff as the canonical layout exports it: every window in force at %(now)s or to come.
+SELECT prefix, destination, rate, initial_increment, next_increment, connect_fee,
+       effective_from, effective_to
+FROM rates
+WHERE tariff_id = %(tariff_id)s AND (effective_to IS NULL OR effective_to > %(now)s)
+ORDER BY prefix, effective_from;
+
+-- name: rate_deck_mapping_for_owner
+-- The mapping saved for this tariff, else for a terminator priced by it (the lowest id).
+SELECT m.name, m.layout
+FROM rate_deck_mappings m
+LEFT JOIN terminators t ON t.id = m.terminator_id
+WHERE m.tariff_id = %(tariff_id)s OR t.tariff_id = %(tariff_id)s
+ORDER BY (m.tariff_id IS NULL), t.id
+LIMIT 1;
+
+-- name: rate_deck_mapping_by_name
+SELECT name, layout FROM rate_deck_mappings WHERE name = %(name)s;
+
+-- name: rate_deck_mapping_get
+SELECT m.id, m.name, m.terminator_id, t.name AS terminator, m.tariff_id, f.name AS tariff,
+       m.layout, m.updated_at
+FROM rate_deck_mappings m
+LEFT JOIN terminators t ON t.id = m.terminator_id
+LEFT JOIN tariffs f ON f.id = m.tariff_id
+WHERE m.id = %(id)s;
+
+-- name: rate_deck_mapping_create
+INSERT INTO rate_deck_mappings (name, terminator_id, tariff_id, layout)
+VALUES (%(name)s, %(terminator_id)s, %(tariff_id)s, %(layout)s)
+RETURNING id;
+
+-- name: rate_deck_mapping_update
+UPDATE rate_deck_mappings
+SET name = %(name)s, terminator_id = %(terminator_id)s, tariff_id = %(tariff_id)s,
+    layout = %(layout)s, updated_at = now()
+WHERE id = %(id)s;
+
+-- name: rate_deck_mapping_delete
+DELETE FROM rate_deck_mappings WHERE id = %(id)s;
+
+-- name: rate_deck_mapping_dependents
+SELECT 'nothing', 0, true WHERE false;
+
+-- name: rate_deck_mapping_id_by_name
+SELECT id FROM rate_deck_mappings WHERE name = %(name)s;
