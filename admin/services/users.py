@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import psycopg
 from pydantic import Field, StringConstraints
 
+from admin import services
+from admin.ledger import audit
 from admin.passwords import hash_password
-from admin.services import Form, Service, ServiceError
+from admin.queries import query
+from admin.services import Actor, Form, Service, ServiceError
 from admin.web.permissions import role_names
 
 Role = Literal[tuple(role_names())]  # type: ignore[valid-type]
@@ -50,3 +54,28 @@ USERS = Service(
     constraint_fields={"users_username_key": ("username", "another user has this name")},
     to_params=_params,
 )
+
+
+def save(conn: psycopg.Connection, form: UserForm, actor: Actor) -> tuple[int, bool]:
+    """``akira users create``: a new user, or the same name's password and role reset (and
+    enabled again); the row's id and whether it was new."""
+    found = conn.execute(query("user_id_by_name"), {"name": form.username}).fetchone()
+    if found is None:
+        return services.create(conn, USERS, form, actor), True
+    services.update(conn, USERS, found[0], form, actor)
+    return found[0], False
+
+
+def end_sessions(conn: psycopg.Connection, user_id: int, actor: Actor, *, disable: bool) -> int:
+    """Log the user out everywhere now (and, disabling, refuse their logins and tokens from
+    then on); how many sessions ended. One transaction with its audit row."""
+    with conn.transaction():
+        before = services.get(conn, USERS, user_id)
+        if disable:
+            conn.execute(query("access_disable_user"), {"id": user_id})
+        ended = conn.execute(query("sessions_end_for_user"), {"user_id": user_id}).rowcount
+        after = {**services.get(conn, USERS, user_id), "sessions_ended": ended}
+        action = "disable" if disable else "logout"
+        audit(conn, actor.username, "user", user_id, action, before=services.jsonable(before),
+              after=services.jsonable(after), request_id=actor.request_id)  # fmt: skip
+    return ended

@@ -100,3 +100,16 @@ DELETE FROM login_failures WHERE lower(username) = lower(%(username)s);
 -- name: login_serialize_user
 -- One attempt at a time per username: a burst of guesses cannot all pass the count at once.
 SELECT pg_advisory_xact_lock(hashtext('akira login ' || lower(%(username)s)));
+
+-- name: token_owner_choices
+-- Who a token can be made for on the tokens page: enabled users.
+SELECT username, role FROM users WHERE enabled ORDER BY username;
+
+-- name: sessions_by_user
+-- The sessions page: live sessions per user (a session's id is never shown, only counted).
+SELECT u.id, u.username, u.role, count(*)::int AS sessions,
+       min(s.created_at) AS first_created_at, max(s.expires_at) AS last_expires_at
+FROM web_sessions s JOIN users u ON u.id = s.user_id
+WHERE s.expires_at > now()
+GROUP BY u.id, u.username, u.role
+ORDER BY u.username;

@@ -1,12 +1,5 @@
 -- Operators of the admin (admin/users.py, admin/web/auth.py).
 
--- name: insert_user
-INSERT INTO users (username, password_hash, role)
-VALUES (%(username)s, %(password_hash)s, %(role)s)
-ON CONFLICT (username) DO UPDATE
-SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, enabled = true
-RETURNING id;
-
 -- name: list_users
 SELECT id, username, role, enabled, created_at, last_login_at FROM users ORDER BY username;
 

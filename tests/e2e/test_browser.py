@@ -31,6 +31,7 @@ from tests.conftest import REDIS_URL
 from tests.e2e import catalog as c
 from tests.e2e.browser import CHROMIUM, AdminServer, Screens, artifacts_dir
 from tests.e2e.ports import port
+from tests.integration.web_conftest import INSERT_USER
 
 pytestmark = pytest.mark.e2e
 
@@ -244,7 +245,7 @@ def test_an_operator_sets_up_a_customer_and_a_vendor_publishes_and_finds_the_cal
     conn = platform.conn
     c.load(conn)  # the e2e catalog: its LCR plan, the vendors' decks
     conn.execute(
-        query("insert_user"),
+        INSERT_USER,
         {"username": USERNAME, "password_hash": hash_password(PASSWORD), "role": "operator"},
     )
     vendor = platform.vendor("browser", VENDOR_PORT)

@@ -15,11 +15,18 @@ import psycopg
 from litestar.testing import TestClient
 
 from admin.passwords import hash_password
-from admin.queries import query
 from admin.settings import Settings
 from tests.conftest import REDIS_URL
 
 PASSWORD = "correct horse battery"
+# a user as a fixture, without the users service's audit row (tests count audit rows)
+INSERT_USER = """
+INSERT INTO users (username, password_hash, role)
+VALUES (%(username)s, %(password_hash)s, %(role)s)
+ON CONFLICT (username) DO UPDATE
+SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, enabled = true
+RETURNING id
+"""
 DEAD_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 DEAD_DATABASE_URL = "postgresql://postgres@127.0.0.1:1/akira"
 _CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
@@ -57,7 +64,7 @@ def log_in(
 
 def create_user(conn: psycopg.Connection, username: str, role: str = "operator") -> str:
     conn.execute(
-        query("insert_user"),
+        INSERT_USER,
         {"username": username, "password_hash": hash_password(PASSWORD), "role": role},
     )
     conn.commit()
