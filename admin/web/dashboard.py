@@ -7,6 +7,7 @@ The catalog counts come from PostgreSQL, the live version from Redis: when the t
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +19,7 @@ from psycopg.rows import class_row
 from redis import Redis, RedisError
 
 from admin.backlog import cdr_backlog
+from admin.live_calls import node_calls
 from admin.queries import query
 from admin.settings import Settings
 from admin.web.resources import Database, RedisClient, snapshot_version_or_none
@@ -92,16 +94,39 @@ REJECT_COLUMNS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class InProgress:
+    """The calls up now on every node (their dialogs, over each node's RPC socket)."""
+
+    calls: int
+    answered: int
+    started_last_minute: int  # not ended yet, so in no CDR: the CPS counts them too
+    unreachable: tuple[str, ...]  # nodes that gave no list
+
+
+def in_progress(client: Redis) -> InProgress:
+    found = node_calls(client)
+    recent = time.time() - 60
+    return InProgress(
+        calls=len(found.calls),
+        answered=sum(1 for call in found.calls if call.answered_at is not None),
+        started_last_minute=sum(1 for call in found.calls if call.started_at >= recent),
+        unreachable=tuple(sorted(found.unreachable)),
+    )
+
+
 def _live(settings: Settings, redis_url: str) -> dict[str, Any]:
-    """What takes a round trip beyond the page's pool: the CDR backlog and gateways down."""
+    """What takes a round trip beyond the page's pool: the CDR backlog, gateways down and the
+    calls in progress."""
     backlog = cdr_backlog(settings)
     try:
         client = Redis.from_url(redis_url, socket_timeout=2)
         down = sorted({g for view in cluster_down(client).values() for g in view})
+        calls = in_progress(client)
         client.close()
     except (RedisError, OSError):
-        down = None
-    return {"backlog": backlog, "gateways_down": down}
+        down, calls = None, None
+    return {"backlog": backlog, "gateways_down": down, "in_progress": calls}
 
 
 @get("/dashboard/live", name="dashboard-live", include_in_schema=False)
@@ -116,7 +141,10 @@ async def live(request: Request, db: Database) -> Template:
         causes = await cursor.fetchall()
     settings: Settings = request.app.state.settings
     extra = await asyncio.to_thread(_live, settings, settings.redis_url)
+    calls = extra["in_progress"]
+    started = traffic.last_minute + (calls.started_last_minute if calls else 0)
     context = {
+        "cps": f"{started / 60:.2f}",
         "traffic": traffic,
         "window": WINDOW_MINUTES,
         "reject_columns": REJECT_COLUMNS,

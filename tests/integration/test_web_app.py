@@ -189,4 +189,7 @@ def test_the_live_dashboard_shows_asr_acd_rejects_and_backlog(
     assert "1.50 min" in page  # ACD: 180 s over 2 answered
     assert "no-route" in page and ">404<" in page
     assert "CDR events waiting on redis" in page
+    # no proxy node is up here: nothing in progress; the calls started 3 minutes ago
+    assert '"figure">0</span> calls in progress' in page
+    assert '"figure">0.00</span> calls per second' in page
     assert 'hx-get="/dashboard/live"' in logged_in.get("/").text
