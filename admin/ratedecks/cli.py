@@ -30,8 +30,8 @@ DIFF_COLUMNS = (
 )  # fmt: skip
 
 
-def add_import_command(commands: argparse._SubParsersAction) -> None:
-    """``akira import rates``; other ``akira import`` kinds can join the same subparsers."""
+def add_rate_deck_commands(commands: argparse._SubParsersAction) -> None:
+    """``akira import rates`` and ``akira export rates`` (other kinds can join them)."""
     importer = commands.add_parser("import", help="import files: rates (a vendor's rate deck)")
     kinds = importer.add_subparsers(dest="kind", required=True, metavar="KIND")
     rates = kinds.add_parser(
@@ -47,7 +47,8 @@ def add_import_command(commands: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="FIELD=COLUMN",
-        help=f"the column of a field (header text, or position from 1); fields: {', '.join(FIELDS)}",
+        help="the column of a field (header text, or position from 1); fields: "
+        + ", ".join(FIELDS),
     )
     rates.add_argument("--no-header", action="store_true", help="the deck has no header row")
     rates.add_argument("--delimiter", help="CSV separator (default: sniffed); 'tab' for a tab")
@@ -77,6 +78,39 @@ def add_import_command(commands: argparse._SubParsersAction) -> None:
     rates.add_argument("--quiet", action="store_true", help="no progress bar")
     rates.add_argument("--by", default=getpass.getuser(), help="who, for the audit log")
     rates.set_defaults(run=cmd_import_rates)
+
+    exporter = commands.add_parser("export", help="export files: rates (a tariff as a deck)")
+    out_kinds = exporter.add_subparsers(dest="kind", required=True, metavar="KIND")
+    out = out_kinds.add_parser(
+        "rates",
+        help="a tariff's windows in force or to come, in the canonical layout (DESIGN §6)",
+        description="Columns: prefix,destination,rate,initial_increment,next_increment,"
+        "connect_fee,effective_from,effective_to. It imports back with --mapping canonical.",
+    )
+    out.add_argument("--tariff", required=True, help="the tariff's name or id")
+    out.add_argument("--out", type=Path, required=True, help="FILE.csv or FILE.xlsx")
+    out.set_defaults(run=cmd_export_rates)
+
+
+def cmd_export_rates(args: argparse.Namespace, settings: Settings) -> int:
+    import psycopg
+
+    from admin.ratedecks import store
+    from admin.ratedecks.export import export
+    from admin.services import ServiceError
+
+    try:
+        with psycopg.connect(settings.database_url) as conn:
+            tariff = store.find_tariff(conn, args.tariff)
+            count = export(conn, tariff.id, args.out)
+    except ServiceError as refused:
+        print(f"akira export rates: {refused}", file=sys.stderr)
+        return 1
+    except (OSError, psycopg.OperationalError) as exc:
+        print(f"akira export rates: {exc}", file=sys.stderr)
+        return 1
+    print(f"{count} rates of {tariff.name} written to {args.out}")
+    return 0
 
 
 def cmd_import_rates(args: argparse.Namespace, settings: Settings) -> int:
@@ -117,7 +151,9 @@ def _import(conn, args: argparse.Namespace, settings: Settings) -> int:
             plan = store.preview(conn, tariff, deck, omitted)
         else:
             progress("writing")
-            plan = store.apply(conn, tariff, deck, omitted, Actor(args.by, "cli"), source=str(args.file))
+            plan = store.apply(
+                conn, tariff, deck, omitted, Actor(args.by, "cli"), source=str(args.file)
+            )
     print(summary(deck, source, tariff.name, tariff.currency, plan, dry_run=args.dry_run))
     if args.dry_run:
         target = args.diff or Path(args.file.name).with_suffix(".diff.csv")
@@ -164,7 +200,9 @@ def _layout(conn, tariff_id: int, args: argparse.Namespace) -> tuple[Layout | No
         if not columns:
             raise LayoutError("reading flags without columns: give --column code=… --column rate=…")
         return Layout(columns, **chosen).checked(), "given columns"
-    return replace(layout, columns={**layout.columns, **columns}, **chosen).checked(), source + ", overridden"
+    return replace(
+        layout, columns={**layout.columns, **columns}, **chosen
+    ).checked(), source + ", overridden"
 
 
 def _columns(pairs: list[str]) -> dict[str, str | int]:
@@ -269,7 +307,9 @@ def _publish(conn, by: str, settings: Settings) -> None:
     from admin.cli import _redis
     from admin.publisher import publish
 
-    publication = publish(conn, _redis(settings), published_by=by, snapshot_dir=settings.snapshot_dir)
+    publication = publish(
+        conn, _redis(settings), published_by=by, snapshot_dir=settings.snapshot_dir
+    )
     print(json.dumps({"published": publication.version}))
 
 
@@ -277,7 +317,7 @@ def _publish(conn, by: str, settings: Settings) -> None:
 def _progress(quiet: bool) -> Iterator:
     """``step(description)`` starts a phase and returns ``rows(n)`` for its row count."""
     if quiet or not sys.stderr.isatty():
-        yield lambda description: (lambda rows: None)
+        yield lambda description: lambda rows: None
         return
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

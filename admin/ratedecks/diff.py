@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -146,6 +146,22 @@ def timeline_of(rate: DeckRate, now: datetime, current: Terms | None) -> list[Wi
     return windows
 
 
+def timeline_of_rows(rows: list[DeckRate], now: datetime, current: Terms | None) -> list[Window]:
+    """A code on several rows, in start order: each row's window ends where the next starts
+    (unless it ends earlier); only the first may keep a previous rate before its date."""
+    if len(rows) == 1:
+        return timeline_of(rows[0], now, current)
+    windows: list[Window] = []
+    for index, row in enumerate(rows):
+        if index + 1 < len(rows):
+            following = rows[index + 1].effective_from
+            row = replace(row, effective_to=min(row.effective_to or following, following))  # type: ignore[type-var]
+        if index:
+            row = replace(row, previous_rate=None)
+        windows += timeline_of(row, now, current if index == 0 else None)
+    return windows
+
+
 def clipped(stored: Iterable[StoredWindow], now: datetime) -> list[Window]:
     return [Window(max(w.start, now), w.end, w.terms) for w in stored]
 
@@ -162,9 +178,12 @@ def plan(
     current: Mapping[str, list[StoredWindow]],
     now: datetime,
     omitted: Omitted | None,
+    later: Mapping[str, list[DeckRate]] | None = None,
 ) -> Plan:
-    """What importing ``deck`` into a tariff whose windows (ending after ``now``, sorted by
-    start) are ``current`` changes; raises ``OmittedUnchosen`` when it matters."""
+    """What importing ``deck`` (a code's first row; ``later``: its further rows, in start
+    order) into a tariff whose windows (ending after ``now``, sorted by start) are ``current``
+    changes; raises ``OmittedUnchosen`` when it matters."""
+    later = later or {}
     result = Plan(now)
     left_out = [prefix for prefix in current if prefix not in deck]
     if left_out and omitted is None:
@@ -172,7 +191,12 @@ def plan(
     for prefix, rate in deck.items():
         stored = current.get(prefix, [])
         now_terms = in_force(stored, now)
-        wanted = timeline_of(rate, now, now_terms)
+        more = later.get(prefix)
+        wanted = (
+            timeline_of_rows([rate, *more], now, now_terms)
+            if more
+            else timeline_of(rate, now, now_terms)
+        )
         category = _category(stored, wanted, now_terms, now)
         result.counts[category] += 1
         if category is Category.UNCHANGED:

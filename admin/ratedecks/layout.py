@@ -139,9 +139,7 @@ class Layout:
         if self.decimal not in (None, ".", ","):
             raise LayoutError(f"decimal mark {self.decimal!r}: '.' or ','")
         if self.date_format is not None and self.date_format not in DATE_FORMATS:
-            raise LayoutError(
-                f"date format {self.date_format!r}: one of {', '.join(DATE_FORMATS)}"
-            )
+            raise LayoutError(f"date format {self.date_format!r}: one of {', '.join(DATE_FORMATS)}")
         if not re.fullmatch(r"[1-9][0-9]{0,3}/[1-9][0-9]{0,3}", self.default_increments):
             raise LayoutError(f"default increments {self.default_increments!r}: like 60/60")
         if not re.fullmatch(r"[0-9]{0,4}", self.international_prefix):

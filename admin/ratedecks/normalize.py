@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 from admin.ratedecks import values
@@ -67,7 +68,8 @@ class DeckErrors(Exception):
 class Deck:
     name: str
     layout: Layout
-    rates: dict[str, DeckRate]  # prefix -> its rate, in the deck's order
+    rates: dict[str, DeckRate]  # prefix -> its rate (its first window), in the deck's order
+    later: dict[str, list[DeckRate]] = field(default_factory=dict)  # a code's further windows
     rows: int = 0  # data rows read
     unused_columns: list[str] = field(default_factory=list)  # header cells mapped to no field
 
@@ -124,14 +126,17 @@ def normalize(
             rates, problems = reader.read(number, cells)
         for rate in rates:
             earlier = deck.rates.get(rate.prefix)
-            if earlier is not None:
-                problems.append(
-                    RowError(
-                        number, names["code"], f"{rate.prefix} is on row {earlier.row} too"
-                    )
-                )
-            else:
+            if earlier is None:
                 deck.rates[rate.prefix] = rate
+                continue
+            same = _same_start(rate, [earlier, *deck.later.get(rate.prefix, [])])
+            if same is None:  # another window of the code: checked against its others below
+                deck.later.setdefault(rate.prefix, []).append(rate)
+            else:
+                message = f"{rate.prefix} is on row {same.row} too"
+                if rate.effective_from is not None:
+                    message += " from the same date"
+                problems.append(RowError(number, names["code"], message))
         if problems:
             total += len(problems)
             errors.extend(problems[: MAX_ERRORS - len(errors)])
@@ -139,6 +144,8 @@ def normalize(
     if progress is not None:
         progress(seen_rows)
     problems = reader.settle_dates(deck)
+    if not problems:
+        problems = _overlaps(deck, names)
     total += len(problems)
     errors.extend(problems[: max(MAX_ERRORS - len(errors), 0)])
     if not seen_rows:
@@ -149,6 +156,43 @@ def normalize(
     used = {str(column) for column in layout.columns.values()}
     deck.unused_columns = [cell for cell in header if cell and cell not in used]
     return deck
+
+
+def _same_start(rate: DeckRate, others: list[DeckRate]) -> DeckRate | None:
+    """The row of the same code this one duplicates: without dates, any; else one starting
+    at the same moment."""
+    for other in others:
+        if rate.effective_from is None or other.effective_from is None:
+            return other
+        if other.effective_from == rate.effective_from:
+            return other
+    return None
+
+
+def _overlaps(deck: Deck, names: dict[str, str]) -> list[RowError]:
+    """A code on several rows (one window each, as a canonical export writes a scheduled
+    change) must not have two windows at once."""
+    problems = []
+    for prefix, later in deck.later.items():
+        windows = sorted([deck.rates[prefix], *later], key=_start)
+        deck.rates[prefix], deck.later[prefix] = windows[0], windows[1:]
+        for before, after in pairwise(windows):
+            if before.effective_to is not None and before.effective_to > _start(after):
+                column = names.get("effective_to", "effective_to")
+                problems.append(
+                    RowError(
+                        before.row,
+                        column,
+                        f"{prefix}'s window overlaps the one of row {after.row} "
+                        f"(from {after.effective_from:%Y-%m-%d %H:%M})",
+                    )
+                )
+    return problems
+
+
+def _start(rate: DeckRate) -> datetime:
+    assert rate.effective_from is not None  # a code has several rows only with dates
+    return rate.effective_from
 
 
 def _header(sheet: Sheet, layout: Layout) -> tuple[int, list[str]]:
@@ -231,7 +275,8 @@ class _RowReader:
         self.default_increments = values.increments(layout.default_increments)
         self.order = values.date_order(layout.date_format)
         self.memo: dict[tuple[str, object], object] = {}
-        self.pending: list[tuple[str, str, str, int]] = []  # (prefix, field, text, row)
+        # dates settled after the last row: (rate, field, text)
+        self.pending: list[tuple[DeckRate, str, str]] = []
 
     def _cell(self, cells: list[Cell], name: str) -> Cell:
         index = self.positions.get(name)
@@ -318,7 +363,7 @@ class _RowReader:
         for name in ("effective_from", "effective_to"):
             text = fields.get(name)
             if isinstance(text, str):  # day/month not known yet: settled after the last row
-                self.pending += [(rate.prefix, name, text, number) for rate in rates]
+                self.pending += [(rate, name, text) for rate in rates]
         return rates, []
 
     def _date(self, cell: Cell) -> datetime | str:
@@ -350,7 +395,9 @@ class _RowReader:
         if self.currency and currency and str(currency).upper() != self.currency:
             problems.append(
                 RowError(
-                    number, self.names["currency"], f"{currency}, but the tariff is in {self.currency}"
+                    number,
+                    self.names["currency"],
+                    f"{currency}, but the tariff is in {self.currency}",
                 )
             )
         start, end = fields.get("effective_from"), fields.get("effective_to")
@@ -362,7 +409,11 @@ class _RowReader:
                     f"{end:%Y-%m-%d %H:%M} is not after the effective date {start:%Y-%m-%d %H:%M}",
                 )
             )
-        rate, previous, change = fields.get("rate"), fields.get("previous_rate"), fields.get("change")
+        rate, previous, change = (
+            fields.get("rate"),
+            fields.get("previous_rate"),
+            fields.get("change"),
+        )
         if isinstance(rate, Decimal) and isinstance(previous, Decimal):
             if change == Change.INCREASE and not rate > previous:
                 message = f"says Increase, but the rate {rate} is not above the previous {previous}"
@@ -388,16 +439,23 @@ class _RowReader:
         if not self.pending:
             return []
         if not orders:
-            prefix, name, text, row = self.pending[0]
+            rate, name, text = self.pending[0]
             message = f"{text!r} could be month/day or day/month: set the layout's date_format"
-            return [RowError(row, self.names[name], message)]
+            return [RowError(rate.row, self.names[name], message)]
         order = orders.pop()
+        settled: dict[int, DeckRate] = {}  # id of a row's rate as read -> with its dates
         problems = []
-        for prefix, name, text, row in self.pending:
+        for rate, name, text in self.pending:
             try:
                 moment = values.when(text, order)
             except CellError as exc:
-                problems.append(RowError(row, self.names[name], str(exc)))
+                problems.append(RowError(rate.row, self.names[name], str(exc)))
                 continue
-            deck.rates[prefix] = replace(deck.rates[prefix], **{name: moment})
+            current = settled.get(id(rate), rate)
+            settled[id(rate)] = replace(current, **{name: moment})
+        for prefix, rate in deck.rates.items():
+            if id(rate) in settled:
+                deck.rates[prefix] = settled[id(rate)]
+        for later in deck.later.values():
+            later[:] = [settled.get(id(rate), rate) for rate in later]
         return problems

@@ -96,7 +96,9 @@ def sniff_delimiter(text: str) -> str:
     lines = [line for line in text.splitlines()[:HEAD_ROWS] if line.strip()]
     best, best_fields = ",", 1
     for candidate in DELIMITERS:
-        widths = [len(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=candidate)]
+        widths = [
+            len(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=candidate)
+        ]
         widest = max(widths, default=1)
         if widest > best_fields and widths.count(widest) * 2 >= len(widths):
             best, best_fields = candidate, widest
@@ -118,7 +120,9 @@ def _open_workbook(path: Path, sheet: str | None) -> Sheet:
     rows: list[Record] = [
         (number, list(record))
         for number, record in enumerate(cells, start=1)
-        if any(not (cell is None or (isinstance(cell, str) and not cell.strip())) for cell in record)
+        if any(
+            not (cell is None or (isinstance(cell, str) and not cell.strip())) for cell in record
+        )
     ]
     name = f"{path.name}[{chosen}]"
     return Sheet(path, name, None, None, path.stat().st_size, rows[:HEAD_ROWS], rows)

@@ -47,7 +47,9 @@ def find_tariff(conn: psycopg.Connection, name_or_id: str) -> Tariff:
     return Tariff(found["id"], found["name"], found["currency"])
 
 
-def saved_layout(conn: psycopg.Connection, tariff_id: int, name: str | None) -> tuple[str, Layout] | None:
+def saved_layout(
+    conn: psycopg.Connection, tariff_id: int, name: str | None
+) -> tuple[str, Layout] | None:
     """The mapping named ``name``; without a name, the one saved for the tariff or for a
     terminator it prices (None: none saved)."""
     if name is not None:
@@ -55,7 +57,9 @@ def saved_layout(conn: psycopg.Connection, tariff_id: int, name: str | None) -> 
         if row is None:
             raise services.NotFound(f"no saved mapping named {name!r}")
     else:
-        row = conn.execute(query("rate_deck_mapping_for_owner"), {"tariff_id": tariff_id}).fetchone()
+        row = conn.execute(
+            query("rate_deck_mapping_for_owner"), {"tariff_id": tariff_id}
+        ).fetchone()
         if row is None:
             return None
     return row[0], Layout.from_json(row[1])
@@ -91,7 +95,9 @@ def preview(
 ) -> Plan:
     moment = now or _now()
     with conn.transaction():
-        return plan(deck.rates, current_windows(conn, tariff.id, moment), moment, omitted)
+        return plan(
+            deck.rates, current_windows(conn, tariff.id, moment), moment, omitted, deck.later
+        )
 
 
 def apply(
@@ -109,7 +115,7 @@ def apply(
     with conn.transaction():
         conn.execute(query("rate_deck_tariff_lock"), {"tariff_id": tariff.id})
         current = current_windows(conn, tariff.id, moment)
-        result = plan(deck.rates, current, moment, omitted)
+        result = plan(deck.rates, current, moment, omitted, deck.later)
         if not result.writes:
             return result
         params = {"tariff_id": tariff.id}

@@ -47,7 +47,7 @@ TRUE_WORDS = {"1", "y", "yes", "true", "x", "forbidden", "reject", "rejected", "
 FALSE_WORDS = {"", "0", "n", "no", "false"}
 
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
-_CODE = re.compile(r"[0-9]{1,%d}" % MAX_PREFIX)
+_CODE = re.compile(rf"[0-9]{{1,{MAX_PREFIX}}}")
 _NUMBER_LIKE = re.compile(r"[+-]?[0-9][0-9.,]*")
 
 

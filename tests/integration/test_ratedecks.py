@@ -1,0 +1,259 @@
+"""Rate decks into tariffs on the real PostgreSQL (admin/ratedecks/store.py, ``akira import
+rates``): history kept, all or nothing, the same deck twice changes nothing."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from admin import catalog
+from admin.ratedecks import store
+from admin.ratedecks.diff import Category, Omitted, OmittedMode, OmittedUnchosen
+from admin.ratedecks.layout import PRESETS
+from admin.ratedecks.normalize import read_deck
+from admin.services import Actor
+from admin.staleness import staleness
+from tests.unit.test_ratedeck_samples import SAMPLES, SHARED, VARIANTS, VENDOR_A
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not VENDOR_A.exists(), reason="shared/data is not beside the tree"),
+]
+ISSUE = datetime(2025, 1, 6, tzinfo=UTC)  # the vendor-A deck's issue date: its changes to come
+OLGA = Actor("olga", "test")
+
+
+@pytest.fixture
+def tariff(conn) -> store.Tariff:
+    tariff_id = catalog.tariff(conn, "Vendor A USD", [])
+    conn.commit()
+    return store.Tariff(tariff_id, "Vendor A USD", "USD")
+
+
+def windows(conn, tariff_id: int) -> list[tuple]:
+    return conn.execute(
+        "SELECT prefix, rate, initial_increment, next_increment, connect_fee, effective_from,"
+        " effective_to FROM rates WHERE tariff_id = %s ORDER BY prefix, effective_from",
+        (tariff_id,),
+    ).fetchall()
+
+
+def audit_count(conn) -> int:
+    return conn.execute("SELECT count(*) FROM audit_log WHERE action = 'import_rates'").fetchone()[
+        0
+    ]
+
+
+def test_the_generated_deck_imports_with_its_schedule_and_again_changes_nothing(conn, tariff):
+    deck = read_deck(VENDOR_A, currency="USD")
+    before = staleness(conn).revision
+    result = store.apply(conn, tariff, deck, None, OLGA, now=ISSUE)
+    assert result.counts == {Category.NEW: 49_525, Category.CLOSED: 475}
+    stored = windows(conn, tariff.id)
+    assert len(stored) == 50_000 + 2_070 + 1_822 - sum(  # two windows for a scheduled change
+        1
+        for r in deck.rates.values()
+        if r.previous_rate and r.effective_from <= ISSUE and r.previous_rate != r.rate
+    )
+    by_prefix: dict[str, list[tuple]] = {}
+    for row in stored:
+        by_prefix.setdefault(row[0], []).append(row)
+    increase = next(r for r in deck.rates.values() if r.change == "increase")
+    assert increase.effective_from > ISSUE
+    assert [(w[1], w[5], w[6]) for w in by_prefix[increase.prefix]] == [
+        (increase.previous_rate, ISSUE, increase.effective_from),
+        (increase.rate, increase.effective_from, None),
+    ]
+    closed = next(r for r in deck.rates.values() if r.change == "closed")
+    assert [(w[1], w[6]) for w in by_prefix[closed.prefix]] == [
+        (closed.rate, closed.effective_from)
+    ]
+    assert staleness(conn).revision > before
+    assert audit_count(conn) == 1
+
+    revision = conn.execute("SELECT revision FROM tariffs WHERE id = %s", (tariff.id,)).fetchone()
+    for moment in (ISSUE, datetime(2025, 1, 9, tzinfo=UTC)):  # before the changes start
+        again = store.apply(conn, tariff, deck, None, OLGA, now=moment)
+        assert again.writes == 0 and again.counts == {Category.UNCHANGED: 50_000}
+    assert windows(conn, tariff.id) == stored
+    assert conn.execute("SELECT revision FROM tariffs WHERE id = %s", (tariff.id,)).fetchone() == (
+        revision
+    )
+    assert audit_count(conn) == 1
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_every_variant_stores_the_vendor_decks_rates(conn, tariff, name):
+    layout, fields = VARIANTS[name]
+    deck = read_deck(SAMPLES / "variants" / name, layout, currency="USD")
+    store.apply(conn, tariff, deck, None, OLGA, now=datetime(2026, 1, 1, tzinfo=UTC))
+    reference = read_deck(VENDOR_A)
+    got = {row[0]: row for row in windows(conn, tariff.id)}
+    # closed codes (their dates are past by 2026) stop matching: no window
+    assert set(got) == {prefix for prefix, r in deck.rates.items() if r.change != "closed"}
+    for prefix, row in got.items():
+        wanted = reference.rates[prefix]
+        assert row[1] == wanted.rate
+        if "initial_increment" in fields:
+            assert (row[2], row[3]) == (wanted.initial_increment, wanted.next_increment)
+
+
+def test_omitted_codes_close_at_a_date_or_stay(conn, tariff):
+    small = SAMPLES / "variants" / "variant_ixc_semicolon_decimal_comma.csv"
+    deck = read_deck(small, PRESETS["ixc"])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    store.apply(conn, tariff, deck, None, OLGA, now=start)
+    fewer = read_deck(small, PRESETS["ixc"])
+    dropped = list(fewer.rates)[:5]
+    for prefix in dropped:
+        del fewer.rates[prefix]
+    stored = windows(conn, tariff.id)
+    with pytest.raises(OmittedUnchosen, match="leaves out 5 code"):
+        store.apply(conn, tariff, fewer, None, OLGA, now=start)
+    conn.rollback()
+    assert windows(conn, tariff.id) == stored
+    kept = store.apply(conn, tariff, fewer, Omitted(OmittedMode.KEEP), OLGA, now=start)
+    assert kept.writes == 0
+    at = datetime(2026, 2, 1, tzinfo=UTC)
+    closed = store.apply(conn, tariff, fewer, Omitted(OmittedMode.CLOSE, at), OLGA, now=start)
+    assert closed.counts[Category.CLOSED] == 5
+    ends = dict(
+        conn.execute(
+            "SELECT prefix, effective_to FROM rates WHERE tariff_id = %s AND prefix = ANY(%s)",
+            (tariff.id, dropped),
+        ).fetchall()
+    )
+    assert ends == dict.fromkeys(dropped, at)
+
+
+def test_a_rate_change_keeps_the_history_a_rerate_reads(conn, tariff):
+    catalog.copy_rates(
+        conn, tariff.id, [catalog.RateRow("93", D("0.05"), "Afghanistan", 60, 60)]
+    )  # since 2000 (catalog.EPOCH)
+    path = Path(conn.info.dbname + ".csv")
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / path
+    tmp.write_text("code,destination,rate,billing increment\n93,Afghanistan,0.04,60/60\n")
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    result = store.apply(conn, tariff, read_deck(tmp), None, OLGA, now=now)
+    assert result.counts == {Category.DECREASED: 1}
+    assert [(w[1], w[5], w[6]) for w in windows(conn, tariff.id)] == [
+        (D("0.05"), catalog.EPOCH, now),  # the old rate still prices calls made before now
+        (D("0.04"), now, None),
+    ]
+
+
+def akira(database_url: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "admin.cli", "import", "rates", *args],
+        env=os.environ | {"AKIRA_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def test_the_cli_previews_applies_and_saves_the_mapping(database_url, conn, tariff, tmp_path):
+    ixc = SAMPLES / "variants" / "variant_ixc_semicolon_decimal_comma.csv"
+    diff = tmp_path / "diff.csv"
+    preview = akira(database_url, str(ixc), "--tariff", tariff.name, "--mapping", "ixc",
+                    "--dry-run", "--diff", str(diff))  # fmt: skip
+    assert preview.returncode == 0, preview.stderr
+    assert "new 215" in preview.stdout and "would" in preview.stdout
+    with diff.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 215 and rows[0]["change"] == "new" and rows[0]["new_rate"] == "0.03284"
+    assert windows(conn, tariff.id) == []
+
+    applied = akira(database_url, str(ixc), "--tariff", tariff.name, "--mapping", "ixc",
+                    "--save-mapping", "Vendor A IXC", "--by", "olga")  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    assert len(windows(conn, tariff.id)) == 215
+    audit = conn.execute("SELECT username, entity, action FROM audit_log ORDER BY id").fetchall()
+    assert audit == [("olga", "tariff", "import_rates"), ("olga", "rate_deck_mapping", "create")]
+    # the saved mapping is the tariff's: the next deck needs no --mapping
+    again = akira(database_url, str(ixc), "--tariff", tariff.name)
+    assert again.returncode == 0, again.stderr
+    assert "mapping Vendor A IXC (saved for this tariff)" in again.stdout
+    assert "unchanged 215" in again.stdout and "nothing changed" in again.stdout
+
+
+def test_the_cli_refuses_a_broken_deck_by_row_and_writes_nothing(
+    database_url, conn, tariff, tmp_path
+):
+    deck = tmp_path / "broken.csv"
+    deck.write_text("Code,Destination,Rate\n93,Afghanistan,0.03\n9370,AWCC,0,16\n93,Again,0.1\n")
+    before = (staleness(conn).revision, windows(conn, tariff.id))
+    refused = akira(database_url, str(deck), "--tariff", tariff.name)
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        "akira import rates: row 3, row: 4 fields, the header has 3 (a decimal comma or an "
+        "unquoted separator in a field?)",
+        "akira import rates: row 4, Code: 93 is on row 2 too",
+        "akira import rates: 2 error(s): nothing imported",
+    ]
+    conn.rollback()
+    assert (staleness(conn).revision, windows(conn, tariff.id)) == before
+    missing = akira(database_url, str(deck), "--tariff", "No Such Tariff")
+    assert missing.returncode == 1 and "no tariff named 'No Such Tariff'" in missing.stderr
+
+
+def test_omitted_codes_without_a_choice_are_refused_by_the_cli(
+    database_url, conn, tariff, tmp_path
+):
+    catalog.copy_rates(conn, tariff.id, [catalog.RateRow("44", D("0.01"))])
+    conn.commit()
+    deck = tmp_path / "deck.csv"
+    deck.write_text("code,rate\n93,0.03\n")
+    refused = akira(database_url, str(deck), "--tariff", tariff.name)
+    assert refused.returncode == 1 and "choose what becomes of them" in refused.stderr
+    closed = akira(database_url, str(deck), "--tariff", tariff.name, "--omitted", "close")
+    assert closed.returncode == 0, closed.stderr
+    assert "closed 1" in closed.stdout and "new 1" in closed.stdout
+
+
+GENERATOR = SHARED / "numbering" / "gen_ratedeck.py"
+
+
+def test_a_freshly_generated_deck_imports(conn, tariff, tmp_path):
+    pytest.importorskip("phonenumbers")  # the bench extra (pyproject.toml)
+    out = tmp_path / "vendorB.csv"
+    subprocess.run(
+        [sys.executable, str(GENERATOR), "--rows", "3000", "--seed", "7", "--vendor", "VENDOR-B",
+         "--issue-date", "2026-12-01", "--out", str(out)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    deck = read_deck(out, currency="USD")
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    result = store.apply(conn, tariff, deck, None, OLGA, now=now)
+    assert sum(result.counts.values()) == 3000 == len(deck.rates)
+    assert store.apply(conn, tariff, deck, None, OLGA, now=now).writes == 0
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_an_export_imports_back_to_the_same_windows(database_url, conn, tariff, tmp_path, suffix):
+    deck = read_deck(VENDOR_A, currency="USD")
+    store.apply(conn, tariff, deck, None, OLGA, now=ISSUE)
+    conn.commit()
+    out = tmp_path / f"export{suffix}"
+    exported = subprocess.run(
+        [sys.executable, "-m", "admin.cli", "export", "rates", "--tariff", tariff.name,
+         "--out", str(out)],
+        env=os.environ | {"AKIRA_DATABASE_URL": database_url}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    # windows that ended before today are history, not exported: compare what is still to come
+    now = datetime.now(UTC)
+    back = read_deck(out, PRESETS["canonical"], currency="USD")
+    assert sum(1 + len(back.later.get(p, [])) for p in back.rates) == len(
+        [w for w in windows(conn, tariff.id) if w[6] is None or w[6] > now]
+    )
+    again = store.apply(conn, tariff, back, Omitted(OmittedMode.KEEP), OLGA, now=now)
+    assert again.writes == 0
