@@ -808,6 +808,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     records_cli.add_commands(commands)  # akira company|gateway …: the entity services
 
+    from admin.ratedecks.cli import add_rate_deck_commands
+
+    add_rate_deck_commands(commands)  # akira import|export rates: rate decks
+
     from admin.web.permissions import role_names
 
     recorded_by = {"default": os.environ.get("USER", "cli"), "help": "who, for the audit log"}
