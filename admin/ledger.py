@@ -185,16 +185,19 @@ def claim_alerts(conn: psycopg.Connection, limit: int = 100) -> list[dict[str, A
 
 
 def _alert(row: tuple) -> dict[str, Any]:
-    alert_id, at, company_id, company, kind, balance, threshold = row
-    return {
+    alert_id, at, company_id, company, kind, balance, threshold, detail = row
+    alert = {
         "id": alert_id,
         "at": at.isoformat(),
         "company_id": company_id,
         "company": company,
         "kind": kind,
-        "balance": str(balance),
-        "threshold": str(threshold),
     }
+    if balance is not None:  # a money alert; a NOC one (noc-test-failed) carries its detail
+        alert |= {"balance": str(balance), "threshold": str(threshold)}
+    if detail is not None:
+        alert["detail"] = detail
+    return alert
 
 
 def mark_delivered(conn: psycopg.Connection, alert_ids: list[int]) -> int:

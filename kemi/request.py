@@ -19,11 +19,23 @@ class CallRequest:
     pai_user: str = ""  # P-Asserted-Identity's user, control characters replaced
     auth_user: str | None = None  # a digest username whose credentials Kamailio verified
     headers: dict[str, str] = field(default_factory=dict)  # lower-cased names the plan asks
+    forced_terminator: int | None = None  # NOC_HEADER's vendor; only a NOC trunk's counts
 
     @property
     def at(self) -> int:
         """Epoch seconds, the unit of rate windows."""
         return self.at_ms // 1000
+
+
+# A NOC test call names the terminator it tests; only a NOC originator's counts (kemi.stages
+# .route), and the header is never relayed.
+NOC_HEADER = "X-Akira-Terminator"
+
+
+def forced_terminator(value: str) -> int | None:
+    """The terminator id NOC_HEADER names, or None for anything but a plain id."""
+    value = value.strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
 
 
 def printable(text: str) -> str:

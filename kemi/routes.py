@@ -44,7 +44,7 @@ from kemi.pipeline import (
 )
 from kemi.prober import Prober, probe_source
 from kemi.relay import RedisLimits, Relay
-from kemi.request import CallRequest, call_id_ok, printable
+from kemi.request import NOC_HEADER, CallRequest, call_id_ok, forced_terminator, printable
 from kemi.settings import EngineSettings
 from kemi.snapshot import Snapshot
 from kemi.snapshot_sync import SnapshotSync
@@ -247,6 +247,13 @@ class Router:
             value, _ = _text(lambda n=name: KSR.hdr.get(n), f"$(hdr({name}){{s.encode.hexa}})")
             if value:
                 headers[name] = value.strip()
+        forced = None
+        if snapshot.forces_terminators and KSR.hdr.is_present(NOC_HEADER) > 0:
+            value, _ = _text(
+                lambda: KSR.hdr.get(NOC_HEADER), f"$(hdr({NOC_HEADER}){{s.encode.hexa}})"
+            )
+            forced = forced_terminator(value)
+            KSR.hdr.remove(NOC_HEADER)  # never relayed, whoever sent it
         return CallRequest(
             call_id=call_id if call_id_utf8 else printable(call_id),
             src_ip=KSR.kx.get_srcip(),
@@ -260,6 +267,7 @@ class Router:
             pai_user=printable(pai_user),
             auth_user=auth_user,
             headers=headers,
+            forced_terminator=forced,
         )
 
     def _authenticate(self, snapshot: Snapshot) -> tuple[str | None, bool]:

@@ -60,6 +60,7 @@ class Originator:
     cps_limit: int | None  # cluster-wide, per second
     concurrent_limit: int | None  # cluster-wide calls in progress
     prepaid: bool = False  # credit-controlled: prepaid, or postpaid with a limit (kemi.limits)
+    noc: bool = False  # the NOC's test trunk: may name its vendor (kemi.stages.route)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,7 @@ class Snapshot:
     _gateways: frozenset[str] = frozenset()  # vendors' gateway hosts (they send BYEs, pings)
     credentials: dict[str, Device] = field(default_factory=dict)  # digest username -> device
     match_headers: frozenset[str] = frozenset()  # lower-cased headers originators match on
+    forces_terminators: bool = False  # some originator is a NOC trunk (kemi.request.NOC_HEADER)
     # plan id -> (entry, its terminator or None, that terminator's tariff currency) by position
     plan_members: dict[int, tuple[tuple[PlanEntry, Terminator | None, str], ...]] = field(
         default_factory=dict
@@ -356,6 +358,7 @@ def _decode(manifest: dict[str, Any], open_file: Callable[[str, type], Any]) -> 
             currency = tariffs[terminator.tariff_id].currency if terminator else ""
             members.append((entry, terminator, currency))
         snapshot.plan_members[plan.id] = tuple(members)
+    snapshot.forces_terminators = any(o.noc for o in originators.values())
     snapshot.match_headers = frozenset(
         o.match_header.lower() for o in originators.values() if o.match_header
     )

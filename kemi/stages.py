@@ -184,12 +184,14 @@ def route(snapshot: Snapshot, call: Call) -> str | None:
     if blocked is not None:
         call.trace.append(f"blocked {blocked}")
         return "blocked-destination"
-    override = _override(plan, number)
+    forced = _forced(call)
+    override = forced if forced is not None else _override(plan, number)
     positions: range | list[int] = range(len(plan.entries))  # table vendor = plan position
     if override is not None:
         position_of = {entry.terminator_id: i for i, entry in enumerate(plan.entries)}
         positions = [position_of[t] for t in override if t in position_of]
-        call.trace.append(f"override {','.join(map(str, override))}")
+        if forced is None:
+            call.trace.append(f"override {','.join(map(str, override))}")
     table = snapshot.route_tables.get(plan.id)
     digits = number.encode()
     found: dict[int, tuple[int, int]] = {}  # plan position -> (terms, matched length)
@@ -240,6 +242,22 @@ def route(snapshot: Snapshot, call: Call) -> str | None:
     order = STRATEGIES["static" if override is not None else plan.strategy]
     call.routes = order(candidates, call.request.call_id)
     return None if call.routes else "no-vendor"
+
+
+def _forced(call: Call) -> tuple[int] | None:
+    """The one vendor a NOC test call names, bypassing the plan's order and overrides. Only a
+    NOC originator may, and only among its own plan's vendors: their rates, and every check
+    (disabled, currency, margin, health, capacity), still apply. So the header opens no route
+    a trunk did not have."""
+    wanted = call.request.forced_terminator
+    if wanted is None:
+        return None
+    assert call.originator is not None
+    if not call.originator.noc:
+        call.trace.append("terminator header ignored: not a NOC trunk")
+        return None
+    call.trace.append(f"noc forces terminator {wanted}")
+    return (wanted,)
 
 
 def _margin(plan: RoutingPlan, customer: int, vendor: int) -> str | None:

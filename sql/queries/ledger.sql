@@ -35,13 +35,13 @@ WHERE id = %(company_id)s
 RETURNING billing, credit_limit, low_balance_threshold;
 
 -- name: undelivered_alerts
-SELECT n.id, n.at, n.company_id, c.name, n.kind, n.balance, n.threshold
+SELECT n.id, n.at, n.company_id, c.name, n.kind, n.balance, n.threshold, n.detail
 FROM notification_outbox n JOIN companies c ON c.id = n.company_id
 WHERE n.delivered_at IS NULL ORDER BY n.id;
 
 -- name: claim_undelivered_alerts
 -- The oldest alerts no other deliverer holds; locked until the caller's transaction ends.
-SELECT n.id, n.at, n.company_id, c.name, n.kind, n.balance, n.threshold
+SELECT n.id, n.at, n.company_id, c.name, n.kind, n.balance, n.threshold, n.detail
 FROM notification_outbox n JOIN companies c ON c.id = n.company_id
 WHERE n.delivered_at IS NULL ORDER BY n.id LIMIT %(limit)s
 FOR UPDATE OF n SKIP LOCKED;

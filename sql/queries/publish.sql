@@ -6,7 +6,7 @@ SELECT o.id, o.name, o.company_id, (o.enabled AND c.enabled) AS enabled, o.tarif
        o.number_rules, coalesce(o.min_digits, 3) AS min_digits,
        coalesce(o.max_digits, 32) AS max_digits, o.cli_rules, o.cli_policy, o.cli_replacement,
        o.cps_limit, o.concurrent_limit,
-       akira_credit_controlled(c.billing, c.credit_limit) AS prepaid
+       akira_credit_controlled(c.billing, c.credit_limit) AS prepaid, o.noc
 FROM originators o
 JOIN companies c ON c.id = o.company_id
 ORDER BY o.id;
