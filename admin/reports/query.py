@@ -136,7 +136,9 @@ def parse(params: Mapping[str, str | None], now: datetime | None = None) -> Repo
     sort = params.get("sort") or None
     if sort is not None and sort not in SORT_KEYS:
         raise InvalidReport("sort", f"must be one of: {', '.join(SORT_KEYS)}")
-    limit = _integer("limit", params.get("limit"), DEFAULT_LIMIT, MAX_LIMIT)
+    # a time series is whole by default; a ranking shows its top rows
+    default_limit = MAX_LIMIT if dimension.is_time else DEFAULT_LIMIT
+    limit = _integer("limit", params.get("limit"), default_limit, MAX_LIMIT)
     chosen: dict[str, Any] = {}
     for filter_name, kind in FILTERS.items():
         raw = params.get(filter_name)

@@ -29,6 +29,7 @@ from admin.web import (
     health,
     live_calls,
     publishing,
+    reports,
     resources,
     sessions,
     simulator,
@@ -39,6 +40,7 @@ from admin.web.errors import DATABASE_OUTAGES, handle_database_outage, handle_ht
 from admin.web.permissions import (
     CALLS_VIEW,
     PUBLISH,
+    REPORTS_VIEW,
     TOKENS_MANAGE,
     USERS_MANAGE,
     allows,
@@ -65,6 +67,7 @@ def _template_globals(engine: JinjaTemplateEngine) -> None:
         *((entity.label, f"/{entity.slug}", private.get(entity.slug)) for entity in LISTED),
         ("Simulator", "/simulate", None),
         ("Live calls", "/calls", CALLS_VIEW),
+        ("Reports", "/reports", REPORTS_VIEW),
         ("Tokens", "/tokens", TOKENS_MANAGE),
         ("Sessions", "/sessions", USERS_MANAGE),
     ]  # (label, link, the action a user needs to see it)
@@ -96,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *EXTRA_PAGES,
             *live_calls.PAGES,
             *access_pages.PAGES,
+            *reports.PAGES,
         ],
     )
     json_api = Router(
@@ -113,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 ),
                 simulator.simulate_api,
                 *EXTRA_API,
+                *reports.API,
                 *live_calls.API,
                 *access_pages.API,
             ]

@@ -38,6 +38,8 @@ ACCOUNTS_POST = "accounts.post"  # ledger entries: top-ups, adjustments, refunds
 NOC_TEST_CALL = "noc.test_call"
 CALLS_VIEW = "calls.view"  # calls in progress: who calls whom, now
 CALLS_DROP = "calls.drop"  # end a call in progress (BYE to both sides)
+# traffic and money reports; every role, as each reads the CDRs they sum (narrow it here)
+REPORTS_VIEW = "reports.view"
 USERS_MANAGE = "users.manage"
 TOKENS_MANAGE = "tokens.manage"
 UNDECLARED_WRITE = "undeclared.write"  # an unsafe route that declared no action: admins only
@@ -50,6 +52,7 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = {
     NOC_TEST_CALL: frozenset({Role.ADMIN, Role.NOC}),
     CALLS_VIEW: frozenset({Role.ADMIN, Role.OPERATOR, Role.NOC}),
     CALLS_DROP: frozenset({Role.ADMIN, Role.NOC}),
+    REPORTS_VIEW: frozenset(Role),
     USERS_MANAGE: frozenset({Role.ADMIN}),
     TOKENS_MANAGE: frozenset({Role.ADMIN}),
     UNDECLARED_WRITE: frozenset({Role.ADMIN}),

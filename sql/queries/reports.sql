@@ -53,3 +53,10 @@ SELECT started_at AS bucket, originator_id, terminator_id, customer_tariff_id, c
             IS NOT NULL)::int AS pdd_attempts,
        customer_price AS revenue, vendor_cost AS cost
 FROM cdrs
+
+-- name: report_companies
+-- The report form's customer and vendor choices.
+SELECT id, name, is_customer, is_vendor FROM companies ORDER BY name, id;
+
+-- name: report_company
+SELECT id, name, is_customer, is_vendor, currency FROM companies WHERE id = %(id)s;

@@ -145,10 +145,22 @@ def test_under_privileged_roles_get_403_on_every_write_route(
 
 def test_the_map_gives_each_role_its_job() -> None:
     assert actions_of(Role.ADMIN) == ACTIONS
-    assert actions_of(Role.OPERATOR) == {"read", "catalog.write", "publish", "calls.view"}
-    assert actions_of(Role.NOC) == {"read", "noc.test_call", "calls.view", "calls.drop"}
-    assert actions_of(Role.FINANCE) == {"read", "accounts.post"}
-    assert actions_of(Role.READ_ONLY) == {"read"}
+    assert actions_of(Role.OPERATOR) == {
+        "read",
+        "catalog.write",
+        "publish",
+        "calls.view",
+        "reports.view",
+    }
+    assert actions_of(Role.NOC) == {
+        "read",
+        "noc.test_call",
+        "calls.view",
+        "calls.drop",
+        "reports.view",
+    }
+    assert actions_of(Role.FINANCE) == {"read", "accounts.post", "reports.view"}
+    assert actions_of(Role.READ_ONLY) == {"read", "reports.view"}
 
 
 def test_the_roles_are_the_database_and_the_cli_ones(conn: psycopg.Connection) -> None:
