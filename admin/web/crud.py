@@ -37,7 +37,14 @@ from admin import services
 from admin.queries import query
 from admin.services import Actor, Service, ServiceError
 from admin.settings import Settings
-from admin.web.listing import Entity, Listing, Search, declare_filters, like_escaped
+from admin.web.listing import (
+    Entity,
+    Listing,
+    Search,
+    declare_filters,
+    list_params,
+    sorted_query,
+)
 from admin.web.permissions import CATALOG_WRITE, PERMISSION_OPT, require
 from admin.web.table import Column, Kind, render_rows
 
@@ -390,14 +397,10 @@ async def _found(request: Request[Any, Any, Any], work: Callable[[psycopg.Connec
 
 
 def _export_rows(conn: psycopg.Connection, entity: Entity[Any], listing: Listing) -> list:
-    params: dict[str, object] = {
-        "search": like_escaped(listing.search),
-        **{f.name: f.sql_value(listing.chosen.get(f.name)) for f in entity.filters},
-        "limit": EXPORT_LIMIT,
-        "offset": 0,
-    }
+    """The list as the page has it (search, filters, sort), up to EXPORT_LIMIT rows."""
+    params = list_params(entity, listing, limit=EXPORT_LIMIT)
     with conn.cursor(row_factory=dict_row) as cursor:
-        rows = cursor.execute(query(entity.list_query), params).fetchall()
+        rows = cursor.execute(sorted_query(entity, listing.sort), params).fetchall()
     return [SimpleNamespace(**{k: v for k, v in row.items() if k != "total_count"}) for row in rows]
 
 

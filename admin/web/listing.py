@@ -79,6 +79,9 @@ ENABLED_FILTER = ChoiceFilter(
 )
 
 
+COUNT_CAP = 10_000  # rows a list of millions counts before it says "10000+"
+
+
 @dataclass(frozen=True, slots=True)
 class Entity(Generic[RowT]):
     slug: str  # URL segment of the page and the API: /originators, /api/v1/originators
@@ -90,6 +93,9 @@ class Entity(Generic[RowT]):
     filters: tuple[ChoiceFilter, ...] = ()
     scope: tuple[str, ...] = ()  # parameters fixed by a parent page, e.g. ("tariff_id",)
     key: tuple[str, ...] = ("id",)  # the row's unique columns: a sort's tie-break, stable pages
+    # a list of millions (CDRs, a deck's rates) counts at most this many rows and says "N+":
+    # its query then has no total_count column, so a page costs its rows, not the table
+    count_cap: int | None = None
 
     @property
     def sort_keys(self) -> tuple[str, ...]:
@@ -149,13 +155,17 @@ class Listing:
 @dataclass(frozen=True, slots=True)
 class Page(Generic[RowT]):
     items: list[RowT]
-    total: int
+    total: int  # rows in all; with ``capped``, at least this many
     page: int
     per_page: int
+    capped: bool = False  # more rows than the entity counts (its count_cap): "total+"
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        counted = max(1, -(-self.total // self.per_page))
+        if self.capped and len(self.items) == self.per_page:
+            return max(counted, self.page + 1)  # not counted to the end: one more at least
+        return max(counted, self.page) if self.capped else counted
 
     @property
     def first_index(self) -> int:
@@ -208,28 +218,65 @@ def like_escaped(search: str | None) -> str | None:
     return search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def list_params(
+    entity: Entity[Any],
+    listing: Listing,
+    scope: Mapping[str, object] | None = None,
+    *,
+    limit: int | None = None,
+) -> dict[str, object]:
+    """The list query's parameters: the search, each filter, the parent's scope and the page
+    (or the first ``limit`` rows, for an export)."""
+    scope = dict(scope or {})
+    if set(scope) != set(entity.scope):
+        raise ValueError(f"{entity.slug} is scoped by {entity.scope}, given {tuple(scope)}")
+    return {
+        "search": like_escaped(listing.search),
+        **{f.name: f.sql_value(listing.chosen.get(f.name)) for f in entity.filters},
+        **scope,
+        "limit": listing.per_page if limit is None else limit,
+        "offset": 0 if limit is not None else (listing.page - 1) * listing.per_page,
+    }
+
+
 async def fetch_page(
     db: AsyncConnection,
     entity: Entity[RowT],
     listing: Listing,
     scope: Mapping[str, object] | None = None,
 ) -> Page[RowT]:
-    scope = dict(scope or {})
-    if set(scope) != set(entity.scope):
-        raise ValueError(f"{entity.slug} is scoped by {entity.scope}, given {tuple(scope)}")
-    params: dict[str, object] = {
-        "search": like_escaped(listing.search),
-        **{f.name: f.sql_value(listing.chosen.get(f.name)) for f in entity.filters},
-        **scope,
-        "limit": listing.per_page,
-        "offset": (listing.page - 1) * listing.per_page,
-    }
+    params = list_params(entity, listing, scope)
     statement = sorted_query(entity, listing.sort)
+    if entity.count_cap is not None:
+        rows = await _rows(db, statement, params)
+        total = await _capped_count(db, entity, params)
+        capped = total > entity.count_cap
+        items = [entity.row(**row) for row in rows]
+        return Page(items, min(total, entity.count_cap), listing.page, listing.per_page, capped)
     rows, total = await _fetch(db, statement, params)
     if not rows and listing.page > 1:
         # Past the last page: ask for the first row only, to still tell the total.
         _, total = await _fetch(db, statement, {**params, "limit": 1, "offset": 0})
     return Page([entity.row(**row) for row in rows], total, listing.page, listing.per_page)
+
+
+async def _capped_count(db: AsyncConnection, entity: Entity[Any], params: dict[str, object]) -> int:
+    """The matching rows, counted up to one past the entity's cap: the query stops there."""
+    assert entity.count_cap is not None
+    inner = query(entity.list_query).rstrip().rstrip(";")
+    statement = f"SELECT count(*) FROM ({inner}) AS counted"
+    async with db.cursor() as cursor:
+        await cursor.execute(statement, {**params, "limit": entity.count_cap + 1, "offset": 0})
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _rows(
+    db: AsyncConnection, statement: str | sql.Composed, params: dict[str, object]
+) -> list[dict[str, Any]]:
+    async with db.cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(statement, params)
+        return await cursor.fetchall()
 
 
 def sorted_query(entity: Entity[Any], sort: str | None) -> str | sql.Composed:
@@ -254,9 +301,7 @@ async def _fetch(
     db: AsyncConnection, statement: str | sql.Composed, params: dict[str, object]
 ) -> tuple[list[dict[str, Any]], int]:
     """The rows without their ``total_count`` column, and that count."""
-    async with db.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(statement, params)
-        rows = await cursor.fetchall()
+    rows = await _rows(db, statement, params)
     total = int(rows[0]["total_count"]) if rows else 0
     for row in rows:
         del row["total_count"]

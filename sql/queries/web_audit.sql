@@ -15,8 +15,7 @@ SELECT a.id, a.at, a.username, a.request_id, a.entity, a.entity_id, a.action,
        array(SELECT k FROM jsonb_object_keys(CASE jsonb_typeof(coalesce(a.after, a.before))
                                              WHEN 'object' THEN coalesce(a.after, a.before)
                                              ELSE '{}' END) AS k
-             WHERE a.before -> k IS DISTINCT FROM a.after -> k ORDER BY k) AS changed,
-       count(*) OVER () AS total_count
+             WHERE a.before -> k IS DISTINCT FROM a.after -> k ORDER BY k) AS changed
 FROM audit_log a
 WHERE (%(search)s::text IS NULL
        OR a.username ILIKE %(search)s OR a.entity ILIKE %(search)s

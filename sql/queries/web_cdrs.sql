@@ -4,8 +4,7 @@
 SELECT c.call_id, c.attempt, c.started_at, c.originator_id, o.name AS customer,
        c.terminator_id, tr.name AS vendor, c.caller, c.called, c.sip_code, c.reason,
        c.duration::text AS duration, c.customer_price::text AS price,
-       c.vendor_cost::text AS cost, c.currency,
-       count(*) OVER () AS total_count
+       c.vendor_cost::text AS cost, c.currency
 FROM cdrs c
 LEFT JOIN originators o ON o.id = c.originator_id
 LEFT JOIN terminators tr ON tr.id = c.terminator_id

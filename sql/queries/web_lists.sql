@@ -58,8 +58,7 @@ LIMIT %(limit)s OFFSET %(offset)s;
 -- A prefix search matches from the start: "44" finds 44, 447 and 4420, as routing reads them.
 -- Money leaves as PostgreSQL's exact decimal text: JSON has no exact number type.
 SELECT r.id, r.prefix, r.destination, r.rate::text, r.initial_increment, r.next_increment,
-       r.connect_fee::text, r.effective_from, r.effective_to,
-       count(*) OVER () AS total_count
+       r.connect_fee::text, r.effective_from, r.effective_to
 FROM rates r
 WHERE r.tariff_id = %(tariff_id)s
   AND (%(search)s::text IS NULL

@@ -193,3 +193,33 @@ def test_sorting_pages_stably_and_refuses_unknown_columns(logged_in):
     assert refused.status_code == 400
     page = logged_in.get("/terminators?sort=-name").text
     assert "Name ▼" in page and 'href="/terminators?sort=name&amp;page=1"' in page
+
+
+def test_a_list_of_millions_counts_to_its_cap_and_pages_on_past_it(
+    logged_in: TestClient, conn: psycopg.Connection
+) -> None:
+    """A tariff's rates count up to COUNT_CAP (the page costs its rows, not the deck) and
+    say "N+"; the pages past the cap still come, each with a next link while rows remain."""
+    from admin.web.listing import COUNT_CAP
+
+    tariff = conn.execute("SELECT min(id) FROM tariffs").fetchone()[0]
+    conn.execute(
+        "INSERT INTO rates (tariff_id, prefix, rate, effective_from) "
+        "SELECT %s, (9000000 + g)::text, 0.01, now() FROM generate_series(1, %s) g",
+        (tariff, COUNT_CAP + 150),
+    )
+    first = logged_in.get(f"/api/v1/tariffs/{tariff}/rates?per_page=200").json()
+    assert (first["total"], first["capped"]) == (COUNT_CAP, True)
+    beyond = COUNT_CAP // 200 + 1  # the rows past the cap (and the demo's own)
+    past = logged_in.get(f"/api/v1/tariffs/{tariff}/rates?per_page=200&page={beyond}").json()
+    rows = conn.execute("SELECT count(*) FROM rates WHERE tariff_id = %s", (tariff,)).fetchone()[0]
+    assert len(past["items"]) == rows - COUNT_CAP and past["capped"] is True
+    html = logged_in.get(f"/tariffs/{tariff}?per_page=200&page={beyond - 1}").text  # the cap's
+    assert f"of {COUNT_CAP}+" in html and 'rel="next"' in html
+    small = conn.execute("SELECT max(id) FROM tariffs").fetchone()[0]
+    exact = logged_in.get(f"/api/v1/tariffs/{small}/rates").json()
+    assert exact["capped"] is False
+    assert (
+        exact["total"]
+        == conn.execute("SELECT count(*) FROM rates WHERE tariff_id = %s", (small,)).fetchone()[0]
+    )

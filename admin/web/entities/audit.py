@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from admin.web.listing import Choice, ChoiceFilter, Entity
+from admin.web.listing import COUNT_CAP, Choice, ChoiceFilter, Entity
 from admin.web.table import Column, Kind
 
 
@@ -29,6 +29,7 @@ AUDIT_LOG = Entity(
     label="Audit log",
     row=AuditRow,
     list_query="web_audit_list",
+    count_cap=COUNT_CAP,
     search_hint="a user, an entity (company), an object (company 7) or a request id",
     filters=(ChoiceFilter("action", "Action", tuple(Choice(a, a, a) for a in ACTIONS)),),
     columns=(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from admin.web.listing import Choice, ChoiceFilter, Entity
+from admin.web.listing import COUNT_CAP, Choice, ChoiceFilter, Entity
 from admin.web.table import Column, Kind
 
 
@@ -52,6 +52,7 @@ CDRS = Entity(
     search_hint="a number's start, a Call-ID, a SIP code, a customer or vendor name",
     filters=(PERIOD_FILTER, OUTCOME_FILTER),
     key=("call_id", "attempt", "started_at"),
+    count_cap=COUNT_CAP,
     columns=(
         Column("started_at", "Started", Kind.DATETIME),
         Column("customer", "Customer", link="/originators/{originator_id}"),

@@ -22,6 +22,7 @@ from admin.services.tariffs import RATES as RATE_SERVICE
 from admin.services.tariffs import TARIFFS as TARIFF_SERVICE
 from admin.web.crud import Editable
 from admin.web.listing import (
+    COUNT_CAP,
     DEFAULT_PER_PAGE,
     Entity,
     Listing,
@@ -81,6 +82,7 @@ RATES = Entity(
     label="Rates",
     row=Rate,
     list_query="web_rates_list",
+    count_cap=COUNT_CAP,
     search_hint="prefix (starts with) or destination",
     scope=("tariff_id",),
     columns=(
