@@ -368,7 +368,8 @@ def export_route(entity: Entity[Any]) -> HTTPRouteHandler:
         listing = Listing.from_request(entity, chosen, search, 1, 1)
         rows = await _in_thread(request, lambda conn: _export_rows(conn, entity, listing))
         kind = request.url.path.rsplit(".", 1)[1]
-        body, media_type = _csv(entity, rows) if kind == "csv" else _xlsx(entity, rows)
+        columns = listing.shown(entity)
+        body, media_type = (_csv if kind == "csv" else _xlsx)(entity, columns, rows)
         return Response(
             body,
             media_type=media_type,
@@ -404,24 +405,24 @@ def _export_rows(conn: psycopg.Connection, entity: Entity[Any], listing: Listing
     return [SimpleNamespace(**{k: v for k, v in row.items() if k != "total_count"}) for row in rows]
 
 
-def _csv(entity: Entity[Any], rows: list) -> tuple[str, str]:
+def _csv(entity: Entity[Any], columns: tuple[Column, ...], rows: list) -> tuple[str, str]:
     """The list's columns as the page shows them, one row per line (RFC 4180)."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([column.label for column in entity.columns])
-    for cells in render_rows(entity.columns, rows):
+    writer.writerow([column.label for column in columns])
+    for cells in render_rows(columns, rows):
         writer.writerow([cell.text for cell in cells])
     return out.getvalue(), "text/csv; charset=utf-8"
 
 
-def _xlsx(entity: Entity[Any], rows: list) -> tuple[bytes, str]:
+def _xlsx(entity: Entity[Any], columns: tuple[Column, ...], rows: list) -> tuple[bytes, str]:
     """The same as a spreadsheet; money stays text, so no cell passes through a float."""
     from openpyxl import Workbook  # only exports need it
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(entity.label[:31])
-    sheet.append([column.label for column in entity.columns])
-    for cells in render_rows(entity.columns, rows):
+    sheet.append([column.label for column in columns])
+    for cells in render_rows(columns, rows):
         sheet.append([cell.text for cell in cells])
     out = io.BytesIO()
     book.save(out)

@@ -44,8 +44,9 @@ class Choice:
 
 
 ANY = "any"  # the choice of every filter that filters nothing (a select box must send a value)
-RESERVED = frozenset({"q", "page", "per_page", "sort"})
+RESERVED = frozenset({"q", "page", "per_page", "sort", "columns"})
 SORT = "sort"  # ?sort=name, ?sort=-name: any column, ascending or descending
+COLUMNS = "columns"  # ?columns=name,company: the columns shown (pages, exports); none: all
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,12 @@ class Listing:
     per_page: int = DEFAULT_PER_PAGE
     chosen: Mapping[str, str] = field(default_factory=dict)  # filter name -> choice value
     sort: str | None = None  # a column, "-" before it for descending; None: the query's order
+    columns: tuple[str, ...] = ()  # the columns chosen, in the entity's order; (): all
+
+    def shown(self, entity: Entity[Any]) -> tuple[Column, ...]:
+        if not self.columns:
+            return entity.columns
+        return tuple(c for c in entity.columns if c.attribute in self.columns)
 
     @classmethod
     def from_request(
@@ -128,15 +135,16 @@ class Listing:
             choice_filter.sql_value(chosen.get(choice_filter.name))  # refuses unknown values
         if search and "\x00" in search:  # PostgreSQL text cannot hold it
             raise ValidationException("q: a NUL character cannot be searched for")
+        columns = _chosen_columns(entity, chosen.get(COLUMNS))
         sort = chosen.get(SORT)
         if sort is not None and sort not in entity.sort_keys:
             raise ValidationException(f"sort must be one of: {', '.join(entity.sort_keys)}")
         filtering = {
             name: value
             for name, value in chosen.items()
-            if value not in (None, ANY) and name != SORT
+            if value not in (None, ANY) and name not in (SORT, COLUMNS)
         }
-        return cls((search or "").strip() or None, page, per_page, filtering, sort)
+        return cls((search or "").strip() or None, page, per_page, filtering, sort, columns)
 
     def query_string(self, page: int | None = None) -> str:
         """The query string of this listing at another page, for pager links."""
@@ -146,10 +154,27 @@ class Listing:
         params.update(self.chosen)
         if self.sort:
             params[SORT] = self.sort
+        if self.columns:
+            params[COLUMNS] = ",".join(self.columns)
         if self.per_page != DEFAULT_PER_PAGE:
             params["per_page"] = self.per_page
         params["page"] = self.page if page is None else page
         return "?" + urlencode(params)
+
+
+def _chosen_columns(entity: Entity[Any], raw: Any) -> tuple[str, ...]:
+    """``?columns=a,b`` (or repeated, as checkboxes send it) as the entity's column names."""
+    if not raw:
+        return ()
+    items = [raw] if isinstance(raw, str) else raw
+    names = {name.strip() for item in items for name in item.split(",")} - {""}
+    known = [column.attribute for column in entity.columns]
+    unknown = sorted(names - set(known))
+    if unknown:
+        raise ValidationException(
+            f"columns: no column {', '.join(unknown)}; the columns are {', '.join(known)}"
+        )
+    return tuple(name for name in known if name in names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +229,21 @@ def declare_filters(handler: Callable[..., Any], entity: Entity[Any]) -> None:
             annotation=Annotated[
                 Literal[entity.sort_keys] | None,  # type: ignore[valid-type]
                 QueryParameter(description="a column to sort by; -column: descending"),
+            ],
+        )
+    )
+    declared.append(
+        inspect.Parameter(
+            COLUMNS,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                list[str] | None,
+                QueryParameter(
+                    max_length=40,
+                    description="the columns shown (pages and exports), comma separated or "
+                    "repeated; none: all",
+                ),
             ],
         )
     )

@@ -223,3 +223,15 @@ def test_a_list_of_millions_counts_to_its_cap_and_pages_on_past_it(
         exact["total"]
         == conn.execute("SELECT count(*) FROM rates WHERE tariff_id = %s", (small,)).fetchone()[0]
     )
+
+
+def test_the_operator_chooses_the_columns_of_a_list_and_its_export(logged_in: TestClient) -> None:
+    html = logged_in.get("/terminators?columns=name&columns=tariff").text
+    head = html.split("<thead>", 1)[1].split("</thead>", 1)[0]
+    assert "Name" in head and "Tariff" in head and "Gateways" not in head
+    assert 'value="gateways">' in html and 'value="name" checked' in html  # the chooser
+    assert "columns=name%2Ctariff" in html  # kept by the sort and pager links
+    exported = logged_in.get("/terminators.csv?columns=tariff,name").text.splitlines()
+    assert exported[0] == "Name,Tariff"  # the entity's order, whatever the request's
+    refused = logged_in.get("/terminators?columns=name,password_hash")
+    assert refused.status_code == 400 and "columns: no column password_hash" in refused.text
