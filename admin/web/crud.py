@@ -81,6 +81,7 @@ class Editable:
     private: bool = False  # its list and records are for those with ``action`` only
     # a row that lives on its parent's page (a tariff's rates): (field, parent's URL template)
     parent: tuple[str, str] | None = None
+    panel: str | None = None  # a template the detail page includes after its summary
 
     def home(self, row: Mapping[str, Any]) -> str:
         """Where its rows are listed: its list, or its parent's page (when the row names it)."""

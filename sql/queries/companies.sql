@@ -65,6 +65,12 @@ SELECT b.billing, b.balance::text AS balance, b.credit_limit::text AS credit_lim
        b.available::text AS available, b.currency
 FROM account_balances b WHERE b.company_id = %(id)s;
 
+-- name: web_company_ledger
+-- The company page's latest ledger entries (top-ups, adjustments, the rater's call charges).
+SELECT e.at, e.kind, e.amount::text AS amount, e.calls, e.note, e.created_by
+FROM ledger_entries e WHERE e.company_id = %(id)s
+ORDER BY e.id DESC LIMIT 20;
+
 -- name: web_company_recent_cdrs
 -- The customer's latest attempts (the last 7 days, by the cdrs_originator index).
 SELECT c.started_at, o.name AS originator, c.called, c.sip_code, c.duration::text AS duration,

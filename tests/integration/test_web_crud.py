@@ -16,8 +16,8 @@ from tests.integration.web_conftest import create_user, csrf_token, log_in
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("demo_catalog")]
 
 
-def submit(client: TestClient, path: str, **fields: str):
-    token = csrf_token(client, path)
+def submit(client: TestClient, path: str, page: str | None = None, **fields: str):
+    token = csrf_token(client, page or path)  # the page the form is on: its own, or given
     return client.post(path, data={"_csrf_token": token, **fields}, follow_redirects=False)
 
 
@@ -81,6 +81,35 @@ def test_the_detail_page_shows_the_trunks_and_the_account(logged_in, conn):
     for heading in ("Account", "Originators", "Terminators", "Recent calls (7 days)"):
         assert f"<h2>{heading}</h2>" in page
     assert ">acme<" in page  # its originator
+
+
+def test_finance_tops_up_an_account_from_the_company_page(web_client, conn):
+    acme = company_id(conn, "Acme Telecom")
+    create_user(conn, "fiona", role="finance")
+    assert log_in(web_client, "fiona").status_code == 303
+    page = web_client.get(f"/companies/{acme}").text
+    assert "<h2>Post to the account</h2>" in page and "<h2>Ledger (latest 20)</h2>" in page
+    path = f"/companies/{acme}/entries"
+    posted = submit(web_client, path, "/", kind="topup", amount="125.50", note="wire 42")
+    assert posted.status_code == 303 and posted.headers["location"] == f"/companies/{acme}"
+    page = web_client.get(f"/companies/{acme}").text
+    assert "wire 42" in page and "125.50" in page
+    refused = submit(web_client, path, "/", kind="invoice", amount="30", note="march")
+    assert refused.status_code == 400
+    assert "is negative: 30" in refused.text  # the ledger's own message
+    assert 'value="30"' in refused.text and 'value="march"' in refused.text  # input kept
+    entries = conn.execute(
+        "SELECT kind, amount::text, created_by FROM ledger_entries WHERE company_id = %s", (acme,)
+    ).fetchall()
+    assert entries == [("topup", "125.50000000", "fiona")]
+
+
+def test_an_operator_cannot_post_to_an_account(logged_in, conn):
+    acme = company_id(conn, "Acme Telecom")
+    assert "Post to the account" not in logged_in.get(f"/companies/{acme}").text
+    refused = submit(logged_in, f"/companies/{acme}/entries", "/", kind="topup", amount="10")
+    assert refused.status_code == 403
+    assert conn.execute("SELECT count(*) FROM ledger_entries").fetchone()[0] == 0
 
 
 def test_csv_export_follows_the_list_filters(logged_in):

@@ -51,7 +51,7 @@ EDITABLE: tuple[Editable, ...] = (
     users.USERS_EDITABLE,
 )
 
-EXTRA_PAGES: tuple[HTTPRouteHandler, ...] = (tariffs.tariff_page,)
+EXTRA_PAGES: tuple[HTTPRouteHandler, ...] = (tariffs.tariff_page, accounts.post_entry_page)
 EXTRA_API: tuple[HTTPRouteHandler, ...] = (
     tariffs.tariff_rates,
     accounts.account,

@@ -17,11 +17,13 @@ import psycopg
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response import Redirect, Template
 from redis import Redis, RedisError
 
 from admin import credit, ledger
 from admin.settings import Settings
 from admin.web.auth import User
+from admin.web.crud import FormData, _detail, _found
 from admin.web.permissions import ACCOUNTS_POST, needs
 
 
@@ -85,3 +87,30 @@ async def post_entry(
         if str(exc).startswith("no company"):
             raise NotFoundException(str(exc)) from exc
         raise ValidationException(str(exc)) from exc
+
+
+@post(
+    "/companies/{company_id:int}/entries",
+    name="company-post-entry",
+    include_in_schema=False,
+    opt=needs(ACCOUNTS_POST),
+)
+async def post_entry_page(
+    request: Request, company_id: FromPath[int], data: FormData
+) -> Redirect | Template:
+    """The company page's form: the same posting, then back to the page (its ledger shows the
+    entry); a refused entry comes back on the page with why, the input kept."""
+    from admin.web.entities.companies import COMPANIES_EDITABLE
+
+    user: User = request.state.user
+    settings: Settings = request.app.state.settings
+    form = EntryForm(data.get("kind", ""), data.get("amount", ""), data.get("note", "").strip())
+    try:
+        await asyncio.to_thread(_post, settings, company_id, form, user.username)
+    except ledger.LedgerError as exc:
+        if str(exc).startswith("no company"):
+            raise NotFoundException(str(exc)) from exc
+        context = await _found(request, lambda conn: _detail(conn, COMPANIES_EDITABLE, company_id))
+        context |= {"editable": COMPANIES_EDITABLE, "entry_error": str(exc), "entry": form}
+        return Template("detail.html", context=context, status_code=400)
+    return Redirect(path=f"/companies/{company_id}", status_code=303)

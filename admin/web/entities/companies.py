@@ -73,6 +73,7 @@ COMPANIES_EDITABLE = Editable(
         Column("created_at", "Created", Kind.DATETIME),
     ),
     choices={"currency": "currency_codes"},
+    panel="_account_form.html",  # top-ups and adjustments (admin/web/entities/accounts.py)
     children=(
         Child(
             "Account",
@@ -83,6 +84,18 @@ COMPANIES_EDITABLE = Editable(
                 Column("balance", "Balance", Kind.MONEY),
                 Column("credit_limit", "Credit limit", Kind.MONEY),
                 Column("available", "Available", Kind.MONEY),
+            ),
+        ),
+        Child(
+            "Ledger (latest 20)",
+            "web_company_ledger",
+            (
+                Column("at", "When", Kind.DATETIME),
+                Column("kind", "Kind"),
+                Column("amount", "Amount", Kind.MONEY),
+                Column("calls", "Calls", Kind.NUMBER),
+                Column("note", "Note"),
+                Column("created_by", "By"),
             ),
         ),
         Child("Originators", "web_company_originators", TRUNK_COLUMNS),
