@@ -479,9 +479,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
-    from admin.ledger import audit
-    from admin.passwords import hash_password
     from admin.queries import query
+    from admin.services import Actor, ServiceError, parse_form, users
 
     with _connect(settings) as conn:
         if args.action == "list":
@@ -490,46 +489,25 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         if not args.username:
             sys.exit(f"akira users {args.action}: give a USERNAME")
+        actor = Actor(args.by, request_id="cli")
         if args.action in ("disable", "logout"):
-            return _end_sessions(conn, args)
+            found = conn.execute(query("user_id_by_name"), {"name": args.username}).fetchone()
+            if found is None:
+                sys.exit(f"akira users {args.action}: no user {args.username!r}")
+            ended = users.end_sessions(conn, found[0], actor, disable=args.action == "disable")
+            done = "disabled, " if args.action == "disable" else ""
+            print(f"user {args.username} {done}{ended} session(s) ended")
+            return 0
         if args.password_stdin:
             password = sys.stdin.readline().rstrip("\n")
         else:
             password = getpass.getpass(f"password for {args.username}: ")
-        if len(password) < 8:
-            sys.exit("akira users create: the password needs at least 8 characters")
-        with conn.transaction():
-            (user_id,) = conn.execute(
-                query("insert_user"),
-                {
-                    "username": args.username,
-                    "password_hash": hash_password(password),
-                    "role": args.role,
-                },
-            ).fetchone()
-            after = {"username": args.username, "role": args.role, "enabled": True}
-            audit(conn, args.by, "user", user_id, "save", after=after)
+        fields = {"username": args.username, "role": args.role, "password": password}
+        try:
+            users.save(conn, parse_form(users.USERS, fields), actor)
+        except ServiceError as refused:
+            sys.exit(f"akira users create: {refused}")
         print(f"user {args.username} ({args.role}) saved")
-    return 0
-
-
-def _end_sessions(conn: psycopg.Connection, args: argparse.Namespace) -> int:
-    """disable: the user can no longer log in or use tokens; both: their sessions end now."""
-    from admin.ledger import audit
-    from admin.queries import query
-
-    with conn.transaction():
-        user = conn.execute(query("access_user_by_name"), {"username": args.username}).fetchone()
-        if user is None:
-            sys.exit(f"akira users {args.action}: no user {args.username!r}")
-        if args.action == "disable":
-            conn.execute(query("access_disable_user"), {"id": user[0]})
-        ended = conn.execute(query("sessions_end_for_user"), {"user_id": user[0]}).rowcount
-        before = {"username": user[1], "enabled": user[3]}
-        after = {**before, "enabled": user[3] and args.action != "disable", "sessions_ended": ended}
-        audit(conn, args.by, "user", user[0], args.action, before=before, after=after)
-    done = "disabled, " if args.action == "disable" else ""
-    print(f"user {args.username} {done}{ended} session(s) ended")
     return 0
 
 
@@ -811,6 +789,12 @@ def build_parser() -> argparse.ArgumentParser:
     from admin.ratedecks.cli import add_rate_deck_commands
 
     add_rate_deck_commands(commands)  # akira import|export rates: rate decks
+    from admin import calls_cli
+
+    calls_cli.add_commands(commands)  # akira calls list|drop
+    from admin.noc import cli as noc_cli
+
+    noc_cli.add_commands(commands)  # akira noc serve|call|results|audit|trunk
 
     from admin.web.permissions import role_names
 
