@@ -399,9 +399,23 @@ BEGIN
 END
 $$;
 
--- Rollups (issue 10; docs/reports.md): the CDRs summed per minute, hour and day by originator,
--- terminator, customer tariff prefix (the destination) and currency; every report reads these,
--- never the CDRs. Customer, vendor and destination name follow from the keys by joins.
+-- Rollups (issue 10; docs/reports.md): the CDRs summed per bucket (minute, hour, day) by a set
+-- of keys. Every report reads the smallest rollup that has the keys it needs (admin/reports):
+-- cdr_rollup_<grain> by every key (originator, terminator, customer tariff prefix: the
+-- destination, currency), and by day the narrower cdr_rollup_trunks_day and
+-- cdr_rollup_destinations_day, a few rows per day where the full one has one per route.
+-- Customer, vendor and destination names follow from the keys by joins.
+CREATE FUNCTION akira_rollups() RETURNS TABLE (name text, grain text, keys text[])
+LANGUAGE sql IMMUTABLE AS $$
+    VALUES ('cdr_rollup_minute', 'minute',
+            ARRAY['originator_id', 'terminator_id', 'customer_tariff_id', 'customer_prefix']),
+           ('cdr_rollup_hour', 'hour',
+            ARRAY['originator_id', 'terminator_id', 'customer_tariff_id', 'customer_prefix']),
+           ('cdr_rollup_day', 'day',
+            ARRAY['originator_id', 'terminator_id', 'customer_tariff_id', 'customer_prefix']),
+           ('cdr_rollup_trunks_day', 'day', ARRAY['originator_id', 'terminator_id']),
+           ('cdr_rollup_destinations_day', 'day', ARRAY['customer_tariff_id', 'customer_prefix'])
+$$;
 
 -- NER's numerator (ITU-T E.411): an attempt the network completed, answered or refused by the
 -- called party (busy, no answer, cancelled, declined) rather than by a network.
@@ -422,14 +436,19 @@ RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                            * 1000)::bigint END
 $$;
 
--- The upsert that adds signed CDR rows (``changes`` yields sign, then the cdrs columns: +1
--- for a row written, -1 for one removed or replaced) into the rollup of one grain.
-CREATE FUNCTION akira_rollup_statement(grain text, changes text)
-RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT format($upsert$
-        INSERT INTO %I AS r
-        SELECT date_trunc(%L, c.started_at, 'UTC'), c.originator_id, c.terminator_id,
-               c.customer_tariff_id, c.customer_prefix, c.currency,
+-- The upsert that adds signed CDR rows into one rollup: ``changes`` yields sign, then the cdrs
+-- columns (+1 for a row written, -1 for one removed or replaced).
+CREATE FUNCTION akira_rollup_statement(rollup text, grain text, keys text[], changes text)
+RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    key_list text := array_to_string(ARRAY(SELECT quote_ident(k) FROM unnest(keys) k), ', ');
+    source_keys text := array_to_string(ARRAY(SELECT 'c.' || quote_ident(k) FROM unnest(keys) k), ', ');
+    positions text := array_to_string(ARRAY(SELECT generate_series(1, cardinality(keys) + 2)), ', ');
+BEGIN
+    RETURN format($upsert$
+        INSERT INTO %1$I AS r (bucket, %2$s, currency, attempts, calls, answered, effective,
+                                talk_seconds, billed_seconds, pdd_ms, pdd_attempts, revenue, cost)
+        SELECT date_trunc(%3$L, c.started_at, 'UTC'), %4$s, c.currency,
                sum(c.sign), sum(c.sign * (c.attempt <= 1)::int),
                sum(c.sign * (c.answered_at IS NOT NULL)::int),
                sum(c.sign * akira_network_effective(c.sip_code, c.answered_at)),
@@ -439,11 +458,10 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
                sum(c.sign * (akira_post_dial_delay_ms(c.terminator_id, c.sip_code,
                    c.started_at, c.answered_at, c.ended_at) IS NOT NULL)::int),
                sum(c.sign * c.customer_price), sum(c.sign * c.vendor_cost)
-        FROM (%s) c
-        GROUP BY 1, 2, 3, 4, 5, 6
-        ORDER BY 1, 2, 3, 4, 5, 6  -- concurrent raters lock rollup rows in one order
-        ON CONFLICT (bucket, originator_id, terminator_id, customer_tariff_id, customer_prefix,
-                     currency)
+        FROM (%5$s) c
+        GROUP BY %6$s
+        ORDER BY %6$s  -- concurrent raters lock rollup rows in one order
+        ON CONFLICT (bucket, %2$s, currency)
         DO UPDATE SET attempts = r.attempts + excluded.attempts,
             calls = r.calls + excluded.calls, answered = r.answered + excluded.answered,
             effective = r.effective + excluded.effective,
@@ -451,12 +469,13 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
             billed_seconds = r.billed_seconds + excluded.billed_seconds,
             pdd_ms = r.pdd_ms + excluded.pdd_ms, pdd_attempts = r.pdd_attempts + excluded.pdd_attempts,
             revenue = r.revenue + excluded.revenue, cost = r.cost + excluded.cost
-        $upsert$, 'cdr_rollup_' || grain, grain, changes)
+        $upsert$, rollup, key_list, grain, source_keys, changes, positions);
+END
 $$;
 
 -- On plain PostgreSQL the rows a statement really wrote (a replay that ON CONFLICT skipped is
--- not in its transition table) are added to each grain in the writer's transaction: the rater,
--- akira rerate and akira cdr retry alike.
+-- not in its transition table) are added to every rollup in the writer's transaction: the
+-- rater, akira rerate and akira cdr retry alike.
 CREATE FUNCTION akira_roll_up_cdrs() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -465,29 +484,31 @@ DECLARE
         WHEN 'DELETE' THEN 'SELECT -1 AS sign, * FROM changed_old'
         ELSE 'SELECT -1 AS sign, * FROM changed_old UNION ALL SELECT 1, * FROM changed_new'
     END;
-    grain text;
+    rollup record;
 BEGIN
-    FOREACH grain IN ARRAY ARRAY['minute', 'hour', 'day'] LOOP
-        EXECUTE akira_rollup_statement(grain, changes);
+    FOR rollup IN SELECT * FROM akira_rollups() LOOP
+        EXECUTE akira_rollup_statement(rollup.name, rollup.grain, rollup.keys, changes);
     END LOOP;
     RETURN NULL;
 END
 $$;
 
 -- With TimescaleDB: continuous aggregates of the same names and columns, refreshed by policy
--- and real-time (materialized_only = false), so reports read both alike (admin/reports).
+-- and real-time (materialized_only = false), so reports read both alike.
 DO $rollups$
 DECLARE
-    grain text;
+    rollup record;
+    key_columns text;
     refreshed interval;
 BEGIN
-    FOREACH grain IN ARRAY ARRAY['minute', 'hour', 'day'] LOOP
+    FOR rollup IN SELECT * FROM akira_rollups() LOOP
+        key_columns := array_to_string(
+            ARRAY(SELECT quote_ident(k) FROM unnest(rollup.keys) k), ', ');
         IF akira_timescaledb_usable() THEN
             EXECUTE format($view$
                 CREATE MATERIALIZED VIEW %I
                 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
-                SELECT time_bucket(%L::interval, started_at) AS bucket, originator_id,
-                       terminator_id, customer_tariff_id, customer_prefix, currency,
+                SELECT time_bucket(%L::interval, started_at) AS bucket, %s, currency,
                        count(*) AS attempts,
                        sum(CASE WHEN attempt <= 1 THEN 1 ELSE 0 END) AS calls,
                        sum(CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END) AS answered,
@@ -499,22 +520,20 @@ BEGIN
                        count(akira_post_dial_delay_ms(terminator_id, sip_code, started_at,
                            answered_at, ended_at)) AS pdd_attempts,
                        sum(customer_price) AS revenue, sum(vendor_cost) AS cost
-                FROM cdrs GROUP BY 1, 2, 3, 4, 5, 6 WITH NO DATA
-                $view$, 'cdr_rollup_' || grain, '1 ' || grain);
+                FROM cdrs GROUP BY bucket, %s, currency WITH NO DATA
+                $view$, rollup.name, '1 ' || rollup.grain, key_columns, key_columns);
             -- late CDRs (long calls, a node's journal shipped after an outage) land within
-            refreshed := CASE grain WHEN 'minute' THEN interval '3 days'
-                                    WHEN 'hour' THEN interval '7 days' ELSE interval '35 days' END;
-            PERFORM add_continuous_aggregate_policy('cdr_rollup_' || grain,
-                start_offset => refreshed, end_offset => ('1 ' || grain)::interval,
-                schedule_interval => ('1 ' || grain)::interval);
+            refreshed := CASE rollup.grain WHEN 'minute' THEN interval '3 days'
+                                           WHEN 'hour' THEN interval '7 days'
+                                           ELSE interval '35 days' END;
+            PERFORM add_continuous_aggregate_policy(rollup.name,
+                start_offset => refreshed, end_offset => ('1 ' || rollup.grain)::interval,
+                schedule_interval => ('1 ' || rollup.grain)::interval);
         ELSE
             EXECUTE format($table$
                 CREATE TABLE %I (
                     bucket              timestamptz NOT NULL,
-                    originator_id       bigint NOT NULL,
-                    terminator_id       bigint,
-                    customer_tariff_id  bigint,
-                    customer_prefix     text,
+                    %s,
                     currency            char(3) NOT NULL,
                     attempts            bigint NOT NULL,
                     calls               bigint NOT NULL,  -- attempts 0 and 1: one per call
@@ -526,9 +545,14 @@ BEGIN
                     pdd_attempts        bigint NOT NULL,  -- the attempts that have one
                     revenue             numeric NOT NULL,  -- customer_price, summed
                     cost                numeric NOT NULL,  -- vendor_cost, summed
-                    UNIQUE NULLS NOT DISTINCT (bucket, originator_id, terminator_id,
-                                               customer_tariff_id, customer_prefix, currency)
-                )$table$, 'cdr_rollup_' || grain);
+                    UNIQUE NULLS NOT DISTINCT (bucket, %s, currency)
+                )$table$,
+                rollup.name,
+                array_to_string(ARRAY(
+                    SELECT format('%I %s', k, CASE WHEN k = 'customer_prefix' THEN 'text'
+                                                    ELSE 'bigint' END)
+                    FROM unnest(rollup.keys) k), ', '),
+                key_columns);
         END IF;
     END LOOP;
     IF NOT akira_timescaledb_usable() THEN

@@ -2,9 +2,10 @@
 
 A request names a dimension, a time range ``[since, until)`` taken to the minute, filters and
 a sort; ``parse`` builds one from query parameters and refuses a bad one with the parameter's
-name (the web layer answers 400). The source is the day rollup when the range falls on whole
-days and the dimension is not finer, else the hour one, else the minute one; ``source="cdrs"``
-reads the CDRs themselves, for checks and the benchmark.
+name (the web layer answers 400). The source is a rollup of the coarsest grain the range and
+the dimension fall on (day, else hour, else minute) and, of that grain, the narrowest that has
+the keys the dimension and the filters read (``source_for``); ``source="cdrs"`` reads the CDRs
+themselves, for checks and the benchmark.
 """
 
 from __future__ import annotations
@@ -31,7 +32,32 @@ FILTERS: dict[str, type] = {
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 MAX_SPAN = timedelta(days=400)
-SOURCES = (*(f"cdr_rollup_{grain}" for grain in GRAINS), "cdrs")
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """One rollup as sql/schema.sql's akira_rollups() declares it (a test ties the two)."""
+
+    name: str
+    grain: str
+    keys: tuple[str, ...]
+
+
+_EVERY_KEY = ("originator_id", "terminator_id", "customer_tariff_id", "customer_prefix")
+ROLLUPS = (
+    *(Rollup(f"cdr_rollup_{grain}", grain, _EVERY_KEY) for grain in GRAINS),
+    Rollup("cdr_rollup_trunks_day", "day", ("originator_id", "terminator_id")),
+    Rollup("cdr_rollup_destinations_day", "day", ("customer_tariff_id", "customer_prefix")),
+)
+SOURCES = (*(rollup.name for rollup in ROLLUPS), "cdrs")
+# The keys a filter reads (the report's WHERE, sql/queries/reports.sql).
+FILTER_KEYS = {
+    "customer": ("originator_id",),
+    "vendor": ("terminator_id",),
+    "originator": ("originator_id",),
+    "terminator": ("terminator_id",),
+    "destination": ("customer_tariff_id", "customer_prefix"),
+}
 _BIGINT = 2**63 - 1
 
 
@@ -168,13 +194,40 @@ def _integer(parameter: str, raw: str | None, default: int | None, maximum: int)
 
 
 def source_for(request: ReportRequest) -> str:
-    """The coarsest rollup whose buckets the range and the dimension fall on."""
+    """The rollup to read: the coarsest grain the range and the dimension fall on, and at it
+    the one with the fewest keys that still has every key the dimension and filters read."""
     finest = GRAINS[request.dimension.grain or "day"]
+    needed = {key for key in request.dimension.keys if key != "bucket"}
+    needed.update(key for name in request.filters for key in FILTER_KEYS[name])
     for grain in ("day", "hour", "minute"):
         step = GRAINS[grain]
         if step <= finest and all(_aligned(at, step) for at in (request.since, request.until)):
-            return f"cdr_rollup_{grain}"
+            fitting = [r for r in ROLLUPS if r.grain == grain and needed <= set(r.keys)]
+            return min(fitting, key=lambda rollup: len(rollup.keys)).name
     return "cdr_rollup_minute"
+
+
+def _source(name: str) -> sql.Composable:
+    """The rows a report sums, every key a column: a narrow rollup's absent keys are NULL
+    (the filters that would read them never choose it)."""
+    if name == "cdrs":
+        return sql.SQL("({})").format(sql.SQL(query("report_cdr_facts")))
+    rollup = next(rollup for rollup in ROLLUPS if rollup.name == name)
+    if rollup.keys == _EVERY_KEY:
+        return sql.Identifier(name)
+    columns = [
+        sql.Identifier(key)
+        if key in rollup.keys
+        else sql.SQL("NULL::{} AS {}").format(
+            sql.SQL("text" if key == "customer_prefix" else "bigint"), sql.Identifier(key)
+        )
+        for key in _EVERY_KEY
+    ]
+    return sql.SQL("(SELECT bucket, {}, currency, {} FROM {})").format(
+        sql.SQL(", ").join(columns),
+        sql.SQL(", ").join(map(sql.Identifier, measures.SUMMED)),
+        sql.Identifier(name),
+    )
 
 
 def _aligned(at: datetime, step: timedelta) -> bool:
@@ -207,11 +260,7 @@ def statement(request: ReportRequest, source: str | None = None) -> tuple[sql.Co
     sort_sql = "t.label" if column == "label" else measures.BY_NAME[column].sql
     direction = " DESC NULLS LAST" if descending else " ASC NULLS LAST"
     composed = sql.SQL(query("report_rows")).format(
-        source=(
-            sql.SQL("({})").format(sql.SQL(query("report_cdr_facts")))
-            if source == "cdrs"
-            else sql.Identifier(source)
-        ),
+        source=_source(source),
         keys=sql.SQL(", ").join(keys),
         key_positions=sql.SQL(", ").join(sql.Literal(n + 1) for n in range(len(keys))),
         key=sql.SQL(dimension.key_sql),

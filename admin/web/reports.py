@@ -108,7 +108,7 @@ class ReportPage:
     dimension: str
     since: datetime
     until: datetime
-    source: str  # the rollup read (cdr_rollup_minute|hour|day)
+    source: str  # the rollup read (akira_rollups())
     total: int  # rows before the limit
     rows: list[ReportRow]
 
@@ -260,7 +260,8 @@ async def report_export(request: Request, db: Database, params: Params) -> Respo
     report = await reports.run_async(db, checked_request)
     sheet = Sheet("Report", columns_for(checked_request.dimension))
     kind = request.url.path.rsplit(".", 1)[1]
-    body, media_type = (crud._csv if kind == "csv" else crud._xlsx)(sheet, report.rows)
+    write = crud._csv if kind == "csv" else crud._xlsx
+    body, media_type = write(sheet, sheet.columns, report.rows)
     name = f"report-{checked_request.dimension.name}.{kind}"
     return Response(
         body,

@@ -4,6 +4,7 @@ path (the bus, rating, COPY or merge); the aggregation below is written independ
 rollup's SQL, and every report dimension is compared between the rollups and the raw CDRs."""
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,8 +18,7 @@ MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 
 # Independent of akira_network_effective / akira_post_dial_delay_ms: the definitions themselves.
 DIRECT = """
-SELECT date_trunc(%(grain)s, started_at, 'UTC') AS bucket, originator_id, terminator_id,
-       customer_tariff_id, customer_prefix, currency,
+SELECT date_trunc(%(grain)s, started_at, 'UTC') AS bucket, {keys}, currency,
        count(*) AS attempts,
        count(*) FILTER (WHERE attempt <= 1) AS calls,
        count(answered_at) AS answered,
@@ -30,35 +30,52 @@ SELECT date_trunc(%(grain)s, started_at, 'UTC') AS bucket, originator_id, termin
                 FILTER (WHERE terminator_id IS NOT NULL AND sip_code <> 487), 0) AS pdd_ms,
        count(*) FILTER (WHERE terminator_id IS NOT NULL AND sip_code <> 487) AS pdd_attempts,
        sum(customer_price) AS revenue, sum(vendor_cost) AS cost
-FROM cdrs GROUP BY 1, 2, 3, 4, 5, 6
+FROM cdrs GROUP BY bucket, {keys}, currency
+ORDER BY bucket, {keys}, currency
 """
-COLUMNS = "bucket, originator_id, terminator_id, customer_tariff_id, customer_prefix, currency"
 
 
-def direct(conn, grain):
-    rows = conn.execute(DIRECT + f" ORDER BY {COLUMNS}", {"grain": grain}).fetchall()
+def direct(conn, rollup):
+    keys = ", ".join(rollup.keys)
+    rows = conn.execute(DIRECT.format(keys=keys), {"grain": rollup.grain}).fetchall()
     return [tuple(row) for row in rows]
 
 
-def rolled_up(conn, grain):
+def rolled_up(conn, rollup):
+    keys = ", ".join(rollup.keys)
     rows = conn.execute(
-        f"SELECT * FROM cdr_rollup_{grain} WHERE attempts <> 0 ORDER BY {COLUMNS}"
+        f"SELECT * FROM {rollup.name} WHERE attempts <> 0 ORDER BY bucket, {keys}, currency"
     ).fetchall()
     return [tuple(row) for row in rows]
 
 
+def report_requests():
+    """Every dimension, alone and with the filters that make a narrow rollup the source."""
+    since = datetime.fromtimestamp((T0 - DAY) / 1000, UTC).replace(hour=0, minute=0, second=0)
+    until = since + timedelta(days=4)
+    for dimension in dimensions.DIMENSIONS:
+        yield query.ReportRequest(dimension, since, until)
+        yield query.ReportRequest(dimension, since, until, {"customer": 1, "terminator": 3})
+        yield query.ReportRequest(dimension, since, until, {"destination": "447"})
+
+
 def assert_rollups_match(conn):
     assert conn.execute("SELECT count(*) FROM cdrs").fetchone()[0] > 0
-    for grain in dimensions.GRAINS:
-        assert rolled_up(conn, grain) == direct(conn, grain), grain
-    since = query.minute(query.datetime.fromtimestamp((T0 - DAY) / 1000, query.UTC))
-    for dimension in dimensions.DIMENSIONS:
-        request = query.ReportRequest(
-            dimension, since.replace(hour=0, minute=0), since + query.timedelta(days=4)
-        )
+    for rollup in query.ROLLUPS:
+        assert rolled_up(conn, rollup) == direct(conn, rollup), rollup.name
+    sources = set()
+    for request in report_requests():
         from_rollups = query.run(conn, request)
-        assert from_rollups.rows == query.run(conn, request, source="cdrs").rows, dimension.name
-        assert from_rollups.source != "cdrs"
+        assert from_rollups.rows == query.run(conn, request, source="cdrs").rows, request
+        sources.add(from_rollups.source)
+    assert sources == {rollup.name for rollup in query.ROLLUPS}  # each is read and right
+
+
+def test_the_rollups_are_the_ones_the_schema_declares(conn):
+    declared = conn.execute("SELECT name, grain, keys FROM akira_rollups()").fetchall()
+    assert [query.Rollup(name, grain, tuple(keys)) for name, grain, keys in declared] == list(
+        query.ROLLUPS
+    )
 
 
 def traffic(prefix="c"):
