@@ -23,9 +23,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from admin import routing_settings
 from admin.passwords import hash_password
-from admin.queries import query
 from admin.web.table import money
 from tests.conftest import REDIS_URL
 from tests.e2e import catalog as c
@@ -37,10 +35,10 @@ pytestmark = pytest.mark.e2e
 
 HTTP_PORT, VENDOR_PORT = port(79), port(78)
 DEVICE_IP = "127.0.0.42"  # no other e2e test calls from it
-NUMBER = c.UK_FIXED  # 441234567890: the customer's 44, the override's 4412345
+NUMBER = c.UK_FIXED  # 441234567890: the customer's 44, the mid deck's
 USERNAME, PASSWORD = "olga", "a browser's long password"
 WAIT_MS = 15_000  # Playwright's waits; a publish may take a few seconds on a loaded machine
-PAGES = ("dashboard", "companies", "tariff", "originator", "simulator", "cdrs")
+PAGES = ("dashboard", "companies", "tariff", "routing_plan", "originator", "simulator", "cdrs")
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +118,7 @@ def log_in(page: Page, screens: Screens) -> None:
 
 
 def create_customer(page: Page, screens: Screens) -> int:
-    """Company, tariff with a rate, originator on the LCR plan with a device; its id."""
+    """Company, tariff with a rate, originator on the browser's plan with a device; its id."""
     new_record(page, screens, "companies")
     page.get_by_label("Name", exact=True).fill("Browser Telecom")
     page.get_by_label("Currency", exact=True).select_option("USD")
@@ -151,7 +149,7 @@ def create_customer(page: Page, screens: Screens) -> int:
     page.get_by_label("Name", exact=True).fill("browser-in")
     page.get_by_label("Company", exact=True).select_option(label="Browser Telecom")
     page.get_by_label("Tariff", exact=True).select_option(label="Browser price list (USD)")
-    page.get_by_label("Routing plan", exact=True).select_option(label="LCR")
+    page.get_by_label("Routing plan", exact=True).select_option(label="Browser plan")
     save_form(page, screens, "the originator")
     originator_id = record_id(page, "originators")
     page.get_by_role("link", name="Add a device").click()
@@ -189,13 +187,35 @@ def create_vendor(page: Page, screens: Screens) -> int:
     page.goto(f"/terminators/{terminator_id}")
     with screens.expecting("the terminator's page showing its gateway"):
         expect(page.locator("main table").first).to_contain_text(str(VENDOR_PORT))
+    return terminator_id
 
+
+def create_plan(page: Page, screens: Screens) -> int:
+    """A least-cost routing plan hunting browser-out alone; its id."""
+    new_record(page, screens, "routing_plans")
+    page.get_by_label("Name", exact=True).fill("Browser plan")
+    page.get_by_label("Strategy", exact=True).select_option("least_cost")
+    page.get_by_label("Hunt-stop codes", exact=True).fill("404, 486, 487")
+    save_form(page, screens, "the routing plan")
+    plan_id = record_id(page, "routing_plans")
+    page.get_by_role("link", name="Add a terminator").click()
+    with screens.expecting("the plan entry form, its plan chosen"):
+        expect(page.get_by_label("Routing plan", exact=True)).to_have_value(str(plan_id))
+    page.get_by_label("Terminator", exact=True).select_option(label="browser-out")
+    save_form(page, screens, "the plan entry")  # an entry lives on its plan's page: back there
+    with screens.expecting("the plan's page listing its terminator"):
+        expect(page).to_have_url(re.compile(rf"/routing_plans/{plan_id}$"))
+        expect(page.locator("main table").first).to_contain_text("browser-out")
+    screens.shot("routing_plan")
+    return plan_id
+
+
+def companies_list(page: Page, screens: Screens) -> None:
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Companies").click()
     with screens.expecting("the companies list"):
         expect(page.locator("main table")).to_contain_text("Browser Telecom")
         expect(page.locator("main table")).to_contain_text("Browser Carrier")
     screens.shot("companies")
-    return terminator_id
 
 
 def publish_from_header(page: Page, screens: Screens) -> int:
@@ -255,16 +275,10 @@ def test_an_operator_sets_up_a_customer_and_a_vendor_publishes_and_finds_the_cal
     screens = Screens(page, shots)
 
     log_in(page, screens)
-    originator_id = create_customer(page, screens)
     terminator_id = create_vendor(page, screens)
-
-    # Routing plan entries have no page yet: the catalog's code puts browser-out in the LCR
-    # plan, and an override sends the called number's prefix to it alone (else mid, on the
-    # same deck, ties with it).
-    plan_id = routing_settings.id_by_name(conn, "routing_plans", "LCR")
-    entry = {"routing_plan_id": plan_id, "terminator_id": terminator_id, "position": 3}
-    conn.execute(query("insert_routing_plan_entry"), entry | {"priority": 100, "weight": 100})
-    routing_settings.set_override(conn, plan_id, NUMBER[:7], [terminator_id])
+    create_plan(page, screens)
+    originator_id = create_customer(page, screens)
+    companies_list(page, screens)
 
     version = publish_from_header(page, screens)
     platform.kamailio.wait_installed(version)  # this worker's Kamailio routes with it now
