@@ -22,7 +22,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.handlers import BaseRouteHandler
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 from redis import Redis
 
 from admin.noc import runs
@@ -69,7 +69,7 @@ async def healthz() -> dict[str, bool]:
 
 
 @post("/test-calls", guards=[_authorized], status_code=201)
-async def place_test_call(request: Request, data: TestCallBody) -> dict[str, Any]:
+async def place_test_call(request: Request, data: JSONBody[TestCallBody]) -> dict[str, Any]:
     try:
         return await asyncio.to_thread(_place, request.app.state, data)
     except runs.TestCallRefused as exc:

@@ -175,3 +175,50 @@ def test_a_customer_naming_a_vendor_gets_least_cost_routing(platform, ids):
     assert (cheap.invites(), mid.invites(), dear.invites()) == (1, 1, 0)
     assert "X-Akira-Terminator" not in mid.messages.read_text()
     platform.rate_cdrs(expected=2)
+
+
+def test_the_admin_places_test_calls_through_the_orchestrator(
+    platform, ids, orchestrator, database_url, monkeypatch
+):
+    from litestar.testing import TestClient
+
+    from admin.web import tokens
+    from admin.web.app import create_app
+    from tests.integration.web_conftest import bearer, create_user, log_in, web_settings
+
+    monkeypatch.setenv("AKIRA_NOC_URL", f"http://127.0.0.1:{NOC_PORT}")
+    monkeypatch.setenv("AKIRA_NOC_TOKEN", TOKEN)
+    platform.vendor("mid", c.PORTS["mid"])
+    made = {}
+    for name, role in (("nina", "noc"), ("olga", "operator")):
+        user = create_user(platform.conn, name, role)
+        made[role] = tokens.create(platform.conn, user, "t", role=None, days=1, by="t")[0]
+    platform.conn.commit()
+    body = {"terminator_id": ids["mid"], "number": c.UK_FIXED, "hold_seconds": 1}
+    with TestClient(create_app(web_settings(database_url))) as client:
+        refused = client.post("/api/v1/noc/test-calls", json=body, headers=bearer(made["operator"]))
+        assert refused.status_code == 403 and "noc.test_call" in refused.text
+        placed = client.post("/api/v1/noc/test-calls", json=body, headers=bearer(made["noc"]))
+        assert placed.status_code == 201, placed.text
+        assert (placed.json()["outcome"], placed.json()["requested_by"]) == ("passed", "nina")
+        listed = client.get("/api/v1/noc/test-calls", headers=bearer(made["operator"]))
+        assert [r["sip_code"] for r in listed.json()] == [200]
+        audit = {"terminator_id": ids["mid"], "numbers": [c.UK_FIXED], "every_minutes": 30}
+        created = client.post("/api/v1/noc/audits", json=audit, headers=bearer(made["noc"]))
+        assert created.status_code == 201, created.text
+        bad = client.post(
+            "/api/v1/noc/audits", json=audit | {"numbers": ["x"]}, headers=bearer(made["noc"])
+        )
+        assert bad.status_code == 400
+        audits = client.get("/api/v1/noc/audits", headers=bearer(made["operator"])).json()
+        assert [(a["id"], a["every_minutes"]) for a in audits] == [(created.json()["id"], 30)]
+        assert log_in(client, "nina").status_code == 303
+        page = client.get("/noc")
+        assert page.status_code == 200 and "<rect" in page.text and "Schedule audit" in page.text
+        schema = client.get("/schema/openapi.json").json()["paths"]
+        assert {"/api/v1/noc/test-calls", "/api/v1/noc/audits"} <= schema.keys()
+    logged = platform.conn.execute(
+        "SELECT username, entity, action FROM audit_log WHERE entity = 'noc_audit'"
+    ).fetchall()
+    assert logged == [("nina", "noc_audit", "create")]
+    platform.rate_cdrs(expected=1)
