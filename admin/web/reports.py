@@ -11,7 +11,7 @@ that names it. The action is ``reports.view`` (admin/web/permissions.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -30,7 +30,7 @@ from admin.reports.query import Report, ReportRequest, ReportRow
 from admin.web import crud
 from admin.web.permissions import REPORTS_VIEW, needs
 from admin.web.resources import Database
-from admin.web.table import Column, Kind, render_rows
+from admin.web.table import Column, Kind, money, render_rows
 
 CHART_BARS = 15  # a bar chart shows the first rows of the table, as sorted
 BREAKDOWN_ROWS = 20
@@ -146,18 +146,41 @@ def chart_for(report: Report, measure_name: str) -> Any:
     measure = measures.BY_NAME[measure_name]
     title = f"{measure.label} by {report.request.dimension.label.lower()}"
     if report.request.dimension.is_time:
-        points = [charts.Point(row.label or "", _text(row, measure_name)) for row in report.rows]
-        return charts.line_chart(title, points)
+        return charts.line_chart(title, time_series(report, measure))
     points = [
-        charts.Point(f"{row.label or dimensions.UNRATED} {row.currency}", _text(row, measure_name))
+        charts.Point(f"{row.label or dimensions.UNRATED} {row.currency}", _shown(row, measure))
         for row in report.rows[:CHART_BARS]
     ]
     return charts.bar_chart(title, points)
 
 
-def _text(row: ReportRow, name: str) -> str | None:
-    value = getattr(row, name)
-    return None if value is None else str(value)
+def time_series(report: Report, measure: measures.Measure) -> list[charts.Point]:
+    """Every bucket of the range, in order: one without traffic counts 0 (its ratios are
+    undefined). Of the currencies, the one with the most attempts (amounts never add up
+    across currencies)."""
+    request = report.request
+    step = dimensions.GRAINS[request.dimension.grain or "day"]
+    attempts: dict[str, int] = {}
+    for row in report.rows:
+        attempts[row.currency] = attempts.get(row.currency, 0) + row.attempts
+    currency = max(attempts, key=attempts.__getitem__) if attempts else None
+    by_bucket = {row.key: row for row in report.rows if row.currency == currency}
+    empty = "0" if measure.unit in (Unit.COUNT, Unit.MINUTES, Unit.MONEY) else None
+    start = datetime(2000, 1, 1, tzinfo=UTC)  # on a whole day, hour and minute
+    points, at = [], start + (request.since - start) // step * step
+    while at < request.until and len(points) < reports.MAX_LIMIT:
+        row = by_bucket.get(at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        label = at.strftime("%Y-%m-%d" if step >= timedelta(days=1) else "%Y-%m-%d %H:%M")
+        points.append(charts.Point(label, _shown(row, measure) if row else empty))
+        at += step
+    return points
+
+
+def _shown(row: ReportRow, measure: measures.Measure) -> str | None:
+    value = getattr(row, measure.name)
+    if value is None:
+        return None
+    return money(value) if measure.unit is Unit.MONEY else str(value)
 
 
 def _query_string(params: dict[str, Any], **changes: Any) -> str:
