@@ -37,7 +37,9 @@ CREATE TABLE tariffs (
     currency    char(3) NOT NULL REFERENCES currencies (code),
     description text NOT NULL DEFAULT '',
     created_at  timestamptz NOT NULL DEFAULT now(),
-    revision    bigint NOT NULL DEFAULT 0  -- bumped by every change to its rates
+    revision    bigint NOT NULL DEFAULT 0,  -- bumped by every change to its rates
+    -- its rates, kept by the same triggers (0014): lists never count a deck per view
+    rate_count  bigint NOT NULL DEFAULT 0 CHECK (rate_count >= 0)
 );
 
 CREATE TABLE rates (
@@ -57,17 +59,24 @@ CREATE TABLE rates (
 );
 
 -- Every change to a tariff's rates bumps its revision (one statement, one bump), so a publish
--- knows an unchanged tariff without reading its rates (admin/publisher.py).
+-- knows an unchanged tariff without reading its rates (admin/publisher.py), and keeps its
+-- rate_count.
 CREATE FUNCTION akira_bump_tariff_revision() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        UPDATE tariffs SET revision = revision + 1, rate_count = 0;
+        RETURN NULL;
+    END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        UPDATE tariffs SET revision = revision + 1
-        WHERE id IN (SELECT DISTINCT tariff_id FROM changed_new);
+        UPDATE tariffs t SET revision = revision + 1, rate_count = rate_count + n.rates
+        FROM (SELECT tariff_id, count(*) AS rates FROM changed_new GROUP BY tariff_id) n
+        WHERE t.id = n.tariff_id;
     END IF;
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        UPDATE tariffs SET revision = revision + 1
-        WHERE id IN (SELECT DISTINCT tariff_id FROM changed_old);
+        UPDATE tariffs t SET revision = revision + 1, rate_count = rate_count - o.rates
+        FROM (SELECT tariff_id, count(*) AS rates FROM changed_old GROUP BY tariff_id) o
+        WHERE t.id = o.tariff_id;
     END IF;
     RETURN NULL;
 END
@@ -78,6 +87,8 @@ CREATE TRIGGER rates_updated AFTER UPDATE ON rates
     REFERENCING NEW TABLE AS changed_new OLD TABLE AS changed_old
     FOR EACH STATEMENT EXECUTE FUNCTION akira_bump_tariff_revision();
 CREATE TRIGGER rates_deleted AFTER DELETE ON rates REFERENCING OLD TABLE AS changed_old
+    FOR EACH STATEMENT EXECUTE FUNCTION akira_bump_tariff_revision();
+CREATE TRIGGER rates_truncated AFTER TRUNCATE ON rates
     FOR EACH STATEMENT EXECUTE FUNCTION akira_bump_tariff_revision();
 -- rates whose window closed: they leave the published files as time passes
 CREATE INDEX rates_closing ON rates (tariff_id, effective_to) WHERE effective_to IS NOT NULL;
@@ -526,7 +537,7 @@ BEGIN
             refreshed := CASE rollup.grain WHEN 'minute' THEN interval '3 days'
                                            WHEN 'hour' THEN interval '7 days'
                                            ELSE interval '35 days' END;
-            PERFORM add_continuous_aggregate_policy(rollup.name,
+            PERFORM add_continuous_aggregate_policy(rollup.name::regclass,
                 start_offset => refreshed, end_offset => ('1 ' || rollup.grain)::interval,
                 schedule_interval => ('1 ' || rollup.grain)::interval);
         ELSE
@@ -767,4 +778,4 @@ ALTER TABLE notification_outbox
         CHECK (kind = 'noc-test-failed' OR (balance IS NOT NULL AND threshold IS NOT NULL));
 
 INSERT INTO schema_migrations (version) VALUES ('0001'), ('0002'), ('0003'), ('0004'), ('0005'),
-    ('0006'), ('0007'), ('0008'), ('0009'), ('0010'), ('0011'), ('0012');
+    ('0006'), ('0007'), ('0008'), ('0009'), ('0010'), ('0011'), ('0012'), ('0014');

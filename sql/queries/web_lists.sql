@@ -42,7 +42,7 @@ LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: web_tariffs_list
 SELECT t.id, t.name, t.currency, t.description,
-       (SELECT count(*) FROM rates r WHERE r.tariff_id = t.id) AS rate_count,
+       t.rate_count,
        (SELECT count(*) FROM originators o WHERE o.tariff_id = t.id)
          + (SELECT count(*) FROM terminators tr WHERE tr.tariff_id = t.id) AS trunk_count,
        t.created_at,
@@ -69,7 +69,7 @@ LIMIT %(limit)s OFFSET %(offset)s;
 
 -- name: web_tariff
 SELECT t.id, t.name, t.currency, t.description,
-       (SELECT count(*) FROM rates r WHERE r.tariff_id = t.id) AS rate_count,
+       t.rate_count,
        (SELECT count(*) FROM originators o WHERE o.tariff_id = t.id)
          + (SELECT count(*) FROM terminators tr WHERE tr.tariff_id = t.id) AS trunk_count,
        t.created_at

@@ -89,3 +89,37 @@ def test_cdrs_are_partitioned_without_timescaledb(conn):
     ).fetchall()
     assert len(partitions) == 1
     assert "2026-02-01" in partitions[0][0] and "2026-03-01" in partitions[0][0]
+
+
+def test_a_tariff_keeps_its_rate_count_through_every_kind_of_write(conn):
+    """tariffs.rate_count (0014) follows inserts, moves, deletes, a cascade and a truncate."""
+
+    def counts() -> dict[str, int]:
+        rows = conn.execute("SELECT name, rate_count FROM tariffs ORDER BY name").fetchall()
+        assert all(
+            count == conn.execute(
+                "SELECT count(*) FROM rates r JOIN tariffs t ON t.id = r.tariff_id "
+                "WHERE t.name = %s", (name,)).fetchone()[0]
+            for name, count in rows
+        )  # fmt: skip
+        return dict(rows)
+
+    a, b = (
+        conn.execute("INSERT INTO tariffs (name, currency) VALUES (%s, 'USD') RETURNING id",
+                     (name,)).fetchone()[0]
+        for name in ("A", "B")
+    )  # fmt: skip
+    conn.execute(
+        "INSERT INTO rates (tariff_id, prefix, rate, effective_from) "
+        "SELECT %s, g::text, 0.01, now() FROM generate_series(10, 29) g",
+        (a,),
+    )
+    assert counts() == {"A": 20, "B": 0}
+    conn.execute("UPDATE rates SET tariff_id = %s WHERE prefix < '15'", (b,))
+    assert counts() == {"A": 15, "B": 5}
+    conn.execute("DELETE FROM rates WHERE prefix >= '25'")
+    assert counts() == {"A": 10, "B": 5}
+    conn.execute("DELETE FROM tariffs WHERE id = %s", (b,))  # its rates go with it
+    assert counts() == {"A": 10}
+    conn.execute("TRUNCATE rates")
+    assert counts() == {"A": 0}
