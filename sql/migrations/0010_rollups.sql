@@ -167,7 +167,7 @@ BEGIN
             refreshed := CASE rollup.grain WHEN 'minute' THEN interval '3 days'
                                            WHEN 'hour' THEN interval '7 days'
                                            ELSE interval '35 days' END;
-            PERFORM add_continuous_aggregate_policy(rollup.name,
+            PERFORM add_continuous_aggregate_policy(rollup.name::regclass,
                 start_offset => refreshed, end_offset => ('1 ' || rollup.grain)::interval,
                 schedule_interval => ('1 ' || rollup.grain)::interval);
         ELSE
