@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -142,7 +142,10 @@ def timeline_of(rate: DeckRate, now: datetime, current: Terms | None) -> list[Wi
             windows.append(Window(now, start, terms_of(rate, rate.previous_rate)))
         elif current is not None:
             windows.append(Window(now, start, current))
-    windows.append(Window(start, end, terms_of(rate)))
+    new = terms_of(rate)
+    if windows and windows[0].terms == new:  # "until then" the same terms: one window
+        return [Window(now, end, new)]
+    windows.append(Window(start, end, new))
     return windows
 
 
@@ -155,9 +158,9 @@ def timeline_of_rows(rows: list[DeckRate], now: datetime, current: Terms | None)
     for index, row in enumerate(rows):
         if index + 1 < len(rows):
             following = rows[index + 1].effective_from
-            row = replace(row, effective_to=min(row.effective_to or following, following))  # type: ignore[type-var]
+            row = row._replace(effective_to=min(row.effective_to or following, following))  # type: ignore[type-var]
         if index:
-            row = replace(row, previous_rate=None)
+            row = row._replace(previous_rate=None)
         windows += timeline_of(row, now, current if index == 0 else None)
     return windows
 
@@ -188,8 +191,12 @@ def plan(
     left_out = [prefix for prefix in current if prefix not in deck]
     if left_out and omitted is None:
         raise OmittedUnchosen(len(left_out), left_out[:5])
+    unchanged = 0
     for prefix, rate in deck.items():
         stored = current.get(prefix, [])
+        if len(stored) == 1 and prefix not in later and _still_in_force(rate, stored[0], now):
+            unchanged += 1  # most codes of a deck: one window, in force, the same terms
+            continue
         now_terms = in_force(stored, now)
         more = later.get(prefix)
         wanted = (
@@ -215,6 +222,8 @@ def plan(
             )
         )
         _rewrite(result, prefix, stored, wanted, now)
+    if unchanged:
+        result.counts[Category.UNCHANGED] += unchanged
     if omitted is not None and omitted.mode is OmittedMode.CLOSE:
         at = max(omitted.at or now, now)
         for prefix in left_out:
@@ -231,6 +240,18 @@ def plan(
     elif left_out:
         result.counts[Category.UNCHANGED] += len(left_out)
     return result
+
+
+def _still_in_force(rate: DeckRate, window: StoredWindow, now: datetime) -> bool:
+    """The row asks for what the one stored window already says: from now on, open."""
+    return (
+        window.end is None
+        and window.start <= now
+        and rate.effective_to is None
+        and rate.change is not Change.CLOSED
+        and (rate.effective_from is None or rate.effective_from <= now)
+        and window.terms == terms_of(rate)
+    )
 
 
 def _closed_at(windows: list[Window], at: datetime) -> list[Window]:

@@ -10,11 +10,12 @@ a decimal comma in a comma-separated file shifts a row, and is refused, never gu
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
+from typing import NamedTuple
 
 from admin.ratedecks import values
 from admin.ratedecks.layout import Layout, LayoutError, detect, find_header
@@ -22,11 +23,12 @@ from admin.ratedecks.sheets import Cell, Record, Sheet, open_sheet
 from admin.ratedecks.values import AmbiguousDate, CellError, Change
 
 MAX_ERRORS = 200  # kept and shown; all are counted
+ZERO = Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
-class DeckRate:
-    """One dial code of a deck, exact. ``effective_from`` None: the deck has no date column."""
+class DeckRate(NamedTuple):
+    """One dial code of a deck, exact. ``effective_from`` None: the deck has no date column.
+    (A tuple: a million are made per deck, and a frozen dataclass is several times slower.)"""
 
     row: int  # the deck's row number (several codes of one cell share it)
     prefix: str
@@ -107,7 +109,9 @@ def normalize(
     header_row, header = _header(sheet, layout)
     positions, names = _positions(layout, header, sheet)
     decimal_mark = layout.decimal or _decimal_mark(sheet, layout, positions, header_row)
-    reader = _RowReader(layout, positions, names, decimal_mark, currency)
+    reader = _RowReader(
+        layout, positions, names, decimal_mark, currency, text_only=sheet.workbook_rows is None
+    )
     deck = Deck(sheet.name, layout, {})
     width = len(header) if header else None
     errors: list[RowError] = []
@@ -255,9 +259,17 @@ def _width_message(cells: list[Cell], width: int, header: list[str]) -> str:
     return message
 
 
+_ABSENT = object()  # an empty optional cell
+# every field's values are remembered: even names repeat (a breakout inherits its parent's)
+REMEMBERED = ("rate", "previous_rate", "connect_fee", "billing_increment", "initial_increment",
+              "next_increment", "minimum_duration", "change", "forbidden", "currency",
+              "effective_from", "effective_to", "destination", "country")  # fmt: skip
+
+
 class _RowReader:
-    """Reads one row's cells into its rates. Values seen before are not parsed again: a
-    million-row deck holds a few thousand distinct rates, dates and increments."""
+    """Reads one row's cells into its rates. A value seen before is not parsed again: a
+    million-row deck holds a few thousand distinct rates, dates and increments, so each field
+    keeps what its cells meant (an error included) by the cell's text."""
 
     def __init__(
         self,
@@ -266,102 +278,123 @@ class _RowReader:
         names: dict[str, str],
         decimal_mark: str,
         currency: str | None,
+        text_only: bool = False,
     ) -> None:
         self.layout = layout
         self.positions = positions
         self.names = names
-        self.decimal_mark = decimal_mark
         self.currency = currency
         self.default_increments = values.increments(layout.default_increments)
         self.order = values.date_order(layout.date_format)
-        self.memo: dict[tuple[str, object], object] = {}
         # dates settled after the last row: (rate, field, text)
         self.pending: list[tuple[DeckRate, str, str]] = []
+        parsers: dict[str, Callable[[Cell], object]] = {
+            "rate": lambda cell: values.money(cell, decimal_mark),
+            "previous_rate": lambda cell: values.money(cell, decimal_mark),
+            "connect_fee": lambda cell: values.money(cell, decimal_mark),
+            "billing_increment": values.increments,
+            "initial_increment": values.seconds,
+            "next_increment": values.seconds,
+            "minimum_duration": lambda cell: values.seconds(cell, minimum=0),
+            "change": values.change,
+            "forbidden": values.flag,
+            "currency": values.text_of,
+            "effective_from": self._date,
+            "effective_to": self._date,
+            "destination": values.destination,
+            "country": values.destination,
+        }
+        self.memos: dict[str, dict[object, object]] = {}
+        # (field, column index, parse, its remembered values), for the fields mapped
+        self.steps: list[tuple[str, int, Callable[[Cell], object], dict]] = []
+        for name in REMEMBERED:
+            if name == "country" and "destination" in positions:
+                continue  # the country names a code only when the deck has no destination
+            if name in positions:
+                memo = self.memos.setdefault(name, {})
+                self.steps.append((name, positions[name], self._guarded(name, parsers[name]), memo))
+        self.text_only = text_only  # CSV: every cell is text (a workbook's may be floats)
+        self.code_index = positions["code"]
+        self.country_code_index = positions.get("country_code")
+        self.checks_rows = bool(
+            {"forbidden", "currency", "effective_to"} & positions.keys()
+            or {"previous_rate", "change"} <= positions.keys()
+        )
 
-    def _cell(self, cells: list[Cell], name: str) -> Cell:
-        index = self.positions.get(name)
-        return None if index is None else cells[index]
+    @staticmethod
+    def _guarded(name: str, parse: Callable[[Cell], object]) -> Callable[[Cell], object]:
+        """``parse`` returning an empty optional cell as _ABSENT and a refusal as the error."""
+        required = name == "rate"
 
-    def _parse(self, kind: str, cell: Cell, parse: Callable[[Cell], object]) -> object:
-        key = (kind, cell if not isinstance(cell, float) else repr(cell))
-        try:
-            found = self.memo[key]
-        except KeyError:
+        def guarded(cell: Cell) -> object:
+            if not required and (cell is None or (isinstance(cell, str) and not cell.strip())):
+                return _ABSENT
             try:
-                found = parse(cell)
+                return parse(cell)
             except CellError as exc:
-                found = exc
-            except TypeError:  # an unhashable or odd cell type
-                found = CellError(f"{cell!r} cannot be read")
-            self.memo[key] = found
-        if isinstance(found, CellError):
-            raise found
-        return found
+                return exc
+            except (TypeError, ValueError):  # a cell of a kind no parser expects
+                return CellError(f"{cell!r} cannot be read")
+
+        return guarded
 
     def read(self, number: int, cells: list[Cell]) -> tuple[list[DeckRate], list[RowError]]:
         problems: list[RowError] = []
         fields: dict[str, object] = {}
-
-        def take(name: str, parse: Callable[[Cell], object], *, optional: bool = True) -> None:
-            cell = self._cell(cells, name)
-            if cell is None and name not in self.positions:
-                return
-            if optional and values.text_of(cell) == "" and not isinstance(cell, bool):
-                return
+        text_only = self.text_only
+        for name, index, parse, memo in self.steps:
+            cell = cells[index]
+            key = cell if text_only or not isinstance(cell, float) else repr(cell)
             try:
-                fields[name] = self._parse(name, cell, parse)
-            except CellError as exc:
-                problems.append(RowError(number, self.names[name], str(exc)))
-
-        mark = self.decimal_mark
-        take("rate", lambda cell: values.money(cell, mark), optional=False)
-        take("previous_rate", lambda cell: values.money(cell, mark))
-        take("connect_fee", lambda cell: values.money(cell, mark))
-        take("billing_increment", values.increments)
-        take("initial_increment", values.seconds)
-        take("next_increment", values.seconds)
-        take("minimum_duration", lambda cell: values.seconds(cell, minimum=0))
-        take("change", values.change)
-        take("forbidden", values.flag)
-        take("destination", values.destination)
-        take("country", values.destination)
-        take("currency", values.text_of)
-        for name in ("effective_from", "effective_to"):
-            take(name, self._date)
-        country_code = values.text_of(self._cell(cells, "country_code")).replace("+", "")
+                value = memo[key]
+            except KeyError:
+                value = memo[key] = parse(cell)
+            except TypeError:  # unhashable
+                value = parse(cell)
+            if value is _ABSENT:
+                continue
+            if isinstance(value, CellError):
+                problems.append(RowError(number, self.names[name], str(value)))
+            else:
+                fields[name] = value
+        country_code = ""
+        if self.country_code_index is not None:
+            country_code = values.text_of(cells[self.country_code_index]).replace("+", "")
         try:  # not remembered: every code is new
             prefixes = values.codes(
-                self._cell(cells, "code"),
+                cells[self.code_index],
                 country_code=country_code,
                 international_prefix=self.layout.international_prefix,
             )
         except CellError as exc:
             problems.append(RowError(number, self.names["code"], str(exc)))
             prefixes = []
-        problems += self._consistency(number, fields)
+        if self.checks_rows:
+            problems += self._consistency(number, fields)
         if problems:
             return [], problems
         initial, step = self._increments(fields)
-        destination = fields.get("destination") or fields.get("country") or ""
+        get = fields.get
+        destination = get("destination") or get("country") or ""
+        start, end = get("effective_from"), get("effective_to")
         rates = [
             DeckRate(
-                row=number,
-                prefix=prefix,
-                destination=destination,  # type: ignore[arg-type]
-                rate=fields["rate"],  # type: ignore[arg-type]
-                initial_increment=initial,
-                next_increment=step,
-                connect_fee=fields.get("connect_fee", Decimal(0)),  # type: ignore[arg-type]
-                minimum_duration=fields.get("minimum_duration", 0),  # type: ignore[arg-type]
-                effective_from=fields.get("effective_from"),  # type: ignore[arg-type]
-                effective_to=fields.get("effective_to"),  # type: ignore[arg-type]
-                previous_rate=fields.get("previous_rate"),  # type: ignore[arg-type]
-                change=fields.get("change"),  # type: ignore[arg-type]
+                number,
+                prefix,
+                destination,  # type: ignore[arg-type]
+                fields["rate"],  # type: ignore[arg-type]
+                initial,
+                step,
+                get("connect_fee", ZERO),  # type: ignore[arg-type]
+                get("minimum_duration", 0),  # type: ignore[arg-type]
+                start,  # type: ignore[arg-type]
+                end,  # type: ignore[arg-type]
+                get("previous_rate"),  # type: ignore[arg-type]
+                get("change"),  # type: ignore[arg-type]
             )
-            for prefix in prefixes  # type: ignore[attr-defined]
+            for prefix in prefixes
         ]
-        for name in ("effective_from", "effective_to"):
-            text = fields.get(name)
+        for name, text in (("effective_from", start), ("effective_to", end)):
             if isinstance(text, str):  # day/month not known yet: settled after the last row
                 self.pending += [(rate, name, text) for rate in rates]
         return rates, []
@@ -381,6 +414,15 @@ class _RowReader:
         return int(initial or step), int(step or initial)  # type: ignore[arg-type]
 
     def _consistency(self, number: int, fields: dict[str, object]) -> list[RowError]:
+        get = fields.get
+        currency = get("currency")
+        if (
+            not get("forbidden")
+            and get("effective_to") is None
+            and get("change") not in (Change.INCREASE, Change.DECREASE)
+            and (currency is None or not self.currency or currency == self.currency)
+        ):
+            return []  # nothing to check: most rows
         problems = []
         if fields.get("forbidden"):
             problems.append(
@@ -427,9 +469,10 @@ class _RowReader:
         """Dates like 3/12/2024 read with the order the deck's other dates show; a deck
         whose dates show both orders is refused."""
         texts = [
-            (key[0], key[1])
-            for key in self.memo
-            if key[0].startswith("effective_") and isinstance(key[1], str)
+            (name, key)
+            for name in ("effective_from", "effective_to")
+            for key in self.memos.get(name, ())
+            if isinstance(key, str)
         ]
         orders = {values.order_of(text) for _, text in texts} - {None}
         if self.order is None and len(orders) > 1:
@@ -452,7 +495,7 @@ class _RowReader:
                 problems.append(RowError(rate.row, self.names[name], str(exc)))
                 continue
             current = settled.get(id(rate), rate)
-            settled[id(rate)] = replace(current, **{name: moment})
+            settled[id(rate)] = current._replace(**{name: moment})
         for prefix, rate in deck.rates.items():
             if id(rate) in settled:
                 deck.rates[prefix] = settled[id(rate)]

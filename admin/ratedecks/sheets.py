@@ -84,7 +84,7 @@ def _csv_records(path: Path, encoding: str, delimiter: str) -> Iterator[Record]:
         try:
             for record in reader:
                 number += 1
-                if any(field.strip() for field in record):
+                if "".join(record).strip():
                     yield number, record  # type: ignore[misc]
         except csv.Error as exc:
             raise SheetError(f"{path.name}: row {number + 1}: {exc}") from None

@@ -192,91 +192,57 @@ class DeckRate:
     terms: Terms
 
 
-def _midnight(text: str) -> float:
-    day = date.fromisoformat(text)
-    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
-
-
-def _billing_increment(text: str) -> tuple[int, int]:
-    initial, _, following = text.partition("/")
-    return int(initial), int(following or initial)
-
-
 def read_deck(path: Path, factor: Decimal = Decimal(1)) -> Iterator[DeckRate]:
-    """The deck's windows, ``factor`` applied to every rate (exactly; the result must fit
-    numeric(18, 8)).
+    """The deck's windows as the importer reads them (``admin.ratedecks``, docs/ratedecks.md:
+    the one reader of decks), seen from ``EPOCH`` so every scheduled change is in the windows,
+    with ``factor`` applied to every rate and fee (exactly; the result must fit
+    numeric(18, 8)):
 
-    - ``Closed``: the code is priced until its Effective Date, then falls to its parent.
-    - ``New``: priced from its Effective Date.
-    - a Previous Rate that differs (``Increase``/``Decrease``): the previous rate applies until
-      the Effective Date, the new one from then on (carriers' 7-day notice of an increase).
-    - otherwise (``Unchanged``): the rate from its Effective Date.
+    - ``Closed``: the code is priced until its Effective Date, then falls to its parent;
+    - ``New``: priced from its Effective Date;
+    - a Previous Rate that differs (``Increase``/``Decrease``): the previous rate until the
+      Effective Date, the new one from then on (carriers' 7-day notice of an increase);
+    - otherwise (``Unchanged``): the rate throughout.
 
     Equal terms are one object, so a 1M-code deck holds a few tens of thousands of Terms.
     """
+    from admin.ratedecks.diff import timeline_of
+    from admin.ratedecks.normalize import read_deck as read_rates
+
     meta = json.loads(path.with_suffix(".meta.json").read_text()) if path.suffix else {}
     columns = meta.get("columns")
+    if columns:
+        with path.open(newline="", encoding="utf-8") as deck:
+            header = next(csv.reader(deck))
+        if header != columns:
+            raise ValueError(f"{path}: header {header} is not the meta file's {columns}")
     shared: dict[tuple, Terms] = {}
-    decimals: dict[str, Decimal] = {}
-    dates: dict[str, float] = {}
-    increments: dict[str, tuple[int, int]] = {}
+    decimals: dict[Decimal, Decimal] = {}
 
-    def money(text: str) -> Decimal:
-        value = decimals.get(text)
-        if value is None:
-            value = Decimal(text or "0") * factor
-            if value != value.quantize(Decimal("0.00000001")):
-                raise ValueError(f"{text} x {factor} does not fit numeric(18, 8)")
-            value = decimals[text] = value.normalize() if value else Decimal(0)
-        return value
-
-    def terms(*key: object) -> Terms:
-        found = shared.get(key)
+    def money(value: Decimal) -> Decimal:
+        found = decimals.get(value)
         if found is None:
-            found = shared[key] = Terms(*key)  # type: ignore[arg-type]
+            found = value * factor
+            if found != found.quantize(Decimal("0.00000001")):
+                raise ValueError(f"{value} x {factor} does not fit numeric(18, 8)")
+            found = decimals[value] = found.normalize() if found else Decimal(0)
         return found
 
-    with path.open(newline="", encoding="utf-8") as deck:
-        reader = csv.reader(deck)
-        header = next(reader)
-        if columns and header != columns:
-            raise ValueError(f"{path}: header {header} is not the meta file's {columns}")
-        at = {name: i for i, name in enumerate(header)}
-        i_dest, i_code, i_rate, i_prev = (
-            at["Destination"],
-            at["Code"],
-            at["Rate"],
-            at["Previous Rate"],
-        )
-        i_date, i_change, i_inc, i_fee = (
-            at["Effective Date"],
-            at["Change"],
-            at["Billing Increment"],
-            at["Connection Fee"],
-        )
-        for record in reader:
-            inc = record[i_inc]
-            initial, following = increments.get(inc) or increments.setdefault(
-                inc, _billing_increment(inc)
+    for prefix, rate in read_rates(path).rates.items():
+        for window in timeline_of(rate, EPOCH, None):
+            t = window.terms
+            key = (
+                money(t.rate),
+                t.initial_increment,
+                t.next_increment,
+                money(t.connect_fee),
+                window.start.timestamp(),
+                None if window.end is None else window.end.timestamp(),
             )
-            day = record[i_date]
-            when = dates.get(day) or dates.setdefault(day, _midnight(day))
-            rate = money(record[i_rate])
-            fee = money(record[i_fee]) if record[i_fee] else Decimal(0)
-            code, dest, change, previous = (
-                record[i_code],
-                record[i_dest],
-                record[i_change],
-                record[i_prev],
-            )
-            if change == "Closed":
-                yield DeckRate(code, dest, terms(rate, initial, following, fee, EPOCH_S, when))
-            elif change != "New" and previous and money(previous) != rate:
-                old = money(previous)
-                yield DeckRate(code, dest, terms(old, initial, following, fee, EPOCH_S, when))
-                yield DeckRate(code, dest, terms(rate, initial, following, fee, when, None))
-            else:
-                yield DeckRate(code, dest, terms(rate, initial, following, fee, when, None))
+            terms = shared.get(key)
+            if terms is None:
+                terms = shared[key] = Terms(*key)
+            yield DeckRate(prefix, rate.destination, terms)
 
 
 TariffRows = list[tuple[str, Terms]]  # (prefix, terms): what a snapshot structure is built from

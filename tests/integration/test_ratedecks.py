@@ -257,3 +257,15 @@ def test_an_export_imports_back_to_the_same_windows(database_url, conn, tariff, 
     )
     again = store.apply(conn, tariff, back, Omitted(OmittedMode.KEEP), OLGA, now=now)
     assert again.writes == 0
+
+
+def test_names_with_backslashes_and_tabs_read_back_the_same(conn, tariff, tmp_path):
+    deck_file = tmp_path / "names.csv"
+    deck_file.write_text('code,destination,rate\n93,"Kabul\\\\Fixed\tzone",0.1\n94,Côte,0.2\n')
+    deck = read_deck(deck_file)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    store.apply(conn, tariff, deck, None, OLGA, now=now)
+    assert store.current_windows(conn, tariff.id, now)["93"][0].terms.destination == (
+        "Kabul\\\\Fixed zone"
+    )
+    assert store.apply(conn, tariff, deck, None, OLGA, now=now).writes == 0

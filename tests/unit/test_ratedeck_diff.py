@@ -100,7 +100,7 @@ def test_a_rate_change_ends_the_window_in_force_and_replaces_windows_to_come():
     assert result.ends == [(1, NOW)] and result.delete_ids == [2]
     assert result.inserts == [("93", Window(NOW, None, terms("0.04")))]
     other = rate(value="0.05")
-    other = DeckRate(**{**{f: getattr(other, f) for f in other.__slots__}, "next_increment": 6})
+    other = other._replace(next_increment=6)
     assert plan({"93": other}, {"93": [stored()]}, NOW, None).counts == {Category.CHANGED: 1}
 
 
@@ -134,3 +134,9 @@ def test_a_code_on_several_rows_is_one_timeline():
     assert result.counts == {Category.INCREASED: 1}
     assert result.ends == [(1, LATER)]
     assert result.inserts == [("93", Window(LATER, None, terms("0.07")))]
+
+
+def test_a_future_date_with_the_same_rate_before_is_one_window():
+    row = rate(previous_rate=D("0.05"), change=Change.UNCHANGED, effective_from=LATER)
+    assert timeline_of(row, NOW, None) == [Window(NOW, None, terms())]
+    assert plan({"93": row}, {"93": [stored()]}, NOW, None).writes == 0

@@ -1,0 +1,169 @@
+"""A 1M-row rate deck through the importer: parse + validate, diff against the previous 1M-row
+version of the same vendor's deck, apply (one transaction), and optionally publish.
+
+Issue 9's target: the whole import in <= 20 s and <= 1 GB peak RSS. The deck is
+``gen_ratedeck.py --rows 1000000`` (deck 1 of ``callbench.bigdeck``, cached); its previous
+version is derived from it the way the vendor's last deck looked: every code but the New ones,
+at its Previous Rate, in force since a year before (so the new deck's Increase, Decrease, New
+and Closed rows are real changes against it). Both go through ``admin.ratedecks``, the one
+reader of decks, into a freshly migrated database of their own.
+
+Run from ``bench/``: ``../.venv/bin/python ratedeck_import.py [--publish]`` (``--rows`` for a
+smaller deck; ``--publish`` also compiles and publishes the snapshot into ``--redis-url``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from callbench import bigdeck
+
+from admin.ratedecks import store
+from admin.ratedecks.diff import Omitted, OmittedMode
+from admin.ratedecks.normalize import read_deck
+from admin.services import Actor
+
+DATABASE = "akira_ratedeck_bench"
+DEFAULT_DATABASE = f"postgresql://akira:akira@127.0.0.1:5432/{DATABASE}"
+ISSUE = datetime(*bigdeck.ISSUE_DATE.timetuple()[:3], tzinfo=UTC)  # the deck's changes to come
+TARGET_SECONDS = 20.0
+TARGET_MB = 1024.0
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def previous_version(deck: Path, out: Path) -> None:
+    """The vendor's last deck: the codes before this one's changes, at their previous rates."""
+    with deck.open(newline="", encoding="utf-8") as source, out.open("w", newline="") as target:
+        rows = csv.reader(source)
+        header = next(rows)
+        at = {name: i for i, name in enumerate(header)}
+        write = csv.writer(target).writerow
+        write(header)
+        a_year_before = (bigdeck.ISSUE_DATE - timedelta(days=365)).isoformat()
+        for row in rows:
+            if row[at["Change"]] == "New":
+                continue
+            row[at["Rate"]] = row[at["Previous Rate"]] or row[at["Rate"]]
+            row[at["Change"]] = "Unchanged"
+            row[at["Effective Date"]] = a_year_before
+            write(row)
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    name = str(psycopg.conninfo.conninfo_to_dict(url).get("dbname", ""))
+    if name != DATABASE:
+        raise SystemExit(f"refusing to drop database {name!r}: only {DATABASE!r}")
+    maintenance = psycopg.conninfo.make_conninfo(url, dbname="postgres")
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+    akira = Path(sys.executable).with_name("akira")
+    subprocess.run(
+        [str(akira), "migrate", "--create-database"],
+        env={"AKIRA_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+        check=True,
+        capture_output=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=bigdeck.ROWS)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE)
+    parser.add_argument("--publish", action="store_true", help="then publish the snapshot")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/2")
+    args = parser.parse_args()
+
+    import psycopg
+
+    from admin import catalog
+
+    spec = bigdeck.DeckSpec(1, args.rows)
+    bigdeck.generate_one(spec)
+    work = Path(tempfile.mkdtemp(prefix="akira-ratedeck-"))
+    previous = work / "previous.csv"
+    previous_version(spec.csv, previous)
+    recreate_database(args.database_url)
+    actor = Actor("bench", "bench")
+    with psycopg.connect(args.database_url) as conn:
+        tariff_id = catalog.tariff(conn, "Vendor V01 USD", [])
+        conn.commit()
+        tariff = store.Tariff(tariff_id, "Vendor V01 USD", "USD")
+
+        started = time.perf_counter()
+        last_month = ISSUE - timedelta(days=30)  # the last deck was imported a month before
+        base = store.apply(
+            conn, tariff, read_deck(previous, currency="USD"), None, actor, now=last_month
+        )
+        first_load = time.perf_counter() - started
+        print(f"previous version loaded: {len(base.inserts):,} windows in {first_load:.1f} s")
+        del base
+        baseline_mb = peak_mb()
+
+        t0 = time.perf_counter()
+        deck = read_deck(spec.csv, currency="USD")
+        t1 = time.perf_counter()
+        parse_mb = peak_mb()
+        preview = store.preview(conn, tariff, deck, Omitted(OmittedMode.CLOSE), now=ISSUE)
+        t2 = time.perf_counter()
+        counts = dict(sorted((str(k), v) for k, v in preview.counts.items()))
+        del preview
+        applied = store.apply(conn, tariff, deck, Omitted(OmittedMode.CLOSE), actor, now=ISSUE)
+        t3 = time.perf_counter()
+        writes = (len(applied.delete_ids), len(applied.ends), len(applied.inserts))
+        del applied
+        publish_seconds = None
+        if args.publish:
+            from redis import Redis
+
+            from admin.publisher import publish
+
+            snapshot_dir = work / "snapshots"
+            snapshot_dir.mkdir()
+            publish(conn, Redis.from_url(args.redis_url), published_by="bench",
+                    snapshot_dir=str(snapshot_dir), node_wait=0)  # fmt: skip
+            publish_seconds = time.perf_counter() - t3
+        again = store.apply(conn, tariff, deck, Omitted(OmittedMode.CLOSE), actor, now=ISSUE)
+        t4 = time.perf_counter()
+    # what `akira import rates` costs: read + validate, then apply (which diffs in its
+    # transaction); the preview is what a --dry-run adds before it
+    total = (t1 - t0) + (t3 - t2) + (publish_seconds or 0)
+    peak = peak_mb()
+    print(f"deck {spec.csv.name}: {deck.rows:,} rows, {len(deck.rates):,} codes")
+    print(f"diff against the previous version: {counts}")
+    print(f"writes: {writes[0]:,} deleted, {writes[1]:,} ended, {writes[2]:,} inserted")
+    print(f"parse + validate  {t1 - t0:6.1f} s   peak RSS {parse_mb:6.0f} MB")
+    print(f"diff (preview)    {t2 - t1:6.1f} s")
+    print(f"apply             {t3 - t2:6.1f} s   (diffs again inside its transaction)")
+    if publish_seconds is not None:
+        print(f"publish           {publish_seconds:6.1f} s")
+    print(f"re-import (no-op) {t4 - t3 - (publish_seconds or 0):6.1f} s, {again.writes} writes")
+    steps = "parse + apply" + (" + publish" if args.publish else "")
+    print(f"total ({steps}) {total:6.1f} s   peak RSS {peak:6.0f} MB")
+    print(f"peak RSS after loading the previous version: {baseline_mb:.0f} MB")
+    print(
+        f"ratios: time / target {total / TARGET_SECONDS:.2f}, peak RSS / target "
+        f"{peak / TARGET_MB:.2f}; apply / parse {(t3 - t2) / (t1 - t0):.2f}; "
+        f"{deck.rows / total:,.0f} rows/s"
+    )
+
+
+if __name__ == "__main__":
+    main()
