@@ -13,9 +13,13 @@ node accepted the drop.
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import psycopg
 from psycopg.rows import dict_row
@@ -30,6 +34,8 @@ from kemi.pipeline import OPERATOR_DROP_HEADER
 
 CONTEXT, ATTEMPT, ANSWERED = "akira_ctx", "akira_att", "akira_ans"  # kemi.routes' names
 STATES = {1: "trying", 2: "ringing", 3: "answered", 4: "answered", 5: "ended"}
+LIST_LIMIT = 25  # dialogs asked for in one dlg.list answer (one datagram); more: dump_file
+_dumps = itertools.count(1)
 
 
 class LiveCallError(Exception):
@@ -73,8 +79,12 @@ class NodeCalls:
 
 
 def _variables(dialog: dict) -> dict[str, str]:
+    """dlg.list gives a list of one-item objects; dlg.dump_file one object."""
+    found = dialog.get("variables") or {}
+    if isinstance(found, dict):
+        return found
     variables: dict[str, str] = {}
-    for item in dialog.get("variables") or []:
+    for item in found:
         variables.update(item)
     return variables
 
@@ -108,8 +118,29 @@ def from_dialog(node: str, dialog: dict, now: float) -> LiveCall | None:
 
 
 def _dialogs(address: str) -> list[dict]:
-    dialogs = kamailio_rpc.call(address, "dlg.list")
-    return dialogs if isinstance(dialogs, list) else []  # an empty table answers {}
+    """The node's dialogs. jsonrpcs answers in one datagram (64 KB of send buffer, ~2 KB a
+    dialog: measured, 120 calls did not fit), so a bigger table is dumped to a file beside
+    the node's socket (dlg.dump_file, one JSON object a line) and read from there; a remote
+    node (udp:) cannot do that and says how many calls it has instead."""
+    active = (kamailio_rpc.call(address, "dlg.stats_active") or {}).get("all", 0)
+    if active <= LIST_LIMIT:
+        dialogs = kamailio_rpc.call(address, "dlg.list")
+        return dialogs if isinstance(dialogs, list) else []  # an empty table answers {}
+    if address.startswith("udp:"):
+        raise kamailio_rpc.RpcError(
+            f"{active} calls in progress on {address}: more than one datagram holds "
+            f"(over {LIST_LIMIT}); give the node a unix socket on the admin's host"
+        )
+    socket_path = Path(address.removeprefix("unix:"))
+    dump = socket_path.parent / f"akira-dialogs-{os.getpid()}-{next(_dumps)}.json"
+    try:
+        kamailio_rpc.call(address, "dlg.dump_file", str(dump), timeout=10.0)
+        with dump.open(encoding="utf-8", errors="replace") as lines:
+            return [json.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise kamailio_rpc.RpcError(f"dlg.dump_file on {address}: {exc}") from exc
+    finally:
+        dump.unlink(missing_ok=True)
 
 
 def node_calls(redis: Redis) -> NodeCalls:

@@ -193,3 +193,33 @@ def test_the_api_lists_and_drops_for_noc_only(platform, ids, held, database_url)
     assert platform.conn.execute(
         "SELECT username, action FROM audit_log WHERE entity = 'live_call'"
     ).fetchall() == [("nina", "drop")]
+
+
+def test_a_node_with_more_calls_than_one_datagram_holds_lists_them_all(platform, ids):
+    """Beyond LIST_LIMIT dialogs the table is read through dlg.dump_file (measured: 120 calls
+    did not fit one dlg.list answer)."""
+    from admin.live_calls import LIST_LIMIT, CallFilter, list_calls
+
+    platform.vendor("cheap", c.PORTS["cheap"])
+    calls = LIST_LIMIT + 35
+    command = ["sipp", "-sf", str(SCENARIOS / "uac-answered.xml"), "-s", c.UK_FIXED]
+    command += ["-i", c.ACME_IP, "-p", str(free_udp_port(c.ACME_IP)), "-m", str(calls)]
+    command += ["-l", str(calls), "-r", "50", "-d", "6000", "-timeout", "40s", "-nostdin", PROXY]
+    load = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            found = list_calls(platform.conn, platform.redis, CallFilter(vendor="cheap"))
+            answered = [call for call in found.calls if call.state == "answered"]
+            if len(answered) == calls or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert found.unreachable == {}
+        assert len(answered) == calls
+        assert len({call.call_id for call in answered}) == calls
+        assert load.wait(timeout=40) == 0
+    finally:
+        if load.poll() is None:
+            load.kill()
+    assert not list(platform.kamailio.run_dir.glob("akira-dialogs-*"))  # the dumps are gone
+    platform.rate_cdrs(expected=calls)
