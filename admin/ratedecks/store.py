@@ -11,7 +11,6 @@ write writes nothing, not even the audit row: importing the same deck again chan
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,7 +18,6 @@ from decimal import Decimal
 import psycopg
 
 from admin import services
-from admin.catalog import RateRow, copy_rates
 from admin.ledger import audit
 from admin.queries import query
 from admin.ratedecks.diff import Omitted, Plan, StoredWindow, Terms, plan
@@ -172,7 +170,7 @@ def apply(
             )
         if result.inserts:
             try:
-                copy_rates(conn, tariff.id, _rate_rows(result))
+                _copy_windows(conn, tariff.id, result)
             except psycopg.errors.UniqueViolation as exc:  # a window the plan did not see
                 raise ServiceError(f"the tariff changed during the import: {exc}") from None
         audit(
@@ -199,20 +197,13 @@ def apply(
     return result
 
 
-def _rate_rows(result: Plan) -> Iterator[RateRow]:
-    for prefix, window in result.inserts:
-        terms = window.terms
-        yield RateRow(
-            prefix=prefix,
-            rate=terms.rate,
-            destination=terms.destination,
-            initial_increment=terms.initial_increment,
-            next_increment=terms.next_increment,
-            connect_fee=terms.connect_fee,
-            effective_from=window.start,
-            effective_to=window.end,
-            minimum_duration=terms.minimum_duration,
-        )
+def _copy_windows(conn: psycopg.Connection, tariff_id: int, result: Plan) -> None:
+    """The new windows by COPY (``copy_rates``' columns), tuples straight from the plan."""
+    with conn.cursor() as cursor, cursor.copy(query("copy_rates")) as copy:
+        write = copy.write_row
+        for prefix, (start, end, terms) in result.inserts:
+            destination, rate, initial, step, fee, minimum = terms
+            write((tariff_id, prefix, destination, rate, initial, step, fee, start, end, minimum))
 
 
 def _now() -> datetime:
