@@ -6,8 +6,9 @@ A deck goes through small steps, each its own module:
   spreadsheet numbers them;
 - ``layout``: which column holds which field (detected from the header, a named preset, or a
   mapping saved for the terminator or tariff);
-- ``normalize``: every row to exact values (``Decimal`` money, whole-second increments, UTC
-  dates, digits-only prefixes), every refusal a ``row N, column: message``;
+- ``values`` (one cell), ``rows`` (one row), ``normalize`` (the deck, into a ``deck.Deck``):
+  exact values (``Decimal`` money, whole-second increments, UTC dates, digits-only prefixes),
+  every refusal a ``row N, column: message``;
 - ``diff``: the deck against the tariff's current windows — new, increased, decreased,
   changed, unchanged, closed — and the writes that make the tariff say what the deck says;
 - ``store``: those writes in one transaction with one audit row (history kept);

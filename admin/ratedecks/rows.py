@@ -1,0 +1,263 @@
+"""One row of cells to its rates (one per dial code of the row), or its refusals.
+
+A value seen before is not parsed again: a million-row deck holds a few thousand distinct
+rates, dates and increments, so each field keeps what its cells meant (an error included),
+keyed by the cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+from admin.ratedecks import values
+from admin.ratedecks.deck import Deck, DeckRate, RowError
+from admin.ratedecks.layout import Layout
+from admin.ratedecks.sheets import Cell
+from admin.ratedecks.values import AmbiguousDate, CellError, Change
+
+ZERO = Decimal(0)
+_ABSENT = object()  # an empty optional cell
+# every field's values are remembered: even names repeat (a breakout inherits its parent's)
+REMEMBERED = ("rate", "previous_rate", "connect_fee", "billing_increment", "initial_increment",
+              "next_increment", "minimum_duration", "change", "forbidden", "currency",
+              "effective_from", "effective_to", "destination", "country")  # fmt: skip
+
+
+class RowReader:
+    """Reads one row's cells into its rates. A value seen before is not parsed again: a
+    million-row deck holds a few thousand distinct rates, dates and increments, so each field
+    keeps what its cells meant (an error included) by the cell's text."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        positions: dict[str, int],
+        names: dict[str, str],
+        decimal_mark: str,
+        currency: str | None,
+        text_only: bool = False,
+    ) -> None:
+        self.layout = layout
+        self.positions = positions
+        self.names = names
+        self.currency = currency
+        self.default_increments = values.increments(layout.default_increments)
+        self.order = values.date_order(layout.date_format)
+        # dates settled after the last row: (rate, field, text)
+        self.pending: list[tuple[DeckRate, str, str]] = []
+        parsers: dict[str, Callable[[Cell], object]] = {
+            "rate": lambda cell: values.money(cell, decimal_mark),
+            "previous_rate": lambda cell: values.money(cell, decimal_mark),
+            "connect_fee": lambda cell: values.money(cell, decimal_mark),
+            "billing_increment": values.increments,
+            "initial_increment": values.seconds,
+            "next_increment": values.seconds,
+            "minimum_duration": lambda cell: values.seconds(cell, minimum=0),
+            "change": values.change,
+            "forbidden": values.flag,
+            "currency": values.text_of,
+            "effective_from": self._date,
+            "effective_to": self._date,
+            "destination": values.destination,
+            "country": values.destination,
+        }
+        self.memos: dict[str, dict[object, object]] = {}
+        # (field, column index, parse, its remembered values), for the fields mapped
+        self.steps: list[tuple[str, int, Callable[[Cell], object], dict]] = []
+        for name in REMEMBERED:
+            if name == "country" and "destination" in positions:
+                continue  # the country names a code only when the deck has no destination
+            if name in positions:
+                memo = self.memos.setdefault(name, {})
+                self.steps.append((name, positions[name], self._guarded(name, parsers[name]), memo))
+        self.text_only = text_only  # CSV: every cell is text (a workbook's may be floats)
+        self.code_index = positions["code"]
+        self.country_code_index = positions.get("country_code")
+        self.checks_rows = bool(
+            {"forbidden", "currency", "effective_to"} & positions.keys()
+            or {"previous_rate", "change"} <= positions.keys()
+        )
+
+    @staticmethod
+    def _guarded(name: str, parse: Callable[[Cell], object]) -> Callable[[Cell], object]:
+        """``parse`` returning an empty optional cell as _ABSENT and a refusal as the error."""
+        required = name == "rate"
+
+        def guarded(cell: Cell) -> object:
+            if not required and (cell is None or (isinstance(cell, str) and not cell.strip())):
+                return _ABSENT
+            try:
+                return parse(cell)
+            except CellError as exc:
+                return exc
+            except (TypeError, ValueError):  # a cell of a kind no parser expects
+                return CellError(f"{cell!r} cannot be read")
+
+        return guarded
+
+    def read(self, number: int, cells: list[Cell]) -> tuple[list[DeckRate], list[RowError]]:
+        problems: list[RowError] = []
+        fields: dict[str, object] = {}
+        text_only = self.text_only
+        for name, index, parse, memo in self.steps:
+            cell = cells[index]
+            key = cell if text_only or not isinstance(cell, float) else repr(cell)
+            try:
+                value = memo[key]
+            except KeyError:
+                value = memo[key] = parse(cell)
+            except TypeError:  # unhashable
+                value = parse(cell)
+            if value is _ABSENT:
+                continue
+            if isinstance(value, CellError):
+                problems.append(RowError(number, self.names[name], str(value)))
+            else:
+                fields[name] = value
+        country_code = ""
+        if self.country_code_index is not None:
+            country_code = values.text_of(cells[self.country_code_index]).replace("+", "")
+        try:  # not remembered: every code is new
+            prefixes = values.codes(
+                cells[self.code_index],
+                country_code=country_code,
+                international_prefix=self.layout.international_prefix,
+            )
+        except CellError as exc:
+            problems.append(RowError(number, self.names["code"], str(exc)))
+            prefixes = []
+        if self.checks_rows:
+            problems += self._consistency(number, fields)
+        if problems:
+            return [], problems
+        initial, step = self._increments(fields)
+        get = fields.get
+        destination = get("destination") or get("country") or ""
+        start, end = get("effective_from"), get("effective_to")
+        rates = [
+            DeckRate(
+                number,
+                prefix,
+                destination,  # type: ignore[arg-type]
+                fields["rate"],  # type: ignore[arg-type]
+                initial,
+                step,
+                get("connect_fee", ZERO),  # type: ignore[arg-type]
+                get("minimum_duration", 0),  # type: ignore[arg-type]
+                start,  # type: ignore[arg-type]
+                end,  # type: ignore[arg-type]
+                get("previous_rate"),  # type: ignore[arg-type]
+                get("change"),  # type: ignore[arg-type]
+            )
+            for prefix in prefixes
+        ]
+        for name, text in (("effective_from", start), ("effective_to", end)):
+            if isinstance(text, str):  # day/month not known yet: settled after the last row
+                self.pending += [(rate, name, text) for rate in rates]
+        return rates, []
+
+    def _date(self, cell: Cell) -> datetime | str:
+        try:
+            return values.when(cell, self.order)
+        except AmbiguousDate as exc:
+            return exc.text  # settled later
+
+    def _increments(self, fields: dict[str, object]) -> tuple[int, int]:
+        initial, step = fields.get("billing_increment") or (None, None)  # type: ignore[misc]
+        initial = fields.get("initial_increment", initial)
+        step = fields.get("next_increment", step)
+        if initial is None and step is None:
+            return self.default_increments
+        return int(initial or step), int(step or initial)  # type: ignore[arg-type]
+
+    def _consistency(self, number: int, fields: dict[str, object]) -> list[RowError]:
+        get = fields.get
+        currency = get("currency")
+        if (
+            not get("forbidden")
+            and get("effective_to") is None
+            and get("change") not in (Change.INCREASE, Change.DECREASE)
+            and (currency is None or not self.currency or currency == self.currency)
+        ):
+            return []  # nothing to check: most rows
+        problems = []
+        if fields.get("forbidden"):
+            problems.append(
+                RowError(
+                    number,
+                    self.names["forbidden"],
+                    "a forbidden (reject calls) code: tariffs cannot reject a priced code; "
+                    "block the prefix in the routing plan and leave the row out",
+                )
+            )
+        currency = fields.get("currency")
+        if self.currency and currency and str(currency).upper() != self.currency:
+            problems.append(
+                RowError(
+                    number,
+                    self.names["currency"],
+                    f"{currency}, but the tariff is in {self.currency}",
+                )
+            )
+        start, end = fields.get("effective_from"), fields.get("effective_to")
+        if isinstance(start, datetime) and isinstance(end, datetime) and end <= start:
+            problems.append(
+                RowError(
+                    number,
+                    self.names["effective_to"],
+                    f"{end:%Y-%m-%d %H:%M} is not after the effective date {start:%Y-%m-%d %H:%M}",
+                )
+            )
+        rate, previous, change = (
+            fields.get("rate"),
+            fields.get("previous_rate"),
+            fields.get("change"),
+        )
+        if isinstance(rate, Decimal) and isinstance(previous, Decimal):
+            if change == Change.INCREASE and not rate > previous:
+                message = f"says Increase, but the rate {rate} is not above the previous {previous}"
+                problems.append(RowError(number, self.names["change"], message))
+            elif change == Change.DECREASE and not rate < previous:
+                message = f"says Decrease, but the rate {rate} is not below the previous {previous}"
+                problems.append(RowError(number, self.names["change"], message))
+        return problems
+
+    def settle_dates(self, deck: Deck) -> list[RowError]:
+        """Dates like 3/12/2024 read with the order the deck's other dates show; a deck
+        whose dates show both orders is refused."""
+        texts = [
+            (name, key)
+            for name in ("effective_from", "effective_to")
+            for key in self.memos.get(name, ())
+            if isinstance(key, str)
+        ]
+        orders = {values.order_of(text) for _, text in texts} - {None}
+        if self.order is None and len(orders) > 1:
+            name = texts[0][0]
+            message = "some dates are month/day, others day/month: set the layout's date_format"
+            return [RowError(None, self.names[name], message)]
+        if not self.pending:
+            return []
+        if not orders:
+            rate, name, text = self.pending[0]
+            message = f"{text!r} could be month/day or day/month: set the layout's date_format"
+            return [RowError(rate.row, self.names[name], message)]
+        order = orders.pop()
+        settled: dict[int, DeckRate] = {}  # id of a row's rate as read -> with its dates
+        problems = []
+        for rate, name, text in self.pending:
+            try:
+                moment = values.when(text, order)
+            except CellError as exc:
+                problems.append(RowError(rate.row, self.names[name], str(exc)))
+                continue
+            current = settled.get(id(rate), rate)
+            settled[id(rate)] = current._replace(**{name: moment})
+        for prefix, rate in deck.rates.items():
+            if id(rate) in settled:
+                deck.rates[prefix] = settled[id(rate)]
+        for later in deck.later.values():
+            later[:] = [settled.get(id(rate), rate) for rate in later]
+        return problems
