@@ -785,6 +785,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
 
     records_cli.add_commands(commands)  # akira company|gateway …: the entity services
+    from admin.pricing import cli as pricing_cli
+
+    tariff = commands.add_parser("tariff", help="create, change, delete, show or derive a tariff")
+    tariff_actions = tariff.add_subparsers(dest="action", required=True, metavar="ACTION")
+    records_cli.add_actions(tariff_actions, "tariff")  # create / update / delete / show
+    pricing_cli.add_derive(tariff_actions)  # akira tariff derive: priced from vendor costs
+    pricing_cli.add_commands(commands)  # akira notices set|show|sheets|files
 
     from admin.ratedecks.cli import add_rate_deck_commands
 

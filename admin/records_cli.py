@@ -33,8 +33,8 @@ SERVICES: dict[str, Service[Any]] = {
     "plan-entry": ROUTING_PLAN_ENTRIES,
 }
 # commands that exist already with other actions (`akira originator set`, `akira device
-# credentials`): cli.py adds these actions to them with add_actions
-JOINED = ("originator", "terminator", "device", "plan")
+# credentials`, `akira tariff derive`): cli.py adds these actions to them with add_actions
+JOINED = ("originator", "terminator", "device", "plan", "tariff")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
