@@ -7,7 +7,7 @@ import csv
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -269,3 +269,58 @@ def test_names_with_backslashes_and_tabs_read_back_the_same(conn, tariff, tmp_pa
         "Kabul\\\\Fixed zone"
     )
     assert store.apply(conn, tariff, deck, None, OLGA, now=now).writes == 0
+
+
+def test_a_scheduled_increase_routes_at_each_rate_without_a_publish(conn, redis_client, tmp_path):
+    """Imported decks, published once: the engine prices with the previous rate until the
+    increase's date and with the new one after it, and routes to the vendor that is cheapest at
+    each time (the vendor's own scheduled decrease included)."""
+    from admin import simulate
+    from admin.publisher import publish
+
+    issue = datetime.now(UTC).replace(microsecond=0)
+    later = (issue + timedelta(days=7)).date().isoformat()
+    customer_deck = tmp_path / "customer.csv"
+    customer_deck.write_text(
+        "Code,Destination,Rate,Previous Rate,Effective Date,Change,Billing Increment\n"
+        f"93,Afghanistan,0.09,0.06,{later},Increase,60/60\n"
+        f"9370,Afghanistan Mobile,0.2,,2024-01-01,Unchanged,60/60\n"
+    )
+    vendor_decks = {
+        "cheap-now": f"93,Afghanistan,0.02,0.01,{later},Increase,60/60\n",
+        "cheap-later": f"93,Afghanistan,0.015,0.03,{later},Decrease,60/60\n",
+    }
+    header = "Code,Destination,Rate,Previous Rate,Effective Date,Change,Billing Increment\n"
+    customer_id = catalog.company(conn, "Customer", customer=True)
+    customer_tariff = catalog.tariff(conn, "Customer USD", [])
+    terminators = []
+    for port, (name, rows) in enumerate(vendor_decks.items(), start=25_101):
+        company_id = catalog.company(conn, f"Vendor {name}", vendor=True)
+        tariff_id = catalog.tariff(conn, f"Vendor {name} USD", [])
+        path = tmp_path / f"{name}.csv"
+        path.write_text(header + rows)
+        store.apply(conn, store.Tariff(tariff_id, name, "USD"), read_deck(path), None, OLGA)
+        terminators.append(
+            catalog.terminator(conn, company_id, name, tariff_id, [("127.0.0.1", port, "udp")])
+        )
+    plan_id = catalog.routing_plan(conn, "LCR", terminators)
+    catalog.originator(conn, customer_id, "customer", customer_tariff, plan_id, ["127.0.0.9/32"])
+    store.apply(
+        conn, store.Tariff(customer_tariff, "Customer USD", "USD"), read_deck(customer_deck),
+        None, OLGA,
+    )  # fmt: skip
+    conn.commit()
+    snapshot_dir = str(tmp_path / "snapshots")
+    publish(conn, redis_client, published_by="test", snapshot_dir=snapshot_dir, node_wait=0)
+    snapshot = simulate.live_snapshot(redis_client, snapshot_dir)
+
+    def decision(at: datetime) -> tuple[str, list[str]]:
+        call = simulate.simulate(
+            snapshot, simulate.request("93201234567", src_ip="127.0.0.9", at=at)
+        )
+        return call["customer_rate"]["rate"], [route["terminator"] for route in call["routes"]]
+
+    before = decision(issue + timedelta(days=1))
+    after = decision(issue + timedelta(days=8))
+    assert before == ("0.06", ["cheap-now", "cheap-later"])
+    assert after == ("0.09", ["cheap-later", "cheap-now"])
