@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import resource
 import subprocess
 import sys
@@ -38,6 +39,13 @@ DEFAULT_DATABASE = f"postgresql://akira:akira@127.0.0.1:5432/{DATABASE}"
 ISSUE = datetime(*bigdeck.ISSUE_DATE.timetuple()[:3], tzinfo=UTC)  # the deck's changes to come
 TARGET_SECONDS = 20.0
 TARGET_MB = 1024.0
+
+
+def cpu() -> float:
+    """This process's CPU seconds (user + system): the part of a phase a loaded machine's
+    other work does not inflate (PostgreSQL's own work is not in it)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def peak_mb() -> float:
@@ -104,6 +112,8 @@ def main() -> None:
     actor = Actor("bench", "bench")
     with psycopg.connect(args.database_url) as conn:
         tariff_id = catalog.tariff(conn, "Vendor V01 USD", [])
+        vendor = catalog.company(conn, "Vendor V01", vendor=True)  # so a publish compiles it
+        catalog.terminator(conn, vendor, "vendor-v01", tariff_id, [("127.0.0.1", 25101, "udp")])
         conn.commit()
         tariff = store.Tariff(tariff_id, "Vendor V01 USD", "USD")
 
@@ -118,18 +128,22 @@ def main() -> None:
         baseline_mb = peak_mb()
 
         t0 = time.perf_counter()
+        c0 = cpu()
         deck = read_deck(spec.csv, currency="USD")
         t1 = time.perf_counter()
+        c1 = cpu()
         parse_mb = peak_mb()
         preview = store.preview(conn, tariff, deck, Omitted(OmittedMode.CLOSE), now=ISSUE)
         t2 = time.perf_counter()
+        c2 = cpu()
         counts = dict(sorted((str(k), v) for k, v in preview.counts.items()))
         del preview
         applied = store.apply(conn, tariff, deck, Omitted(OmittedMode.CLOSE), actor, now=ISSUE)
         t3 = time.perf_counter()
+        c3 = cpu()
         writes = (len(applied.delete_ids), len(applied.ends), len(applied.inserts))
         del applied
-        publish_seconds = None
+        publish_seconds = publish_cpu = None
         if args.publish:
             from redis import Redis
 
@@ -140,8 +154,10 @@ def main() -> None:
             publish(conn, Redis.from_url(args.redis_url), published_by="bench",
                     snapshot_dir=str(snapshot_dir), node_wait=0)  # fmt: skip
             publish_seconds = time.perf_counter() - t3
+            publish_cpu = cpu() - c3
         again = store.apply(conn, tariff, deck, Omitted(OmittedMode.CLOSE), actor, now=ISSUE)
         t4 = time.perf_counter()
+        c4 = cpu()
     # what `akira import rates` costs: read + validate, then apply (which diffs in its
     # transaction); the preview is what a --dry-run adds before it
     total = (t1 - t0) + (t3 - t2) + (publish_seconds or 0)
@@ -149,12 +165,14 @@ def main() -> None:
     print(f"deck {spec.csv.name}: {deck.rows:,} rows, {len(deck.rates):,} codes")
     print(f"diff against the previous version: {counts}")
     print(f"writes: {writes[0]:,} deleted, {writes[1]:,} ended, {writes[2]:,} inserted")
-    print(f"parse + validate  {t1 - t0:6.1f} s   peak RSS {parse_mb:6.0f} MB")
-    print(f"diff (preview)    {t2 - t1:6.1f} s")
-    print(f"apply             {t3 - t2:6.1f} s   (diffs again inside its transaction)")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; wall s (our CPU s)")
+    print(f"parse + validate  {t1 - t0:6.1f} s ({c1 - c0:5.1f})  peak RSS {parse_mb:6.0f} MB")
+    print(f"diff (preview)    {t2 - t1:6.1f} s ({c2 - c1:5.1f})")
+    print(f"apply             {t3 - t2:6.1f} s ({c3 - c2:5.1f})  (diffs again in its transaction)")
     if publish_seconds is not None:
-        print(f"publish           {publish_seconds:6.1f} s")
-    print(f"re-import (no-op) {t4 - t3 - (publish_seconds or 0):6.1f} s, {again.writes} writes")
+        print(f"publish           {publish_seconds:6.1f} s ({publish_cpu:5.1f})")
+    noop, noop_cpu = t4 - t3 - (publish_seconds or 0), c4 - c3 - (publish_cpu or 0)
+    print(f"re-import (no-op) {noop:6.1f} s ({noop_cpu:5.1f}), {again.writes} writes")
     steps = "parse + apply" + (" + publish" if args.publish else "")
     print(f"total ({steps}) {total:6.1f} s   peak RSS {peak:6.0f} MB")
     print(f"peak RSS after loading the previous version: {baseline_mb:.0f} MB")
