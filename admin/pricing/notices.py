@@ -141,6 +141,23 @@ def check(
     return violations
 
 
+def enforce(
+    conn: psycopg.Connection,
+    tariff_id: int,
+    tariff: str,
+    changes: Sequence[CodeChange],
+    now: datetime,
+) -> list[NoticePeriod]:
+    """Raise ``NoticeRefused`` when ``changes`` to the tariff break a notice period of the
+    companies it prices; returns those companies. Called inside the transaction that wrote
+    the changes, so a refusal rolls them back (any writer of a customer tariff can call it)."""
+    customers = periods_of_tariff(conn, tariff_id)
+    violations = check(changes, customers, now)
+    if violations:
+        raise NoticeRefused(tariff, violations)
+    return customers
+
+
 def periods_of_tariff(conn: psycopg.Connection, tariff_id: int) -> list[NoticePeriod]:
     """The companies whose customer trunks (originators) this tariff prices."""
     rows = conn.execute(query("pricing_tariff_customers"), {"tariff_id": tariff_id}).fetchall()

@@ -84,9 +84,8 @@ def derive_tariff(
         outcome.plan = store.apply(
             conn, target, derivation.deck, omitted, actor, now=moment, source=source
         )
-        violations = notices.check(outcome.plan.changes, customers, moment)
-        if violations:
-            raise notices.NoticeRefused(target.name, violations)  # the transaction rolls back
+        # a violation raises NoticeRefused: the transaction, the importer's writes, rolls back
+        notices.enforce(conn, target.id, target.name, outcome.plan.changes, moment)
         outcome.notices = rate_sheets.write_notices(
             conn, target, outcome.plan.changes, customers, moment
         )
