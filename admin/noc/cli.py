@@ -36,7 +36,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     audit_actions = audit.add_subparsers(dest="audit_action", required=True, metavar="ACTION")
     create = audit_actions.add_parser("create", help="test NUMBERs via a terminator every N min")
     create.add_argument("terminator_id", type=int)
-    create.add_argument("numbers", nargs="+", metavar="NUMBER")
+    create.add_argument("numbers", nargs="*", metavar="NUMBER")
+    create.add_argument("--top", type=int, help="also the vendor's N busiest destinations")
     create.add_argument("--every", type=int, default=60, help="minutes between runs")
     create.add_argument("--expect", type=int, default=200)
     create.add_argument("--hold", type=int, default=3)
@@ -109,7 +110,7 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     with _connect(settings) as conn:
         if args.audit_action == "create":
             form = runs.AuditForm(
-                args.terminator_id, args.numbers, args.every, args.expect, args.hold
+                args.terminator_id, args.numbers, args.every, args.expect, args.hold, args.top
             )
             try:
                 print(f"audit {runs.create_audit(conn, form, args.by)} created")

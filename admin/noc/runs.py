@@ -156,6 +156,7 @@ class AuditForm:
     every_minutes: int = 60
     expect_code: int = 200
     hold_seconds: int = 3
+    top_destinations: int | None = None  # also the vendor's N busiest destinations of the day
 
 
 def create_audit(
@@ -166,6 +167,8 @@ def create_audit(
 
     for number in form.numbers:
         _checked(TestCallRequest(form.terminator_id, number, form.hold_seconds, form.expect_code))
+    if not form.numbers and form.top_destinations is None:
+        raise TestCallRefused("numbers: give some, or top_destinations")
     params = asdict(form) | {"created_by": username}
     try:
         with conn.transaction():
@@ -202,8 +205,12 @@ def run_due_audits(
     with conn.transaction():
         due = conn.execute(query("noc_claim_due_audits"), {"limit": limit}).fetchall()
     results = []
-    for audit_id, terminator_id, numbers, expect_code, hold_seconds in due:
-        for number in numbers:
+    for audit_id, terminator_id, numbers, top, expect_code, hold_seconds in due:
+        if top:
+            numbers = [*numbers, *top_destinations(conn, terminator_id, top)]
+            if not numbers:
+                results.append({"audit_id": audit_id, "refused": "no traffic in the last day"})
+        for number in dict.fromkeys(numbers):
             request = TestCallRequest(
                 terminator_id, number, hold_seconds, expect_code, "audit", audit_id
             )
@@ -212,6 +219,15 @@ def run_due_audits(
             except TestCallRefused as exc:
                 results.append({"audit_id": audit_id, "number": number, "refused": str(exc)})
     return results
+
+
+def top_destinations(conn: psycopg.Connection, terminator_id: int, limit: int) -> list[str]:
+    """The number last called at each of the vendor's ``limit`` busiest prefixes today."""
+    rows = conn.execute(
+        query("noc_top_destinations"), {"terminator_id": terminator_id, "limit": limit}
+    ).fetchall()
+    conn.commit()
+    return [number for _, number in rows]
 
 
 def set_trunk(

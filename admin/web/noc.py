@@ -67,6 +67,7 @@ class AuditForm:
     every_minutes: int = 60
     expect_code: int = 200
     hold_seconds: int = 3
+    top_destinations: int | None = None  # also the vendor's N busiest destinations of the day
 
 
 def _place(form: TestCallForm, username: str) -> dict[str, Any]:
@@ -117,6 +118,7 @@ def _create_audit(database_url: str, form: AuditForm, username: str, request_id:
                 form.every_minutes,
                 form.expect_code,
                 form.hold_seconds,
+                form.top_destinations,
             ),
             username,
             request_id,
@@ -194,9 +196,10 @@ async def test_call_page(request: Request, data: FormData) -> Redirect:
 @post("/noc/audits", include_in_schema=False, opt=needs(NOC_TEST_CALL))
 async def audit_page(request: Request, data: FormData) -> Redirect:
     numbers = [n for n in data.get("numbers", "").replace(",", " ").split() if n]
+    top = _int(data, "top_destinations", 0) or None
     form = AuditForm(
         _int(data, "terminator_id"), numbers, _int(data, "every_minutes", 60),
-        _int(data, "expect_code", 200), _int(data, "hold_seconds", 3),
+        _int(data, "expect_code", 200), _int(data, "hold_seconds", 3), top,
     )  # fmt: skip
     try:
         await _audit(request, form)

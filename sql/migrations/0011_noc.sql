@@ -5,21 +5,26 @@
 -- from any other trunk the header is ignored. It routes within its own routing plan only.
 ALTER TABLE originators ADD COLUMN noc boolean NOT NULL DEFAULT false;
 
--- Every N minutes, a test call to each number through this vendor; a result other than
--- expect_code raises an alert (notification_outbox, kind noc-test-failed).
+-- Every N minutes, a test call to each number through this vendor, and to the vendor's
+-- top destinations of the last day (the number last called at each of its busiest prefixes);
+-- a result other than expect_code raises an alert (notification_outbox, noc-test-failed).
 CREATE TABLE noc_audits (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     terminator_id   bigint NOT NULL REFERENCES terminators (id) ON DELETE CASCADE,
-    numbers         text[] NOT NULL
-                    CHECK (cardinality(numbers) BETWEEN 1 AND 20
-                           AND array_to_string(numbers, ',') ~ '^[0-9]{3,32}(,[0-9]{3,32})*$'),
+    numbers         text[] NOT NULL DEFAULT '{}'
+                    CHECK (cardinality(numbers) <= 20
+                           AND (cardinality(numbers) = 0 OR array_to_string(numbers, ',')
+                                ~ '^[0-9]{3,32}(,[0-9]{3,32})*$')),
+    top_destinations integer CHECK (top_destinations BETWEEN 1 AND 10),
     every_minutes   integer NOT NULL CHECK (every_minutes BETWEEN 1 AND 10080),
     expect_code     integer NOT NULL DEFAULT 200 CHECK (expect_code BETWEEN 200 AND 699),
     hold_seconds    integer NOT NULL DEFAULT 5 CHECK (hold_seconds BETWEEN 1 AND 120),
     enabled         boolean NOT NULL DEFAULT true,
     next_run_at     timestamptz NOT NULL DEFAULT now(),
     created_by      text NOT NULL,
-    created_at      timestamptz NOT NULL DEFAULT now()
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT noc_audits_something_to_call
+        CHECK (cardinality(numbers) > 0 OR top_destinations IS NOT NULL)
 );
 CREATE INDEX noc_audits_due ON noc_audits (next_run_at) WHERE enabled;
 

@@ -25,14 +25,15 @@ ORDER BY n.started_at DESC, n.id DESC
 LIMIT %(limit)s;
 
 -- name: noc_insert_audit
-INSERT INTO noc_audits (terminator_id, numbers, every_minutes, expect_code, hold_seconds,
-                        created_by)
-VALUES (%(terminator_id)s, %(numbers)s, %(every_minutes)s, %(expect_code)s, %(hold_seconds)s,
-        %(created_by)s)
+INSERT INTO noc_audits (terminator_id, numbers, top_destinations, every_minutes, expect_code,
+                        hold_seconds, created_by)
+VALUES (%(terminator_id)s, %(numbers)s, %(top_destinations)s, %(every_minutes)s,
+        %(expect_code)s, %(hold_seconds)s, %(created_by)s)
 RETURNING id;
 
 -- name: noc_audits
-SELECT a.id, a.terminator_id, t.name AS terminator, a.numbers, a.every_minutes,
+SELECT a.id, a.terminator_id, t.name AS terminator, a.numbers, a.top_destinations,
+       a.every_minutes,
        a.expect_code, a.hold_seconds, a.enabled, a.next_run_at, a.created_by, a.created_at,
        (SELECT n.outcome FROM noc_test_calls n WHERE n.audit_id = a.id
         ORDER BY n.started_at DESC, n.id DESC LIMIT 1) AS last_outcome
@@ -45,7 +46,23 @@ ORDER BY a.id;
 UPDATE noc_audits a SET next_run_at = now() + make_interval(mins => a.every_minutes)
 WHERE a.id IN (SELECT id FROM noc_audits WHERE enabled AND next_run_at <= now()
                ORDER BY next_run_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
-RETURNING a.id, a.terminator_id, a.numbers, a.expect_code, a.hold_seconds;
+RETURNING a.id, a.terminator_id, a.numbers, a.top_destinations, a.expect_code, a.hold_seconds;
+
+-- name: noc_top_destinations
+-- The vendor's busiest destinations of the last day (its prefixes, by attempts of customers'
+-- calls: test calls do not count), each with the number last called there.
+WITH recent AS (
+    SELECT d.vendor_prefix, d.called, d.started_at
+    FROM cdrs d
+    WHERE d.terminator_id = %(terminator_id)s AND d.started_at > now() - interval '1 day'
+      AND d.vendor_prefix IS NOT NULL AND d.called ~ '^[0-9]{3,32}$'
+      AND d.originator_id NOT IN (SELECT o.id FROM originators o WHERE o.noc)
+)
+SELECT vendor_prefix, (array_agg(called ORDER BY started_at DESC))[1] AS number
+FROM recent
+GROUP BY vendor_prefix
+ORDER BY count(*) DESC, vendor_prefix
+LIMIT %(limit)s;
 
 -- name: noc_insert_alert
 INSERT INTO notification_outbox (company_id, kind, detail)

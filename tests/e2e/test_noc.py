@@ -222,3 +222,32 @@ def test_the_admin_places_test_calls_through_the_orchestrator(
     ).fetchall()
     assert logged == [("nina", "noc_audit", "create")]
     platform.rate_cdrs(expected=1)
+
+
+def test_an_audit_of_top_destinations_calls_what_customers_called(platform, ids, database_url):
+    """Run from cron (akira noc audit run): the vendor's busiest prefixes of the day, each at
+    the number customers last called there; the NOC's own calls do not count."""
+    platform.vendor("cheap", c.PORTS["cheap"])
+    for number in (c.UK_FIXED, c.UK_FIXED, "441234000111"):
+        assert platform.call(number, c.ACME_IP, hold_ms=200).ok
+    platform.rate_cdrs(expected=3)
+    audit_id = runs.create_audit(
+        platform.conn, runs.AuditForm(ids["cheap"], [], 60, 200, 1, top_destinations=2), "nina"
+    )
+    env = os.environ | {
+        "AKIRA_DATABASE_URL": database_url,
+        "AKIRA_REDIS_URL": REDIS_URL,
+        "AKIRA_NOC_PROXY": PROXY,
+        "AKIRA_NOC_SIP_IP": NOC_IP,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "admin.cli", "noc", "audit", "run"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    called = platform.conn.execute(
+        "SELECT number, outcome FROM noc_test_calls WHERE audit_id = %s", (audit_id,)
+    ).fetchall()
+    assert called == [("441234000111", "passed")]  # customers' prefix 44: its last number
+    assert runs.top_destinations(platform.conn, ids["cheap"], 5) == ["441234000111"]
+    platform.rate_cdrs(expected=4)
