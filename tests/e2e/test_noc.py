@@ -48,6 +48,11 @@ def ids(platform):
 
 @pytest.fixture
 def orchestrator(platform, database_url):
+    yield from serve(platform, database_url)
+
+
+def serve(platform, database_url, *options: str, **settings: str):
+    """``akira noc serve`` as its own process until the test ends; its HTTP client."""
     env = os.environ | {
         "AKIRA_DATABASE_URL": database_url,
         "AKIRA_REDIS_URL": REDIS_URL,
@@ -56,11 +61,12 @@ def orchestrator(platform, database_url):
         "AKIRA_NOC_TOKEN": TOKEN,
         "AKIRA_NOC_PORT": str(NOC_PORT),
         "AKIRA_NOC_MAX_PER_MINUTE": "5",
+        **settings,
     }
     log = platform.workdir / "noc.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "admin.cli", "noc", "serve"],
+            [sys.executable, "-m", "admin.cli", "noc", "serve", *options],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     client = httpx.Client(base_url=f"http://127.0.0.1:{NOC_PORT}", timeout=60)
@@ -251,3 +257,28 @@ def test_an_audit_of_top_destinations_calls_what_customers_called(platform, ids,
     assert called == [("441234000111", "passed")]  # customers' prefix 44: its last number
     assert runs.top_destinations(platform.conn, ids["cheap"], 5) == ["441234000111"]
     platform.rate_cdrs(expected=4)
+
+
+def test_the_service_runs_due_audits_as_its_job(platform, ids, database_url):
+    platform.vendor("mid", c.PORTS["mid"])
+    audit_id = runs.create_audit(
+        platform.conn, runs.AuditForm(ids["mid"], [c.UK_FIXED], 60, 200, 1), "nina"
+    )
+    service = serve(platform, database_url, "--audits", AKIRA_NOC_AUDIT_INTERVAL="0.5")
+    next(service)
+    try:
+        deadline = time.monotonic() + 20
+        while not platform.conn.execute(
+            "SELECT outcome FROM noc_test_calls WHERE audit_id = %s", (audit_id,)
+        ).fetchall():
+            assert time.monotonic() < deadline, "the audit job did not run the due audit"
+            time.sleep(0.2)
+            platform.conn.rollback()
+        time.sleep(1.5)  # a few more rounds: the audit is not due again for 60 minutes
+        calls = platform.conn.execute(
+            "SELECT outcome, requested_by FROM noc_test_calls WHERE audit_id = %s", (audit_id,)
+        ).fetchall()
+        assert calls == [("passed", "audit")]
+    finally:
+        next(service, None)
+    platform.rate_cdrs(expected=1)
