@@ -317,5 +317,12 @@ def test_the_cli_derives_with_a_dry_run_first_and_manages_notice_periods(
     assert listed["company"] == "acme" and "files" not in listed
     assert main(["notices", "files", str(listed["id"]), "--out", "sheets"]) == 0
     assert sorted(p.suffix for p in (tmp_path / "sheets").iterdir()) == [".csv", ".xlsx"]
+    raise_vendor_rate(conn, market["bravo"], "44", "0.0090", datetime.now(UTC) - WEEK)
+    before = state(conn, market["acme"].id)
+    assert main([*command, "--dry-run"]) == 1  # an increase now, 14 days owed
+    assert "it would be refused: 2 change(s) of tariff acme-usd" in capsys.readouterr().err
+    assert main(command) == 1
+    assert "acme: increases 14 day(s)" in capsys.readouterr().err
+    assert state(conn, market["acme"].id) == before
     assert main(["notices", "set", "nobody"]) == 1
     assert "no company named 'nobody'" in capsys.readouterr().err
