@@ -39,11 +39,12 @@ _dumps = itertools.count(1)
 
 
 class LiveCallError(Exception):
-    """No such call (any more: ``missing``), or its node does not answer."""
+    """No such call (any more: ``missing``), a call not answered yet (``unanswered``: only an
+    answered call has two legs to send BYE to), or its node does not answer."""
 
-    def __init__(self, message: str, missing: bool = False) -> None:
+    def __init__(self, message: str, missing: bool = False, unanswered: bool = False) -> None:
         super().__init__(message)
-        self.missing = missing
+        self.missing, self.unanswered = missing, unanswered
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +256,8 @@ def drop(
     ]
     if not found:
         raise LiveCallError(f"no call {call_ref} in progress", missing=True)
+    if found[0].state != "answered":
+        raise LiveCallError(f"call {call_ref} is {found[0].state}, not answered", unanswered=True)
     with conn.transaction():
         (call,) = named(conn, found)
         audit(

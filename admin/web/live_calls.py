@@ -83,6 +83,8 @@ async def _dropped(request: Request, call_ref: str) -> dict[str, Any]:
     except live_calls.LiveCallError as exc:
         if exc.missing:
             raise NotFoundException(str(exc)) from exc
+        if exc.unanswered:
+            raise HTTPException(str(exc), status_code=409) from exc
         raise HTTPException(str(exc), status_code=HTTP_502_BAD_GATEWAY) from exc
 
 
@@ -141,11 +143,16 @@ async def live_calls_api(
     opt=needs(CALLS_DROP),
     status_code=200,
     responses={
+        409: ResponseSpec(
+            data_container=dict[str, Any],
+            description="The call is not answered yet: nothing to drop (the caller may cancel)",
+            generate_examples=False,
+        ),
         502: ResponseSpec(
             data_container=dict[str, Any],
             description="The call's node did not answer, or refused to end it",
             generate_examples=False,
-        )
+        ),
     },
 )
 async def drop_api(request: Request, call_ref: CallRef) -> dict[str, Any]:

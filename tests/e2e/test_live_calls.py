@@ -223,3 +223,22 @@ def test_a_node_with_more_calls_than_one_datagram_holds_lists_them_all(platform,
             load.kill()
     assert not list(platform.kamailio.run_dir.glob("akira-dialogs-*"))  # the dumps are gone
     platform.rate_cdrs(expected=calls)
+
+
+def test_a_call_not_answered_yet_is_listed_but_not_dropped(platform, ids, held):
+    """Nobody listens on the vendors' ports: the call waits ~3 s on each (no reply: 408)."""
+    from admin.live_calls import LiveCallError, drop, list_calls
+
+    call = held()
+    deadline = time.monotonic() + 3
+    while not (found := list_calls(platform.conn, platform.redis).calls):
+        assert time.monotonic() < deadline, "the call was never listed"
+        time.sleep(0.1)
+    (trying,) = found
+    assert (trying.state, trying.answered_at, trying.duration) == ("trying", None, 0)
+    with pytest.raises(LiveCallError, match="not answered") as refused:
+        drop(platform.conn, platform.redis, trying.id, "nora")
+    assert refused.value.unanswered
+    assert platform.conn.execute("SELECT count(*) FROM audit_log").fetchone() == (0,)
+    call.process.wait(timeout=20)  # 503 all-vendors-failed in the end
+    platform.rate_cdrs(expected=3)
