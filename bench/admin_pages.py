@@ -52,8 +52,8 @@ from psycopg import sql
 
 from admin.cdr_rating import COLUMNS
 from admin.migrate import migrate
-from admin.passwords import hash_password
 from admin.queries import all_queries, query
+from admin.services import Actor, parse_form, users
 from admin.settings import Settings
 from admin.web.app import create_app
 from kemi.money import call_cost
@@ -783,10 +783,8 @@ def main(argv: list[str] | None = None) -> int:
                 conn.commit()
                 log(f"loading {args.rates:,} rates, {args.trunks:,} trunks, {args.cdrs:,} CDRs")
                 loaded = load(conn, args.rates, args.trunks, args.cdrs, args.seed)
-            conn.execute(
-                query("insert_user"),
-                {"username": USERNAME, "password_hash": hash_password(PASSWORD), "role": "admin"},
-            )
+            admin_user = {"username": USERNAME, "role": "admin", "password": PASSWORD}
+            users.save(conn, parse_form(users.USERS, admin_user), Actor("bench"))
             conn.commit()
             listed, growth = pages(conn, loaded)
         rtt = round_trip_p95(url, max(200, args.requests * 4))
