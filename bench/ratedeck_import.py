@@ -112,8 +112,10 @@ def main() -> None:
     actor = Actor("bench", "bench")
     with psycopg.connect(args.database_url) as conn:
         tariff_id = catalog.tariff(conn, "Vendor V01 USD", [])
-        vendor = catalog.company(conn, "Vendor V01", vendor=True)  # so a publish compiles it
-        catalog.terminator(conn, vendor, "vendor-v01", tariff_id, [("127.0.0.1", 25101, "udp")])
+        # priced to a customer's trunk, so a publish compiles it into a tariff file (a vendor's
+        # tariff is compiled only into the route tables of the plans it is in)
+        customer = catalog.company(conn, "Customer V01", customer=True)
+        catalog.originator(conn, customer, "customer-v01", tariff_id, None, ["127.0.0.1/32"])
         conn.commit()
         tariff = store.Tariff(tariff_id, "Vendor V01 USD", "USD")
 

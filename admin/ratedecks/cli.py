@@ -276,14 +276,13 @@ def write_diff(target: Path, plan: Plan) -> None:
 
 def _save_mapping(conn, args: argparse.Namespace, tariff_id: int, layout: Layout) -> None:
     from admin import services
+    from admin.queries import query
     from admin.services import Actor
     from admin.services.rate_deck_mappings import RATE_DECK_MAPPINGS
 
     owner: dict[str, int | None] = {"tariff_id": tariff_id, "terminator_id": None}
     if args.for_terminator:
-        row = conn.execute(
-            "SELECT id FROM terminators WHERE name = %(name)s", {"name": args.for_terminator}
-        ).fetchone()
+        row = conn.execute(query("terminator_id_by_name"), {"name": args.for_terminator}).fetchone()
         if row is None:
             raise services.NotFound(f"no terminator named {args.for_terminator!r}")
         owner = {"tariff_id": None, "terminator_id": row[0]}
@@ -291,7 +290,7 @@ def _save_mapping(conn, args: argparse.Namespace, tariff_id: int, layout: Layout
     form = services.parse_form(RATE_DECK_MAPPINGS, data)
     actor = Actor(args.by, "cli")
     existing = conn.execute(
-        "SELECT id FROM rate_deck_mappings WHERE name = %(name)s", {"name": args.save_mapping}
+        query("rate_deck_mapping_id_by_name"), {"name": args.save_mapping}
     ).fetchone()
     if existing:
         services.update(conn, RATE_DECK_MAPPINGS, existing[0], form, actor)

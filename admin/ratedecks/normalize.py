@@ -15,6 +15,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from admin.ratedecks import values
+from admin.ratedecks.bulk import collector_paused
 from admin.ratedecks.deck import Deck, DeckErrors, DeckRate, RowError
 from admin.ratedecks.layout import Layout, LayoutError, detect, find_header
 from admin.ratedecks.rows import RowReader
@@ -53,6 +54,13 @@ def normalize(
     *,
     currency: str | None = None,
     progress: Progress | None = None,
+) -> Deck:
+    with collector_paused():
+        return _normalize(sheet, layout, currency, progress)
+
+
+def _normalize(
+    sheet: Sheet, layout: Layout | None, currency: str | None, progress: Progress | None
 ) -> Deck:
     layout = layout or detect(sheet.head)
     header_row, header = _header(sheet, layout)

@@ -20,6 +20,7 @@ import psycopg
 from admin import services
 from admin.ledger import audit
 from admin.queries import query
+from admin.ratedecks.bulk import collector_paused
 from admin.ratedecks.diff import Omitted, Plan, StoredWindow, Terms, plan
 from admin.ratedecks.layout import Layout
 from admin.ratedecks.normalize import Deck
@@ -70,7 +71,7 @@ def current_windows(
     """The tariff's windows in force at ``now`` or to come, by prefix, in start order.
 
     Read as COPY text, each distinct value parsed once: a million rows hold a few thousand
-    rates and dates (fetching typed rows cost 15 µs a row, this a few)."""
+    rates and dates. (Callers pause the garbage collector: ``bulk``.)"""
     windows: dict[str, list[StoredWindow]] = {}
     texts: dict[str, object] = {}
     terms_of: dict[str, Terms] = {}  # the terms' columns as COPY wrote them
@@ -136,7 +137,7 @@ def preview(
     now: datetime | None = None,
 ) -> Plan:
     moment = now or _now()
-    with conn.transaction():
+    with collector_paused(), conn.transaction():
         return plan(
             deck.rates, current_windows(conn, tariff.id, moment), moment, omitted, deck.later
         )
@@ -154,7 +155,7 @@ def apply(
 ) -> Plan:
     """Import ``deck`` into ``tariff``, all or nothing; returns what changed."""
     moment = now or _now()
-    with conn.transaction():
+    with collector_paused(), conn.transaction():
         conn.execute(query("rate_deck_tariff_lock"), {"tariff_id": tariff.id})
         current = current_windows(conn, tariff.id, moment)
         result = plan(deck.rates, current, moment, omitted, deck.later)
