@@ -45,6 +45,7 @@ def call(address: str, method: str, *params: str | int, timeout: float = 2.0) ->
         if family == socket.AF_UNIX:  # the reply needs an address of ours to come back to
             own = os.path.join(tempfile.gettempdir(), f"akira-rpc-{os.getpid()}-{request_id}")
             sock.bind(own)
+            os.chmod(own, 0o660)  # Kamailio's user, or its group, must be able to answer
         try:
             sock.sendto(json.dumps(request).encode(), target)
             raw = sock.recv(REPLY_BYTES)
