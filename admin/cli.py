@@ -150,7 +150,9 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 0
-    call_request = simulate.request(args.number, call_id=args.call_id, **request_args)
+    call_request = simulate.request(
+        args.number, call_id=args.call_id, forced_terminator=args.terminator, **request_args
+    )
     print(json.dumps(simulate.simulate(snapshot, call_request, down), indent=2))
     return 0
 
@@ -606,6 +608,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--at", help="call time, ISO 8601 with zone (default: now)")
     simulate.add_argument("--src-port", type=int, default=5060, help="source port (default 5060)")
     simulate.add_argument("--transport", default="udp", choices=["udp", "tcp"])
+    simulate.add_argument(
+        "--terminator",
+        type=int,
+        help="as a NOC test call naming this terminator (X-Akira-Terminator; honoured from a "
+        "NOC trunk only)",
+    )
     simulate.add_argument(
         "--call-id",
         default="simulated-call",

@@ -74,6 +74,7 @@ def request(
     transport: str = "udp",
     at: datetime | None = None,
     call_id: str = "simulated-call",
+    forced_terminator: int | None = None,  # a NOC test call's X-Akira-Terminator
 ) -> CallRequest:
     at_ms = int((at or datetime.now(UTC)).timestamp() * 1000)
     return CallRequest(
@@ -85,6 +86,7 @@ def request(
         from_user="simulator",
         from_tag="simulated",
         at_ms=at_ms,
+        forced_terminator=forced_terminator,
     )
 
 

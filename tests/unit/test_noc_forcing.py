@@ -112,3 +112,17 @@ def test_the_adapter_reads_the_header_and_never_relays_it(router, ip, relayed):
     assert ("hdr.remove", (NOC_HEADER,)) in KSR.calls
     (uri,) = [args[0] for name, args in KSR.calls if name == "seturi"]
     assert uri.endswith(relayed) or relayed in uri
+
+
+def test_the_simulator_answers_a_noc_test_call_as_the_engine_does():
+    from admin import simulate
+
+    snap = snapshot()
+    forced = simulate.simulate(
+        snap, simulate.request("441234567890", src_ip="10.0.0.9", forced_terminator=1)
+    )
+    assert [route["terminator_id"] for route in forced["routes"]] == [1]
+    customer = simulate.simulate(
+        snap, simulate.request("441234567890", src_ip="10.0.0.1", forced_terminator=1)
+    )
+    assert [route["terminator_id"] for route in customer["routes"]] == [2, 1]
