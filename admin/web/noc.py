@@ -105,6 +105,7 @@ def _read(database_url: str, terminator_id: int | None, outcome: str | None, lim
             "test_calls": runs.test_calls(conn, terminator_id, outcome, limit),
             "audits": runs.audits(conn),
             "terminators": conn.execute(query("terminator_choices")).fetchall(),
+            "summary": conn.execute(query("noc_vendor_summary")).fetchall(),
         }
 
 

@@ -71,3 +71,14 @@ VALUES (%(company_id)s, 'noc-test-failed', %(detail)s);
 -- name: noc_set_trunk
 UPDATE originators SET noc = %(noc)s WHERE id = %(id)s OR name = %(name)s
 RETURNING id, name, noc;
+
+-- name: noc_vendor_summary
+-- Per vendor, the test calls of the last day: how many, how many passed, their PDD.
+SELECT t.name AS terminator, count(*) AS calls,
+       count(*) FILTER (WHERE n.outcome = 'passed') AS passed,
+       round(avg(n.pdd_ms))::int AS avg_pdd_ms, max(n.pdd_ms) AS max_pdd_ms,
+       max(n.started_at) AS last_at
+FROM noc_test_calls n JOIN terminators t ON t.id = n.terminator_id
+WHERE n.started_at > now() - interval '1 day'
+GROUP BY t.name
+ORDER BY count(*) FILTER (WHERE n.outcome = 'passed')::numeric / count(*), t.name;
