@@ -181,7 +181,7 @@ def test_the_cli_previews_applies_and_saves_the_mapping(database_url, conn, tari
     # the saved mapping is the tariff's: the next deck needs no --mapping
     again = akira(database_url, str(ixc), "--tariff", tariff.name)
     assert again.returncode == 0, again.stderr
-    assert "mapping Vendor A IXC (saved for this tariff)" in again.stdout
+    assert "mapping Vendor A IXC (saved for this tariff or its terminator)" in again.stdout
     assert "unchanged 215" in again.stdout and "nothing changed" in again.stdout
 
 
@@ -324,3 +324,20 @@ def test_a_scheduled_increase_routes_at_each_rate_without_a_publish(conn, redis_
     after = decision(issue + timedelta(days=8))
     assert before == ("0.06", ["cheap-now", "cheap-later"])
     assert after == ("0.09", ["cheap-later", "cheap-now"])
+
+
+def test_a_mapping_saved_for_a_terminator_reads_its_next_deck(database_url, conn, tariff, tmp_path):
+    vendor = catalog.company(conn, "Vendor A", vendor=True)
+    catalog.terminator(conn, vendor, "vendor-a", tariff.id, [("127.0.0.1", 25_101, "udp")])
+    conn.commit()
+    sync = SAMPLES / "variants" / "variant_syncswitch_noheader.csv"
+    first = akira(database_url, str(sync), "--tariff", tariff.name, "--mapping", "syncswitch",
+                  "--save-mapping", "SyncSwitch", "--for-terminator", "vendor-a")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    owner = conn.execute("SELECT terminator_id, tariff_id FROM rate_deck_mappings").fetchone()
+    assert owner[0] is not None and owner[1] is None
+    again = akira(database_url, str(sync), "--tariff", tariff.name)
+    assert again.returncode == 0, again.stderr
+    assert "mapping SyncSwitch" in again.stdout and "unchanged 215" in again.stdout
+    headerless = akira(database_url, str(sync), "--tariff", tariff.name, "--mapping", "nope")
+    assert headerless.returncode == 1 and "no saved mapping named 'nope'" in headerless.stderr
