@@ -182,7 +182,10 @@ def _layout(conn, tariff_id: int, args: argparse.Namespace) -> tuple[Layout | No
     else:
         found = store.saved_layout(conn, tariff_id, None)
         if found:
-            source, layout = f"mapping {found[0]} (saved for this tariff or its terminator)", found[1]
+            source, layout = (
+                f"mapping {found[0]} (saved for this tariff or its terminator)",
+                found[1],
+            )
     columns = _columns(args.column)
     settings = {
         "header": False if args.no_header else None,
