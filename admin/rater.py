@@ -53,6 +53,9 @@ COPY_INTO = {
     for table in ("cdrs", "cdr_staging")
 }
 CREDIT_SYNC_SECONDS = 10.0  # every prepaid account's credit rewritten in Redis this often
+# The report rollups get one partial row per key and batch (the cdrs trigger); this often
+# they are merged (sql/schema.sql akira_compact_rollups), by whichever rater gets there first.
+COMPACT_SECONDS = 60.0
 # run_once goes on reading while the bus has more, at most this long: a batch is rated while
 # the one before it is written (one writer thread), so PostgreSQL and Python overlap.
 PIPELINE_SECONDS = 1.0
@@ -112,6 +115,7 @@ class Rater:
     _precisions: dict[str, int] = field(default_factory=dict)
     _partitions: set[tuple[int, int]] = field(default_factory=set)
     _credit_synced_at: float = 0.0
+    _compacted_at: float = field(default_factory=time.monotonic)
     _writer: ThreadPoolExecutor | None = None
 
     def __post_init__(self) -> None:
@@ -151,7 +155,15 @@ class Rater:
         if time.monotonic() - self._credit_synced_at >= CREDIT_SYNC_SECONDS:
             credit.sync(self.conn, self.redis)  # top-ups, limits changed, a Redis that restarted
             self._credit_synced_at = time.monotonic()
+        if time.monotonic() - self._compacted_at >= COMPACT_SECONDS:
+            self.compact_rollups()
         return result
+
+    def compact_rollups(self) -> int:
+        """Merge the rollups' partial rows; the rows merged away."""
+        merged = self.conn.execute(query("compact_rollups")).fetchone()[0]
+        self._compacted_at = time.monotonic()
+        return merged
 
     def close(self) -> None:
         if self._writer is not None:

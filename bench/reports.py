@@ -225,7 +225,7 @@ def load_cdrs(conn: psycopg.Connection, catalog: dict, count: int, trigger: bool
             for name, grain, keys in conn.execute("SELECT * FROM akira_rollups()").fetchall():
                 conn.execute(
                     conn.execute(
-                        "SELECT akira_rollup_statement(%s, %s, %s, %s)",
+                        "SELECT akira_rollup_statement(%s, %s, %s, %s, compacted => true)",
                         (name, grain, keys, "SELECT 1 AS sign, * FROM cdrs"),
                     ).fetchone()[0]
                 )

@@ -77,18 +77,22 @@ RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                            * 1000)::bigint END
 $$;
 
--- The upsert that adds signed CDR rows into one rollup: ``changes`` yields sign, then the cdrs
--- columns (+1 for a row written, -1 for one removed or replaced).
-CREATE FUNCTION akira_rollup_statement(rollup text, grain text, keys text[], changes text)
+-- The statement that adds signed CDR rows to one rollup: ``changes`` yields sign, then the
+-- cdrs columns (+1 for a row written, -1 for one removed or replaced). It appends one partial
+-- row per key and batch (a report sums them all; no row is locked, so raters never wait on one
+-- another); akira_compact_rollups merges them later.
+CREATE FUNCTION akira_rollup_statement(rollup text, grain text, keys text[], changes text,
+    compacted boolean DEFAULT false)
 RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     key_list text := array_to_string(ARRAY(SELECT quote_ident(k) FROM unnest(keys) k), ', ');
     source_keys text := array_to_string(ARRAY(SELECT 'c.' || quote_ident(k) FROM unnest(keys) k), ', ');
     positions text := array_to_string(ARRAY(SELECT generate_series(1, cardinality(keys) + 2)), ', ');
 BEGIN
-    RETURN format($upsert$
-        INSERT INTO %1$I AS r (bucket, %2$s, currency, attempts, calls, answered, effective,
-                                talk_seconds, billed_seconds, pdd_ms, pdd_attempts, revenue, cost)
+    RETURN format($insert$
+        INSERT INTO %1$I (bucket, %2$s, currency, attempts, calls, answered, effective,
+                          talk_seconds, billed_seconds, pdd_ms, pdd_attempts, revenue, cost,
+                          compacted)
         SELECT date_trunc(%3$L, c.started_at, 'UTC'), %4$s, c.currency,
                sum(c.sign), sum(c.sign * (c.attempt <= 1)::int),
                sum(c.sign * (c.answered_at IS NOT NULL)::int),
@@ -98,19 +102,54 @@ BEGIN
                    c.started_at, c.answered_at, c.ended_at)), 0),
                sum(c.sign * (akira_post_dial_delay_ms(c.terminator_id, c.sip_code,
                    c.started_at, c.answered_at, c.ended_at) IS NOT NULL)::int),
-               sum(c.sign * c.customer_price), sum(c.sign * c.vendor_cost)
+               sum(c.sign * c.customer_price), sum(c.sign * c.vendor_cost), %7$L
         FROM (%5$s) c
         GROUP BY %6$s
-        ORDER BY %6$s  -- concurrent raters lock rollup rows in one order
-        ON CONFLICT (bucket, %2$s, currency)
-        DO UPDATE SET attempts = r.attempts + excluded.attempts,
-            calls = r.calls + excluded.calls, answered = r.answered + excluded.answered,
-            effective = r.effective + excluded.effective,
-            talk_seconds = r.talk_seconds + excluded.talk_seconds,
-            billed_seconds = r.billed_seconds + excluded.billed_seconds,
-            pdd_ms = r.pdd_ms + excluded.pdd_ms, pdd_attempts = r.pdd_attempts + excluded.pdd_attempts,
-            revenue = r.revenue + excluded.revenue, cost = r.cost + excluded.cost
-        $upsert$, rollup, key_list, grain, source_keys, changes, positions);
+        $insert$, rollup, key_list, grain, source_keys, changes, positions, compacted);
+END
+$$;
+
+-- Merges the partial rows of every bucket that has new ones into one row per key (the rater
+-- calls it every minute; a report is right either way, only smaller after). A rater's rows
+-- that commit meanwhile are not deleted, so they are merged next time; a concurrent call
+-- returns at once. Returns the rows merged away; on TimescaleDB, 0 (no tables to merge).
+CREATE FUNCTION akira_compact_rollups() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    rollup record;
+    key_list text;
+    merged bigint;
+    total bigint := 0;
+BEGIN
+    IF akira_timescaledb_usable() OR NOT pg_try_advisory_xact_lock(hashtext('akira_compact_rollups')) THEN
+        RETURN 0;
+    END IF;
+    FOR rollup IN SELECT * FROM akira_rollups() LOOP
+        key_list := array_to_string(ARRAY(SELECT quote_ident(k) FROM unnest(rollup.keys) k), ', ');
+        EXECUTE format($merge$
+            WITH fresh AS (SELECT DISTINCT bucket FROM %1$I WHERE NOT compacted),
+            moved AS (
+                DELETE FROM %1$I r USING fresh WHERE r.bucket = fresh.bucket RETURNING r.*
+            ), merged AS (
+                INSERT INTO %1$I (bucket, %2$s, currency, attempts, calls, answered, effective,
+                                  talk_seconds, billed_seconds, pdd_ms, pdd_attempts, revenue,
+                                  cost, compacted)
+                SELECT bucket, %2$s, currency, sum(attempts), sum(calls), sum(answered),
+                       sum(effective), sum(talk_seconds), sum(billed_seconds), sum(pdd_ms),
+                       sum(pdd_attempts), sum(revenue), sum(cost), true
+                FROM moved GROUP BY bucket, %2$s, currency
+                -- what cancelled out (CDRs deleted) leaves nothing behind
+                HAVING sum(attempts) <> 0 OR sum(calls) <> 0 OR sum(answered) <> 0
+                    OR sum(effective) <> 0 OR sum(talk_seconds) <> 0
+                    OR sum(billed_seconds) <> 0 OR sum(pdd_ms) <> 0 OR sum(pdd_attempts) <> 0
+                    OR sum(revenue) <> 0 OR sum(cost) <> 0
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM moved) - (SELECT count(*) FROM merged)
+            $merge$, rollup.name, key_list) INTO merged;
+        total := total + merged;
+    END LOOP;
+    RETURN total;
 END
 $$;
 
@@ -186,14 +225,18 @@ BEGIN
                     pdd_attempts        bigint NOT NULL,  -- the attempts that have one
                     revenue             numeric NOT NULL,  -- customer_price, summed
                     cost                numeric NOT NULL,  -- vendor_cost, summed
-                    UNIQUE NULLS NOT DISTINCT (bucket, %s, currency)
+                    -- false: a batch's partial row, not yet merged (akira_compact_rollups)
+                    compacted           boolean NOT NULL DEFAULT false
                 )$table$,
                 rollup.name,
                 array_to_string(ARRAY(
                     SELECT format('%I %s', k, CASE WHEN k = 'customer_prefix' THEN 'text'
                                                     ELSE 'bigint' END)
-                    FROM unnest(rollup.keys) k), ', '),
-                key_columns);
+                    FROM unnest(rollup.keys) k), ', '));
+            EXECUTE format('CREATE INDEX %I ON %I (bucket)', rollup.name || '_bucket',
+                           rollup.name);
+            EXECUTE format('CREATE INDEX %I ON %I (bucket) WHERE NOT compacted',
+                           rollup.name || '_fresh', rollup.name);
         END IF;
     END LOOP;
     IF NOT akira_timescaledb_usable() THEN
@@ -219,7 +262,7 @@ BEGIN
     IF NOT akira_timescaledb_usable() THEN
         FOR rollup IN SELECT * FROM akira_rollups() LOOP
             EXECUTE akira_rollup_statement(rollup.name, rollup.grain, rollup.keys,
-                                           'SELECT 1 AS sign, * FROM cdrs');
+                                           'SELECT 1 AS sign, * FROM cdrs', compacted => true);
         END LOOP;
     END IF;
 END

@@ -66,3 +66,7 @@ DELETE FROM cdr_rejects WHERE id = ANY (%(ids)s);
 -- name: cdr_reject_still_failing
 UPDATE cdr_rejects SET error = %(error)s, retries = retries + 1, retried_at = now()
 WHERE id = %(id)s;
+
+-- name: compact_rollups
+-- The rollups' partial rows merged (sql/schema.sql akira_compact_rollups); the rows merged away.
+SELECT akira_compact_rollups();
