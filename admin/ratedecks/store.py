@@ -164,11 +164,11 @@ def apply(
         params = {"tariff_id": tariff.id}
         if result.delete_ids:
             conn.execute(query("rate_deck_delete_windows"), {**params, "ids": result.delete_ids})
-        if result.ends:
-            ids, ends = zip(*result.ends, strict=True)
-            conn.execute(
-                query("rate_deck_end_windows"), {**params, "ids": list(ids), "ends": list(ends)}
-            )
+        by_end: dict[datetime | None, list[int]] = {}
+        for row_id, end in result.ends:
+            by_end.setdefault(end, []).append(row_id)
+        for end, ids in by_end.items():
+            conn.execute(query("rate_deck_end_windows"), {**params, "end": end, "ids": ids})
         if result.inserts:
             try:
                 _copy_windows(conn, tariff.id, result)

@@ -20,9 +20,10 @@ COPY (
 DELETE FROM rates WHERE tariff_id = %(tariff_id)s AND id = ANY(%(ids)s);
 
 -- name: rate_deck_end_windows
-UPDATE rates r SET effective_to = e.effective_to
-FROM unnest(%(ids)s::bigint[], %(ends)s::timestamptz[]) AS e(id, effective_to)
-WHERE r.id = e.id AND r.tariff_id = %(tariff_id)s;
+-- One statement per new end (a deck has a few dates): ids by the primary key, where a join
+-- with unnest() made the planner scan and hash the whole tariff (7 s vs 3.6 s for 100k rows).
+UPDATE rates SET effective_to = %(end)s
+WHERE tariff_id = %(tariff_id)s AND id = ANY(%(ids)s::bigint[]);
 
 -- name: rate_deck_tariff_windows
 -- A tariff as the canonical layout exports it: every window in force at %(now)s or to come.
