@@ -221,7 +221,7 @@ def test_the_admin_places_test_calls_through_the_orchestrator(
         assert log_in(client, "nina").status_code == 303
         page = client.get("/noc")
         assert page.status_code == 200 and "<rect" in page.text and "Schedule audit" in page.text
-        assert "<td>mid</td><td class=\"num\">1</td><td class=\"num\">1</td>" in page.text
+        assert '<td>mid</td><td class="num">1</td><td class="num">1</td>' in page.text
         schema = client.get("/schema/openapi.json").json()["paths"]
         assert {"/api/v1/noc/test-calls", "/api/v1/noc/audits"} <= schema.keys()
     logged = platform.conn.execute(
