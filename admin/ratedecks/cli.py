@@ -227,7 +227,10 @@ def _omitted(args: argparse.Namespace) -> Omitted | None:
     if args.close_at:
         if args.omitted != "close":
             raise LayoutError("--close-at goes with --omitted close")
-        at = datetime.fromisoformat(args.close_at)
+        try:
+            at = datetime.fromisoformat(args.close_at)
+        except ValueError:
+            raise LayoutError(f"--close-at {args.close_at!r}: an ISO 8601 date or time") from None
         at = at if at.tzinfo else at.replace(tzinfo=UTC)
     return Omitted(OmittedMode(args.omitted), at)
 

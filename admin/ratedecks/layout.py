@@ -200,6 +200,8 @@ def header_fields(cells: Sequence[Cell]) -> dict[str, str]:
 def find_header(head: Sequence[Record], layout: Layout | None = None) -> tuple[int, list[str]]:
     """The header row's number and cells: the first row naming a code and a rate column (or
     every column ``layout`` names); the rows above it are a preamble."""
+    if not head:
+        raise LayoutError("the file has no rows")
     wanted = {str(c) for c in layout.columns.values()} if layout else None
     for number, cells in head:
         texts = [str(cell).strip() if cell is not None else "" for cell in cells]
