@@ -263,7 +263,8 @@ def cmd_override(args: argparse.Namespace, settings: Settings) -> int:
             with conn.transaction():
                 plan_id = rs.id_by_name(conn, "routing_plans", args.plan)
                 ids = [rs.id_by_name(conn, "terminators", t) for t in args.terminators]
-                rs.set_override(conn, plan_id, args.prefix, None if args.remove else ids)
+                chosen = None if args.remove else ids
+                rs.set_override(conn, plan_id, args.prefix, chosen, by=args.by)
         except (rs.SettingError, psycopg_errors()) as exc:
             sys.exit(f"akira plan override: {exc}")
     target = "(removed)" if args.remove else ", ".join(args.terminators)
@@ -278,7 +279,9 @@ def cmd_block(args: argparse.Namespace, settings: Settings) -> int:
         try:
             with conn.transaction():
                 plan_id = rs.id_by_name(conn, "routing_plans", args.plan) if args.plan else None
-                rs.block_prefix(conn, args.prefix, plan_id, args.reason, blocked=not args.remove)
+                rs.block_prefix(
+                    conn, args.prefix, plan_id, args.reason, blocked=not args.remove, by=args.by
+                )
         except (rs.SettingError, psycopg_errors()) as exc:
             sys.exit(f"akira block: {exc}")
     where = f"plan {args.plan}" if args.plan else "every plan"
@@ -297,7 +300,9 @@ def cmd_credentials(args: argparse.Namespace, settings: Settings) -> int:
         try:
             with conn.transaction():
                 originator_id = rs.id_by_name(conn, "originators", args.originator)
-                rs.add_credentials(conn, originator_id, args.username, ha1, args.network)
+                rs.add_credentials(
+                    conn, originator_id, args.username, ha1, args.network, by=args.by
+                )
         except (rs.SettingError, psycopg_errors()) as exc:
             sys.exit(f"akira device credentials: {exc}")
     print(f"{args.username} authenticates as {args.originator} from {args.network}")
@@ -699,6 +704,7 @@ def build_parser() -> argparse.ArgumentParser:
             override.add_argument("prefix")
             override.add_argument("terminators", nargs="*", metavar="TERMINATOR")
             override.add_argument("--remove", action="store_true", help="drop the override")
+            override.add_argument("--by", default=getpass.getuser(), help="who, for the audit log")
             override.set_defaults(run=cmd_override)
 
     block = commands.add_parser("block", help="block calls to a prefix (one plan or every plan)")
@@ -706,6 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
     block.add_argument("--plan", help="only this routing plan (default: every plan)")
     block.add_argument("--reason", default="", help="why, for the record")
     block.add_argument("--remove", action="store_true", help="unblock it")
+    block.add_argument("--by", default=getpass.getuser(), help="who, for the audit log")
     block.set_defaults(run=cmd_block)
 
     device = commands.add_parser("device", help="devices of customer trunks")
@@ -720,6 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--network", default="0.0.0.0/0", help="where the device may call from (CIDR)"
     )
     credentials.add_argument("--password-stdin", action="store_true")
+    credentials.add_argument("--by", default=getpass.getuser(), help="who, for the audit log")
     credentials.set_defaults(run=cmd_credentials)
 
     account = commands.add_parser(

@@ -197,16 +197,29 @@ def digest_ha1(username: str, realm: str, password: str) -> str:
 
 
 def add_credentials(
-    conn: psycopg.Connection, originator_id: int, username: str, ha1: str, network: str
+    conn: psycopg.Connection,
+    originator_id: int,
+    username: str,
+    ha1: str,
+    network: str,
+    *,
+    by: str = "cli",
 ) -> None:
     conn.execute(
         query("insert_credentials"),
         {"originator_id": originator_id, "network": network, "username": username, "ha1": ha1},
     )
+    audited = {"username": username, "network": network}  # never the HA1
+    _audit(conn, by, "originator", originator_id, "credentials", audited)
 
 
 def set_override(
-    conn: psycopg.Connection, plan_id: int, prefix: str, terminator_ids: list[int] | None
+    conn: psycopg.Connection,
+    plan_id: int,
+    prefix: str,
+    terminator_ids: list[int] | None,
+    *,
+    by: str = "cli",
 ) -> None:
     """This prefix of the plan always goes to these terminators in this order (None: no
     longer)."""
@@ -215,6 +228,8 @@ def set_override(
         conn.execute(query("set_override"), parameters)
     else:
         conn.execute(query("remove_override"), {"plan_id": plan_id, "prefix": prefix})
+    audited = {"prefix": prefix, "terminator_ids": terminator_ids or None}
+    _audit(conn, by, "routing_plan", plan_id, "override", audited)
 
 
 def block_prefix(
@@ -224,10 +239,20 @@ def block_prefix(
     reason: str = "",
     *,
     blocked: bool = True,
+    by: str = "cli",
 ) -> None:
     """No call of the plan (None: of any plan) may reach numbers under ``prefix``."""
     parameters = {"plan_id": plan_id, "prefix": prefix, "reason": reason}
     conn.execute(query("block_prefix" if blocked else "unblock_prefix"), parameters)
+    target = f"{'every plan' if plan_id is None else plan_id}:{prefix}"
+    _audit(conn, by, "blocked_prefix", target, "block" if blocked else "unblock", parameters)
+
+
+def _audit(conn, by: str, entity: str, entity_id: object, action: str, after: dict) -> None:
+    """The audit row of a routing write the CLI makes (the services write their own)."""
+    from admin.ledger import audit
+
+    audit(conn, by, entity, entity_id, action, after=after, request_id="cli")
 
 
 def id_by_name(conn: psycopg.Connection, table: str, name: str) -> int:

@@ -1,16 +1,12 @@
 """An operator's day in a real browser: headless Chromium (Debian's) driven by Playwright against
 ``akira serve``, on the same PostgreSQL database and Redis as this worker's Kamailio.
 
-Through the pages only: log in; create a customer, its tariff and a rate, its originator (on
-the e2e catalog's LCR plan) and its device; a vendor, its terminator (on the catalog's "mid
-deck") and a gateway pointing at a SIPp UAS of this test; publish from the header; ask the
-simulator; then a real SIPp call from the device's address, rated, found in /cdrs with its
-price. A full-page screenshot of each main page is kept (tests/e2e/browser.py says where).
-
-Routing plan entries are not writable in the UI yet, so the test puts the new terminator in the
-LCR plan, with an override of the called number's prefix to it, through the project's catalog
-code (``insert_routing_plan_entry``, ``routing_settings.set_override``); everything else is
-clicked and typed.
+Through the pages only: log in; create a vendor, its terminator (on the catalog's "mid deck")
+and a gateway pointing at a SIPp UAS of this test; a routing plan hunting that terminator; a
+customer, its tariff and a rate, its originator (on that plan) and its device; publish from the
+header; ask the simulator; then a real SIPp call from the device's address, rated, found in
+/cdrs with its price. A full-page screenshot of each main page is kept (tests/e2e/browser.py
+says where). Everything is clicked and typed.
 """
 
 from __future__ import annotations

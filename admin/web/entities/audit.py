@@ -21,8 +21,15 @@ class AuditRow:
     changed: list[str]
 
 
-# the services' writes, then the ledger's (an entry's kind; an account's billing terms)
-ACTIONS = ("create", "update", "delete", "topup", "adjustment", "invoice", "refund", "billing")
+# the services' writes; the ledger's (an entry's kind; an account's billing terms); the routing
+# commands', access's, live calls', rate decks' and notices' own
+ACTIONS = (
+    "create", "update", "delete",
+    "topup", "adjustment", "invoice", "refund", "billing",
+    "override", "block", "unblock", "credentials",
+    "logout", "disable", "revoke",
+    "drop", "import_rates", "set_notice_period",
+)  # fmt: skip
 
 AUDIT_LOG = Entity(
     slug="audit",
