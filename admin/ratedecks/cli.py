@@ -84,11 +84,15 @@ def add_rate_deck_commands(commands: argparse._SubParsersAction) -> None:
     out = out_kinds.add_parser(
         "rates",
         help="a tariff's windows in force or to come, in the canonical layout (DESIGN §6)",
-        description="Columns: prefix,destination,rate,initial_increment,next_increment,"
-        "connect_fee,effective_from,effective_to. It imports back with --mapping canonical.",
+        description="Canonical columns: prefix,destination,rate,initial_increment,"
+        "next_increment,connect_fee,effective_from,effective_to; or a vendor's layout with "
+        "--mapping. The file imports back with the same --mapping.",
     )
     out.add_argument("--tariff", required=True, help="the tariff's name or id")
     out.add_argument("--out", type=Path, required=True, help="FILE.csv or FILE.xlsx")
+    out.add_argument(
+        "--mapping", help="a vendor's layout: a saved mapping or a preset (default canonical)"
+    )
     out.set_defaults(run=cmd_export_rates)
 
 
@@ -102,8 +106,12 @@ def cmd_export_rates(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with psycopg.connect(settings.database_url) as conn:
             tariff = store.find_tariff(conn, args.tariff)
-            count = export(conn, tariff.id, args.out)
-    except ServiceError as refused:
+            layout = PRESETS.get(args.mapping or "canonical")
+            if layout is None:
+                found = store.saved_layout(conn, tariff.id, args.mapping)
+                layout = found[1] if found else None
+            count = export(conn, tariff.id, args.out, layout=layout, currency=tariff.currency)
+    except (ServiceError, LayoutError) as refused:
         print(f"akira export rates: {refused}", file=sys.stderr)
         return 1
     except (OSError, psycopg.OperationalError) as exc:

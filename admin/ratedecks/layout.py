@@ -162,7 +162,7 @@ PRESETS: dict[str, Layout] = {
         header=False,
     ),
     # IXC Softswitch price lists: code;country;price with a decimal comma
-    "ixc": Layout({"code": 1, "destination": 2, "rate": 3}, header=False),
+    "ixc": Layout({"code": 1, "destination": 2, "rate": 3}, header=False, decimal=","),
     # Freeside: destination name, country code [area,area…], rate per minute
     "freeside": Layout({"destination": 1, "code": 2, "rate": 3}, header=False),
     # DESIGN §6: prefix,destination,rate,initial_increment,next_increment,connect_fee,

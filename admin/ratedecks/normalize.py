@@ -159,6 +159,9 @@ def _start(rate: DeckRate) -> datetime:
 def _header(sheet: Sheet, layout: Layout) -> tuple[int, list[str]]:
     if not layout.header:
         return 0, []
+    if sheet.head and all(isinstance(c, int) for c in layout.columns.values()):
+        number, cells = sheet.head[0]  # columns by position: the header only to be skipped
+        return number, [values.text_of(cell) for cell in cells]
     if layout.header_row is not None:
         for number, cells in sheet.head:
             if number == layout.header_row:

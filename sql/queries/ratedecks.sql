@@ -26,9 +26,9 @@ UPDATE rates SET effective_to = %(end)s
 WHERE tariff_id = %(tariff_id)s AND id = ANY(%(ids)s::bigint[]);
 
 -- name: rate_deck_tariff_windows
--- A tariff as the canonical layout exports it: every window in force at %(now)s or to come.
+-- A tariff as an export writes it: every window in force at %(now)s or to come.
 SELECT prefix, destination, rate, initial_increment, next_increment, connect_fee,
-       effective_from, effective_to
+       minimum_duration, effective_from, effective_to
 FROM rates
 WHERE tariff_id = %(tariff_id)s AND (effective_to IS NULL OR effective_to > %(now)s)
 ORDER BY prefix, effective_from;

@@ -16,7 +16,8 @@ import pytest
 from admin import catalog
 from admin.ratedecks import store
 from admin.ratedecks.diff import Category, Omitted, OmittedMode, OmittedUnchosen
-from admin.ratedecks.layout import PRESETS
+from admin.ratedecks.export import export
+from admin.ratedecks.layout import PRESETS, LayoutError
 from admin.ratedecks.normalize import read_deck
 from admin.services import Actor
 from admin.staleness import staleness
@@ -341,3 +342,20 @@ def test_a_mapping_saved_for_a_terminator_reads_its_next_deck(database_url, conn
     assert "mapping SyncSwitch" in again.stdout and "unchanged 215" in again.stdout
     headerless = akira(database_url, str(sync), "--tariff", tariff.name, "--mapping", "nope")
     assert headerless.returncode == 1 and "no saved mapping named 'nope'" in headerless.stderr
+
+
+def test_an_export_in_a_vendors_layout_imports_back_with_it(database_url, conn, tariff, tmp_path):
+    ixc = SAMPLES / "variants" / "variant_ixc_semicolon_decimal_comma.csv"
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    store.apply(conn, tariff, read_deck(ixc, PRESETS["ixc"]), None, OLGA, now=now)
+    out = tmp_path / "ixc.csv"
+    assert export(conn, tariff.id, out, layout=PRESETS["ixc"], now=now) == 215
+    assert "93;Afghanistan - Fixed;0,03284" in out.read_text().splitlines()
+    again = store.apply(conn, tariff, read_deck(out, PRESETS["ixc"]), None, OLGA, now=now)
+    assert again.writes == 0
+    # a scheduled change cannot be said in a layout without dates: refused, not flattened
+    later = tmp_path / "later.csv"
+    later.write_text("code,rate,effective_date\n93,0.5,2026-02-01\n")
+    store.apply(conn, tariff, read_deck(later), Omitted(OmittedMode.KEEP), OLGA, now=now)
+    with pytest.raises(LayoutError, match="93 has a window ending 2026-02-01: this layout"):
+        export(conn, tariff.id, tmp_path / "no.csv", layout=PRESETS["ixc"], now=now)
