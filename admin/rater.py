@@ -6,7 +6,9 @@ cdrs plus its call charges; a batch holding a CDR already stored goes through th
 table and one set-based merge instead), and acknowledges only after the commit. While one
 thread writes a batch, the next is read and rated, so Python and PostgreSQL work at the same
 time (bench/cdr_ingest.py). A crash between commit and ack replays the batch, which the merge
-skips (idempotent on call_id, attempt). An event that cannot be
+skips (idempotent on call_id, attempt); the cdrs trigger adds exactly the rows a batch wrote
+to the report rollups in the same transaction, and ``run_once`` merges their partial rows every
+minute (docs/reports.md). An event that cannot be
 rated is stored in ``cdr_rejects`` with the reason and acknowledged, so it can neither block
 the bus nor be lost; ``akira cdr retry`` rates it again once the cause is fixed. PostgreSQL,
 Redis or bus failures are retried with back-off; the worker never crashes on them. Events

@@ -30,7 +30,7 @@ from admin.reports.query import Report, ReportRequest, ReportRow
 from admin.web import crud
 from admin.web.permissions import REPORTS_VIEW, needs
 from admin.web.resources import Database
-from admin.web.table import Column, Kind, money, render_rows
+from admin.web.table import Cell, Column, Kind, money, render_rows
 
 CHART_BARS = 15  # a bar chart shows the first rows of the table, as sorted
 BREAKDOWN_ROWS = 20
@@ -142,6 +142,15 @@ def columns_for(dimension: dimensions.Dimension) -> tuple[Column, ...]:
     )
 
 
+def rendered(columns: tuple[Column, ...], rows: list[ReportRow]) -> list[list[Cell]]:
+    """The table's cells; a row without a key (no vendor tried) links nowhere."""
+    cells = render_rows(columns, rows)
+    for row, line in zip(rows, cells, strict=True):
+        if row.key is None and line[0].href:
+            line[0] = replace(line[0], href=None)
+    return cells
+
+
 def chart_for(report: Report, measure_name: str) -> Any:
     measure = measures.BY_NAME[measure_name]
     title = f"{measure.label} by {report.request.dimension.label.lower()}"
@@ -209,7 +218,7 @@ def _context(path: str, params: dict[str, Any], report: Report, chart: str) -> d
         "params": params,
         "request_shown": shown,
         "columns": columns,
-        "rows": render_rows(columns, report.rows),
+        "rows": rendered(columns, report.rows),
         "sort_links": sort_links,
         "chart": chart_for(report, chart),
         "chart_measure": chart,
@@ -331,7 +340,7 @@ def _traffic_handler(side: str) -> Any:
             )  # fmt: skip
             report = await reports.run_async(db, by)
             columns = columns_for(by.dimension)
-            tables.append((by.dimension.label, columns, render_rows(columns, report.rows)))
+            tables.append((by.dimension.label, columns, rendered(columns, report.rows)))
         chart = params.get("chart") or "attempts"
         context = _context(request.url.path, fixed, series, chart)
         return Template(
