@@ -153,7 +153,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     call_request = simulate.request(
         args.number, call_id=args.call_id, forced_terminator=args.terminator, **request_args
     )
-    print(json.dumps(simulate.simulate(snapshot, call_request, down), indent=2))
+    quality = simulate.live_quality(settings.snapshot_dir)
+    print(json.dumps(simulate.simulate(snapshot, call_request, down, quality), indent=2))
     return 0
 
 
@@ -815,6 +816,9 @@ def build_parser() -> argparse.ArgumentParser:
     from admin import calls_cli
 
     calls_cli.add_commands(commands)  # akira calls list|drop
+    from admin import quality_cli
+
+    quality_cli.add_commands(commands)  # akira quality publish|show
     from admin.noc import cli as noc_cli
 
     noc_cli.add_commands(commands)  # akira noc serve|call|results|audit|trunk

@@ -28,6 +28,8 @@ class Settings:
     secure_cookies: bool
     alert_webhook_url: str = ""  # where `akira alerts --deliver` POSTs the outbox
     alert_webhook_secret: str = ""  # signs each POST (HMAC-SHA256) when set
+    quality_window_minutes: int = 60  # the recent traffic vendors' quality is judged on
+    quality_interval: float = 60.0  # seconds between `akira quality publish --every` rounds
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -48,4 +50,6 @@ class Settings:
             secure_cookies=env.get("AKIRA_SECURE_COOKIES", "0") == "1",
             alert_webhook_url=env.get("AKIRA_ALERT_WEBHOOK_URL", ""),
             alert_webhook_secret=env.get("AKIRA_ALERT_WEBHOOK_SECRET", ""),
+            quality_window_minutes=int(env.get("AKIRA_QUALITY_WINDOW_MINUTES", "60")),
+            quality_interval=float(env.get("AKIRA_QUALITY_SECONDS", "60")),
         )

@@ -7,6 +7,7 @@ they are not here yet, so only a version seen for the first time costs a downloa
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import sys
 from collections.abc import Iterable, Iterator
@@ -18,10 +19,11 @@ from redis import Redis
 from kemi.explain import explain
 from kemi.health import cluster_down
 from kemi.pipeline import REJECTIONS, Call, decide
+from kemi.quality import QualityTable
 from kemi.rates import money_text
 from kemi.request import CallRequest
 from kemi.snapshot import Snapshot
-from kemi.snapshot_sync import SnapshotSync
+from kemi.snapshot_sync import SnapshotSync, SyncError
 from kemi.store import SnapshotStore
 
 
@@ -46,14 +48,25 @@ def check_time(snapshot: Snapshot, at: datetime | None) -> None:
 
 
 def live_snapshot(redis: Redis | None, snapshot_dir: str) -> Snapshot:
-    """The live snapshot, mapped; without Redis, the one installed here."""
+    """The live snapshot, mapped; without Redis, the one installed here. The quality table
+    in force is fetched too (``live_quality`` maps it)."""
     if redis is not None:
-        SnapshotSync(redis, snapshot_dir, node="simulate").sync_current()
+        sync = SnapshotSync(redis, snapshot_dir, node="simulate")
+        sync.sync_current()
+        with contextlib.suppress(SyncError):  # expired in Redis: the one installed here
+            sync.sync_quality()
     store = SnapshotStore(snapshot_dir)
     store.refresh()
     if store.snapshot is None:
         raise NoSnapshot(f"no snapshot published (nor installed in {snapshot_dir})")
     return store.snapshot
+
+
+def live_quality(snapshot_dir: str) -> QualityTable | None:
+    """The vendors' quality table installed here (what the engine judges vendors by)."""
+    store = SnapshotStore(snapshot_dir)
+    store.refresh_quality()
+    return store.quality
 
 
 def gateways_down(redis: Redis | None, node: str | None = None) -> frozenset[str]:
@@ -91,9 +104,12 @@ def request(
 
 
 def simulate(
-    snapshot: Snapshot, call_request: CallRequest, down: frozenset[str] = frozenset()
+    snapshot: Snapshot,
+    call_request: CallRequest,
+    down: frozenset[str] = frozenset(),
+    quality: QualityTable | None = None,
 ) -> dict[str, Any]:
-    call = decide(snapshot, call_request, down)
+    call = decide(snapshot, call_request, down, quality)
     at = datetime.fromtimestamp(call_request.at_ms / 1000, UTC)
     return {
         "snapshot_version": snapshot.version,

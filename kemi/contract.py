@@ -13,6 +13,9 @@ Redis (``{v}`` is a snapshot version, an integer from ``SNAPSHOT_SEQ``):
   ...; content-addressed, so an unchanged one is neither compiled, uploaded nor fetched again
 - ``akira:nodes``             -> hash: node name -> JSON of what it has prepared and installed
 - ``akira:cdr``               -> stream of CDR events, one per call attempt
+- ``akira:quality``           -> ``{sha256}`` of the quality table in force (kemi.quality),
+  published beside the snapshot by ``akira quality publish``, every minute
+- ``akira:quality:{sha256}``  -> that table's file, zlib; expires (a stopped job leaves none)
 
 A node's snapshot directory (``AKIRA_SNAPSHOT_DIR``), written only by its sync process:
 
@@ -20,6 +23,8 @@ A node's snapshot directory (``AKIRA_SNAPSHOT_DIR``), written only by its sync p
                               (kemi.route_table), mapped by workers
 - ``versions/{v}.json``       manifests, written after every tariff they name
 - ``current``                 the version the node's workers route with (renamed into place)
+- ``quality/{sha256}``        quality tables (kemi.quality), mapped by workers
+- ``quality/current``         the digest of the one in force (renamed into place)
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from __future__ import annotations
 import os
 
 # Bump when the manifest or routing document changes; the engine refuses any other value.
-SNAPSHOT_FORMAT = 3
+SNAPSHOT_FORMAT = 4
 # Bump when the CDR event fields change; the rater refuses unknown versions.
 CDR_EVENT_FORMAT = 3
 
@@ -40,6 +45,8 @@ FILE_DIGESTS = "akira:file:digests"  # set of stored files, for cleanup
 FILE_CHUNK = 32 << 20  # bytes of a file per Redis value, before compression
 TARIFF_ROWS = "akira:tariff:rows"  # "id:revision@created:closed" -> its rows digest (cache)
 NODES = "akira:nodes"
+QUALITY_POINTER = "akira:quality"
+QUALITY_KEEP_SECONDS = 3600  # a quality table's file stays in Redis this long
 NODE_ALIVE_SECONDS = 3.0  # a node that has not reported for this long is not waited for
 
 # The CDR bus (kemi.bus). Redis: the stream, its consumer group, the entry's one field.
@@ -68,3 +75,15 @@ def manifest_path(directory: str, version: int) -> str:
 
 def current_path(directory: str) -> str:
     return os.path.join(directory, "current")
+
+
+def quality_key(digest: str) -> str:
+    return f"akira:quality:{digest}"
+
+
+def quality_path(directory: str, digest: str) -> str:
+    return os.path.join(directory, "quality", digest)
+
+
+def quality_current_path(directory: str) -> str:
+    return os.path.join(directory, "quality", "current")

@@ -42,6 +42,7 @@ def explain(call: Call) -> dict[str, Any]:
                 "terminator_id": c.terminator.id,
                 "terminator": c.terminator.name,
                 "vendor_rate": terms(c.rate),
+                "demoted": c.demoted,  # under the plan's quality thresholds (see the trace)
                 "gateways": [
                     g.uri(vendor_number(c.terminator, call.called))
                     for g in c.terminator.gateways

@@ -21,6 +21,7 @@ class Candidate(NamedTuple):  # a tuple: made for every vendor of every call
     entry: PlanEntry
     position: int  # order of the entry in the routing plan
     rate: Rate  # the vendor's rate for this number (money in 1e-8 units)
+    demoted: bool = False  # its quality is under the plan's thresholds (kemi.quality.judge)
 
 
 Strategy = Callable[[list[Candidate], str], list[Candidate]]
@@ -72,3 +73,13 @@ def by_weight(candidates: list[Candidate], seed: str) -> list[Candidate]:
         return candidate.entry.weight / -math.log(uniform)
 
     return sorted(candidates, key=lambda c: (-score(c), c.terminator.id))
+
+
+@strategy("quality_then_cost")
+def quality_then_cost(candidates: list[Candidate], seed: str) -> list[Candidate]:
+    """Vendors whose quality meets the plan's thresholds (or that have too few attempts to be
+    judged) first, those under them after; each group cheapest first, then plan priority, then
+    terminator id. The route stage judges (kemi.stages); only this strategy asks it to."""
+    return sorted(
+        candidates, key=lambda c: (c.demoted, c.rate.rate, c.entry.priority, c.terminator.id)
+    )

@@ -19,6 +19,7 @@ from typing import NamedTuple
 from kemi import stages
 from kemi.context import CallContext, Side, Target
 from kemi.lcr import Candidate
+from kemi.quality import QualityTable
 from kemi.rates import Rate
 from kemi.request import CallRequest
 from kemi.snapshot import Originator, RoutingPlan, Snapshot, Tariff
@@ -63,6 +64,7 @@ class Call:
 
     request: CallRequest
     down: frozenset[str] = frozenset()  # gateways this node's health checks find down
+    quality: QualityTable | None = None  # vendors' quality by destination (kemi.quality)
     reason: str | None = None
     stage: str = ""  # the stage that decided (rejected, or the last one)
     originator: Originator | None = None
@@ -147,9 +149,14 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 )
 
 
-def decide(snapshot: Snapshot, request: CallRequest, down: frozenset[str] = frozenset()) -> Call:
+def decide(
+    snapshot: Snapshot,
+    request: CallRequest,
+    down: frozenset[str] = frozenset(),
+    quality: QualityTable | None = None,
+) -> Call:
     """Every stage but capacity (``apply_capacity``, once the cluster state is known)."""
-    call = Call(request, down)
+    call = Call(request, down, quality)
     for name, stage in STAGES:
         call.stage = name
         reason = stage(snapshot, call)

@@ -299,7 +299,7 @@ class Router:
         if replied:
             return EXIT
         request = self._read_request(snapshot, auth_user)
-        call = decide(snapshot, request, store.down)
+        call = decide(snapshot, request, store.down, store.quality)
         if call.originator is None:  # nobody to bill, nobody to tell
             if snapshot.may_authenticate(request.src_ip):
                 KSR.auth.auth_challenge(self.settings.auth_realm, QOP_AUTH)

@@ -15,6 +15,7 @@ from typing import Any
 
 from kemi.contract import SNAPSHOT_FORMAT
 from kemi.number_rules import Rule
+from kemi.quality import Thresholds
 from kemi.rates import TariffFile
 from kemi.route_table import RouteTable
 
@@ -105,6 +106,21 @@ class RoutingPlan:
     answer_timeout: int  # seconds a vendor has for a final reply
     overrides: tuple[Override, ...]
     blocked: frozenset[str]  # prefixes no call of this plan may reach
+    # quality thresholds, read by the quality_then_cost strategy (kemi.quality.judge)
+    quality_min_attempts: int = 20  # fewer attempts in the window: the vendor is not judged
+    quality_min_asr: int | None = None  # 1/100 of a percent
+    quality_min_acd: int | None = None  # seconds
+    quality_max_pdd_ms: int | None = None
+    quality_drop: bool = False  # a vendor under them is dropped, not just put last
+
+    @property
+    def quality_thresholds(self) -> Thresholds:
+        return Thresholds(
+            self.quality_min_attempts,
+            self.quality_min_asr,
+            self.quality_min_acd,
+            self.quality_max_pdd_ms,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,3 +46,28 @@ def installed_version(directory: str) -> int | None:
 def install(directory: str, version: int) -> None:
     """Make ``version`` (whose files are all here) the one the node's workers route with."""
     write_atomic(contract.current_path(directory), [f"{version}\n".encode()])
+
+
+def installed_quality(directory: str) -> str | None:
+    """The digest of the quality table the node's workers judge vendors by, if any."""
+    try:
+        with open(contract.quality_current_path(directory), encoding="ascii") as pointer:
+            return pointer.read().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def install_quality(directory: str, digest: str, keep: int = 2) -> None:
+    """Make the quality table ``digest`` (its file already here) the one in force; older
+    tables but the last ``keep`` are removed (a worker mapping one keeps its pages)."""
+    write_atomic(contract.quality_current_path(directory), [f"{digest}\n".encode()])
+    folder = os.path.dirname(contract.quality_current_path(directory))
+    tables = [
+        entry
+        for entry in os.scandir(folder)
+        if entry.is_file() and not entry.name.startswith(".") and entry.name != "current"
+    ]
+    tables.sort(key=lambda entry: entry.stat().st_mtime, reverse=True)
+    for entry in tables[keep:]:
+        if entry.name != digest:
+            os.unlink(entry.path)

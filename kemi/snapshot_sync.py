@@ -15,6 +15,7 @@ switches (Linux frees an unlinked file's pages with the last mapping).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -25,7 +26,13 @@ from redis import Redis, RedisError
 
 from kemi import contract
 from kemi.snapshot import manifest_files
-from kemi.snapshot_files import install, installed_version, write_atomic
+from kemi.snapshot_files import (
+    install,
+    install_quality,
+    installed_quality,
+    installed_version,
+    write_atomic,
+)
 
 
 class SyncError(Exception):
@@ -58,8 +65,12 @@ class SnapshotSync:
     def poll(self) -> None:
         """One round: report, fetch what is missing, install the live version."""
         try:
-            current, pending = self.redis.mget(contract.SNAPSHOT_POINTER, contract.SNAPSHOT_PENDING)
+            current, pending, quality = self.redis.mget(
+                contract.SNAPSHOT_POINTER, contract.SNAPSHOT_PENDING, contract.QUALITY_POINTER
+            )
             self._ensure_functions()
+            if quality is not None:
+                self.sync_quality(quality.decode() if isinstance(quality, bytes) else quality)
             for version in {int(v) for v in (pending, current) if v is not None}:
                 self.prepare(version)
             if current is not None and installed_version(self.directory) != int(current):
@@ -95,6 +106,27 @@ class SnapshotSync:
         if installed_version(self.directory) != version:
             install(self.directory, version)
         return version
+
+    def sync_quality(self, digest: str | None = None) -> str | None:
+        """Have the quality table in force here (kemi.quality); its digest. Each file is
+        checked against its digest, so a newer table published meanwhile is never installed
+        under an older name."""
+        if digest is None:
+            raw = self.redis.get(contract.QUALITY_POINTER)
+            if raw is None:
+                return None
+            digest = raw.decode() if isinstance(raw, bytes) else raw
+        if installed_quality(self.directory) == digest:
+            return digest
+        blob = self.redis.get(contract.quality_key(digest))
+        if blob is None:
+            raise SyncError(f"quality table {digest} is not in Redis")
+        data = zlib.decompress(blob)
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise SyncError(f"quality table {digest}: its content has another digest")
+        write_atomic(contract.quality_path(self.directory, digest), [data])
+        install_quality(self.directory, digest)
+        return digest
 
     def prepare(self, version: int) -> None:
         """Have every file of ``version`` here; the manifest is written last."""

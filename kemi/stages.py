@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from kemi import normalize
 from kemi.lcr import STRATEGIES, Candidate
 from kemi.number_rules import apply_rules
+from kemi.quality import judge
 from kemi.rates import Rate, money_text
 from kemi.route_table import RouteTableError
 from kemi.snapshot import Originator, RoutingPlan, Snapshot, Terminator
@@ -40,6 +41,9 @@ DROP_UNHEALTHY = "unhealthy"
 DROP_CPS = "cps-limit"
 DROP_CONCURRENCY = "concurrency-limit"
 DROP_ATTEMPTS = "attempts-exhausted"
+DROP_QUALITY = "below-quality"
+
+QUALITY_STRATEGY = "quality_then_cost"  # the strategy that judges vendors by their quality
 
 
 def identify(snapshot: Snapshot, call: Call) -> str | None:
@@ -239,9 +243,38 @@ def route(snapshot: Snapshot, call: Call) -> str | None:
             candidates.append(Candidate(terminator, entry, order, vendor_rate))
         else:
             dropped.append(Dropped(terminator.id, terminator.name, reason, vendor_rate))
+    if override is None and plan.strategy == QUALITY_STRATEGY:
+        candidates = _judge_quality(call, plan, candidates)
     order = STRATEGIES["static" if override is not None else plan.strategy]
     call.routes = order(candidates, call.request.call_id)
     return None if call.routes else "no-vendor"
+
+
+def _judge_quality(call: Call, plan: RoutingPlan, candidates: list[Candidate]) -> list[Candidate]:
+    """Each vendor's quality for the call's destination (the customer prefix it matched)
+    against the plan's thresholds: one lookup per candidate in the mapped quality table. A
+    vendor under them is demoted (the strategy puts it after the others) or, if the plan says
+    so, dropped; why goes in the trace. No table, or an expired one (the job stopped): nobody
+    is judged. An override or a NOC test call names its vendors itself: never judged."""
+    table = call.quality
+    if table is None or table.expires_at <= call.request.at:
+        call.trace.append("quality not judged: no current quality table")
+        return candidates
+    assert call.customer_rate is not None
+    thresholds, prefix = plan.quality_thresholds, call.customer_rate.prefix
+    kept = []
+    for candidate in candidates:
+        terminator = candidate.terminator
+        why = judge(thresholds, table.measured(terminator.id, prefix))
+        if why is None:
+            kept.append(candidate)
+        elif plan.quality_drop:
+            call.trace.append(f"quality drops {terminator.id} on {prefix}: {why}")
+            call.drop(terminator.id, terminator.name, DROP_QUALITY, candidate.rate)
+        else:
+            call.trace.append(f"quality demotes {terminator.id} on {prefix}: {why}")
+            kept.append(candidate._replace(demoted=True))
+    return kept
 
 
 def _forced(call: Call) -> tuple[int] | None:

@@ -4,9 +4,10 @@ Workers never ask Redis for routing data: the node's sync process (kemi.snapshot
 each version's files in the directory and renames ``current`` when it is live. A worker looks
 at ``current`` at most once per ``check_interval`` and switches by mapping the new version's
 tariff files — files it already maps (same digest) are reused, so a publish that changed one
-deck costs one ``mmap``. When the directory is empty or a version cannot be loaded, the worker
-keeps routing from what it has. The node's vendor health (kemi.health) is read at the same
-pace.
+deck costs one ``mmap``. The quality table (kemi.quality), installed beside the snapshot, is
+mapped the same way when its digest changes. When the directory is empty or a version cannot
+be loaded, the worker keeps routing from what it has. The node's vendor health (kemi.health)
+is read at the same pace.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any
 from kemi import contract
 from kemi.arrays_file import ArraysError
 from kemi.health import read_down
+from kemi.quality import QualityError, QualityTable
 from kemi.rates import TariffError
 from kemi.route_table import RouteTableError
 from kemi.snapshot import Snapshot, SnapshotError, decode_manifest
-from kemi.snapshot_files import installed_version
+from kemi.snapshot_files import installed_quality, installed_version
 
 
 class SnapshotStore:
@@ -44,6 +46,7 @@ class SnapshotStore:
         self._next_check = 0.0
         self._last_error = ""
         self.down: frozenset[str] = frozenset()  # gateways the node's probes find down
+        self.quality: QualityTable | None = None  # vendors' quality by destination, if any
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -60,6 +63,7 @@ class SnapshotStore:
 
     def refresh(self) -> None:
         self.down = read_down(self.directory)
+        self.refresh_quality()
         try:
             version = installed_version(self.directory)
             if version is None:
@@ -83,6 +87,16 @@ class SnapshotStore:
         ) as exc:
             held = self._snapshot.version if self._snapshot else None
             self._report(f"snapshot refresh failed, keeping version {held}: {exc!r}")
+
+    def refresh_quality(self) -> None:
+        """Map the quality table the node's sync installed, when it changed."""
+        digest = installed_quality(self.directory)
+        if digest is None or (self.quality is not None and self.quality.digest == digest):
+            return
+        try:
+            self.quality = QualityTable(contract.quality_path(self.directory, digest), digest)
+        except (OSError, ValueError, KeyError, ArraysError, QualityError) as exc:
+            self._report(f"quality table {digest} not mapped, keeping the one held: {exc!r}")
 
     def load(self, version: int) -> Snapshot:
         try:

@@ -97,7 +97,8 @@ CREATE TABLE routing_plans (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name            text NOT NULL UNIQUE CHECK (name <> ''),
     strategy        text NOT NULL DEFAULT 'least_cost'
-                    CHECK (strategy IN ('least_cost', 'priority', 'weight', 'static')),
+                    CHECK (strategy IN ('least_cost', 'priority', 'weight', 'static',
+                                        'quality_then_cost')),
     -- vendor replies that end the hunt: the customer gets that reply, no other vendor is tried
     hunt_stop_codes integer[] NOT NULL DEFAULT '{404,486,487}',
     -- route to vendors dearer than the customer's rate (margin protection off)
@@ -109,7 +110,16 @@ CREATE TABLE routing_plans (
     max_attempts    smallint NOT NULL DEFAULT 10 CHECK (max_attempts BETWEEN 1 AND 100),
     -- seconds a vendor has for its first provisional reply, and for its final one
     ring_timeout    smallint NOT NULL DEFAULT 3 CHECK (ring_timeout BETWEEN 1 AND 60),
-    answer_timeout  smallint NOT NULL DEFAULT 60 CHECK (answer_timeout BETWEEN 1 AND 300)
+    answer_timeout  smallint NOT NULL DEFAULT 60 CHECK (answer_timeout BETWEEN 1 AND 300),
+    -- quality_then_cost: a vendor whose ASR (%), ACD (s) or PDD (s) for the destination, over
+    -- the quality window, is under these goes after the others (out, with quality_drop); one
+    -- with fewer attempts there is not judged (docs/engine.md, Quality routing)
+    quality_min_attempts integer NOT NULL DEFAULT 20
+                    CHECK (quality_min_attempts BETWEEN 1 AND 1000000),
+    quality_min_asr numeric(5, 2) CHECK (quality_min_asr BETWEEN 0 AND 100),
+    quality_min_acd integer CHECK (quality_min_acd BETWEEN 0 AND 86400),
+    quality_max_pdd numeric(6, 3) CHECK (quality_max_pdd > 0),
+    quality_drop    boolean NOT NULL DEFAULT false
 );
 
 -- This prefix of this plan always goes to these terminators, in this order.
@@ -852,4 +862,5 @@ ALTER TABLE notification_outbox
         CHECK (kind <> 'rate-sheet' OR detail ? 'files');
 
 INSERT INTO schema_migrations (version) VALUES ('0001'), ('0002'), ('0003'), ('0004'), ('0005'),
-    ('0006'), ('0007'), ('0008'), ('0009'), ('0010'), ('0011'), ('0012'), ('0013'), ('0014');
+    ('0006'), ('0007'), ('0008'), ('0009'), ('0010'), ('0011'), ('0012'), ('0013'), ('0014'),
+    ('0015');

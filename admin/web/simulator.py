@@ -60,7 +60,9 @@ def _decide(settings: Settings, src_ip: str, number: str, at: datetime | None) -
         raise ValidationException(str(exc), extra={"at": str(exc)}) from exc
     finally:
         redis.close()
-    return simulate.simulate(snapshot, simulate.request(number, src_ip=src_ip, at=at), down)
+    call_request = simulate.request(number, src_ip=src_ip, at=at)
+    quality = simulate.live_quality(settings.snapshot_dir)
+    return simulate.simulate(snapshot, call_request, down, quality)
 
 
 async def _answer(request: Request, src_ip: str, number: str, at: str | None) -> dict[str, Any]:

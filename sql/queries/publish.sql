@@ -39,11 +39,15 @@ JOIN companies c ON c.id = t.company_id
 ORDER BY t.id;
 
 -- name: publish_routing_plans
--- Money in 1e-8 units and the margin percent in 1/10000 of a percent: the engine compares ints.
+-- Money in 1e-8 units, the margin percent in 1/10000 of a percent, the quality ASR in 1/100 of
+-- a percent and its PDD in ms: the engine compares ints.
 SELECT p.id, p.name, p.strategy, p.hunt_stop_codes, p.allow_loss,
        (p.min_margin * 100000000)::bigint AS min_margin,
        (p.min_margin_percent * 10000)::integer AS min_margin_percent,
        p.max_attempts, p.ring_timeout, p.answer_timeout,
+       p.quality_min_attempts, (p.quality_min_asr * 100)::integer AS quality_min_asr,
+       p.quality_min_acd, (p.quality_max_pdd * 1000)::integer AS quality_max_pdd_ms,
+       p.quality_drop,
        coalesce(
            (SELECT json_agg(json_build_object('terminator_id', e.terminator_id,
                                               'priority', e.priority, 'weight', e.weight)

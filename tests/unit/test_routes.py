@@ -28,6 +28,7 @@ class Store:
     def __init__(self, snapshot) -> None:
         self.snapshot = snapshot
         self.down = frozenset()
+        self.quality = None
 
     def current(self):
         return self.snapshot
