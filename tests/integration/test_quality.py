@@ -1,0 +1,107 @@
+"""Quality routing's table, computed from the CDR rollups (issue 10 part 5): CDR events go
+through the real rater (rollups by the cdrs trigger), ``akira quality publish``'s function sums
+the minute rollup of the window per terminator and customer prefix, and a node's snapshot sync
+installs the table its workers map and judge vendors with."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from admin.quality import publish_quality
+from admin.rater import Rater
+from kemi import contract
+from kemi.bus import RedisStreamBus
+from kemi.quality import Measured, Thresholds, judge
+from kemi.snapshot_files import installed_quality
+from kemi.snapshot_sync import SnapshotSync
+from kemi.store import SnapshotStore
+from tests.integration.test_rater import T0, event, run_until, send
+
+pytestmark = pytest.mark.integration
+
+MINUTE = 60_000
+NOW = datetime.fromtimestamp((T0 + 5 * MINUTE) / 1000, UTC)
+
+
+def attempt(call_id, terminator_id, code, *, at=T0, prefix="447", talk_ms=61_500):
+    """One vendor attempt starting at ``at`` + 10 ms: answered after 1.99 s (code 200) or
+    failed with ``code`` after 490 ms."""
+    answered = at + 2_000 if code == 200 else None
+    ended = answered + talk_ms if answered else at + 500
+    return event(
+        call_id=call_id, code=code, answered=answered, ended=ended, call_started_ms=at,
+        started_ms=at + 10, terminator_id=terminator_id, customer_prefix=prefix,
+        reason="caller-cancel" if code == 487 else "vendor-reply",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def rated(autocommit_conn, redis_client):
+    bus = RedisStreamBus(redis_client, consumer="quality-test")
+    rater = Rater(autocommit_conn, redis_client, "quality-test", bus=bus, log=lambda m: None)
+    rater.setup()
+
+    def rate(*events):
+        send(bus, *events)
+        assert run_until(rater, len(events)) == len(events)
+
+    return rate
+
+
+def test_quality_is_summed_from_the_rollups_per_vendor_and_destination(
+    rated, conn, redis_client, tmp_path
+):
+    rated(
+        # vendor 3 to 447: 2 answered, 7 refused (503), 1 cancelled by the caller (not judged)
+        *(attempt(f"a{i}", 3, 200) for i in range(2)),
+        *(attempt(f"f{i}", 3, 503) for i in range(7)),
+        attempt("cancel", 3, 487),
+        # vendor 3 to 44, a destination of its own; vendor 4 to 447, in a later minute
+        attempt("uk", 3, 200, prefix="44"),
+        *(attempt(f"b{i}", 4, 200, at=T0 + 2 * MINUTE) for i in range(3)),
+        # before the window (60 minutes to NOW's minute): not counted
+        attempt("old", 3, 200, at=T0 - 90 * MINUTE),
+    )
+    publication = publish_quality(
+        conn, redis_client, window_minutes=60, interval_seconds=60, now=NOW
+    )
+    assert (publication.entries, publication.terminators) == (3, 2)
+    assert publication.expires_at == NOW.timestamp() + 300
+
+    node_dir = str(tmp_path / "node")
+    SnapshotSync(redis_client, node_dir, node="n1").poll()  # as the node's timer does
+    assert installed_quality(node_dir) == publication.digest
+    store = SnapshotStore(node_dir)
+    store.refresh()
+    table = store.quality
+    assert table is not None and table.digest == publication.digest
+    assert table.measured(3, "447") == Measured(
+        attempts=9, answered=2, talk_ms=2 * 61_500, pdd_ms=2 * 1_990 + 7 * 490
+    )
+    assert table.measured(3, "44") == Measured(1, 1, 61_500, 1_990)
+    assert table.measured(4, "447") == Measured(3, 3, 3 * 61_500, 3 * 1_990)
+    assert table.measured(4, "44") is None
+
+    # what a plan asking for 50 % ASR over at least 5 attempts makes of them
+    thresholds = Thresholds(min_attempts=5, min_asr=5000, min_acd=None, max_pdd_ms=None)
+    assert judge(thresholds, table.measured(3, "447")) == "asr 22.22% < 50% over 9 attempts"
+    assert judge(thresholds, table.measured(4, "447")) is None  # 3 attempts: not judged
+
+
+def test_a_new_table_replaces_the_one_in_force_without_a_snapshot_publish(
+    rated, conn, redis_client, tmp_path
+):
+    node_dir = str(tmp_path / "node")
+    sync = SnapshotSync(redis_client, node_dir, node="n1")
+    rated(attempt("first", 3, 503))
+    first = publish_quality(conn, redis_client, window_minutes=60, interval_seconds=60, now=NOW)
+    sync.poll()
+    rated(attempt("second", 3, 200))
+    second = publish_quality(conn, redis_client, window_minutes=60, interval_seconds=60, now=NOW)
+    assert second.digest != first.digest
+    sync.poll()
+    store = SnapshotStore(node_dir)
+    store.refresh()
+    assert store.quality.measured(3, "447") == Measured(2, 1, 61_500, 490 + 1_990)
+    assert redis_client.get(contract.SNAPSHOT_POINTER) is None  # no catalog was published
+    assert 0 < redis_client.ttl(contract.quality_key(second.digest)) <= 3600
