@@ -18,6 +18,7 @@ import argparse
 import csv
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -105,7 +106,7 @@ def main() -> None:
 
     spec = bigdeck.DeckSpec(1, args.rows)
     bigdeck.generate_one(spec)
-    work = Path(tempfile.mkdtemp(prefix="akira-ratedeck-"))
+    work = Path(tempfile.mkdtemp(prefix="akira-ratedeck-"))  # removed at the end
     previous = work / "previous.csv"
     previous_version(spec.csv, previous)
     recreate_database(args.database_url)
@@ -160,6 +161,7 @@ def main() -> None:
         again = store.apply(conn, tariff, deck, Omitted(OmittedMode.CLOSE), actor, now=ISSUE)
         t4 = time.perf_counter()
         c4 = cpu()
+    shutil.rmtree(work, ignore_errors=True)
     # what `akira import rates` costs: read + validate, then apply (which diffs in its
     # transaction); the preview is what a --dry-run adds before it
     total = (t1 - t0) + (t3 - t2) + (publish_seconds or 0)
