@@ -81,6 +81,22 @@ def _decimal(value: Any) -> Decimal | None:
         raise SettingError(f"{value!r} is not a decimal number") from exc
 
 
+def _optional_decimal(low: Decimal, high: Decimal, places: int) -> Callable[[Any], Decimal | None]:
+    """A decimal in [low, high] with at most ``places`` decimals, or None (unset)."""
+
+    def parse(value: Any) -> Decimal | None:
+        number = _decimal(value)
+        if number is None:
+            return None
+        if not number.is_finite() or not low <= number <= high:
+            raise SettingError(f"{value} is not between {low} and {high}")
+        if number != number.quantize(Decimal(1).scaleb(-places)):
+            raise SettingError(f"{value} has more than {places} decimals")
+        return number
+
+    return parse
+
+
 def _text(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
@@ -132,6 +148,12 @@ SETTINGS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "max_attempts": _int(1, 100),
         "ring_timeout": _int(1, 60),
         "answer_timeout": _int(1, 300),
+        # quality_then_cost's thresholds (docs/engine.md, Quality routing)
+        "quality_min_attempts": _int(1, 1_000_000),
+        "quality_min_asr": _optional_decimal(Decimal(0), Decimal(100), 2),  # percent
+        "quality_min_acd": _optional_int(0, 86_400),  # seconds
+        "quality_max_pdd": _optional_decimal(Decimal("0.001"), Decimal("999.999"), 3),  # seconds
+        "quality_drop": lambda v: v in (True, "1", "true", "yes", "on"),
     },
 }
 

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from admin import catalog
+from admin import routing_settings as rs
+from admin.publisher import compile_routing
 from admin.quality import publish_quality
 from admin.rater import Rater
 from kemi import contract
@@ -105,3 +108,28 @@ def test_a_new_table_replaces_the_one_in_force_without_a_snapshot_publish(
     assert store.quality.measured(3, "447") == Measured(2, 1, 61_500, 490 + 1_990)
     assert redis_client.get(contract.SNAPSHOT_POINTER) is None  # no catalog was published
     assert 0 < redis_client.ttl(contract.quality_key(second.digest)) <= 3600
+
+
+def test_a_plans_thresholds_reach_the_engine_as_integers(conn):
+    with conn.transaction():
+        plan_id = catalog.routing_plan(conn, "Quality", [])
+        rs.update(
+            conn,
+            "routing_plans",
+            plan_id,
+            {
+                "strategy": "quality_then_cost",
+                "quality_min_attempts": "15",
+                "quality_min_asr": "37.5",
+                "quality_max_pdd": "4.25",
+                "quality_drop": "yes",
+            },
+        )
+    (plan,) = compile_routing(conn)["routing_plans"]
+    assert plan.strategy == "quality_then_cost"
+    assert plan.quality_thresholds == Thresholds(15, 3750, None, 4250)
+    assert plan.quality_drop
+    with pytest.raises(rs.SettingError):
+        rs.update(conn, "routing_plans", plan_id, {"quality_min_asr": "100.5"})
+    with pytest.raises(rs.SettingError):
+        rs.update(conn, "routing_plans", plan_id, {"quality_max_pdd": "1.0005"})
