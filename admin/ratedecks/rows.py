@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter
 
 from admin.ratedecks import values
 from admin.ratedecks.deck import Deck, DeckRate, RowError
@@ -23,6 +24,9 @@ _ABSENT = object()  # an empty optional cell
 REMEMBERED = ("rate", "previous_rate", "connect_fee", "billing_increment", "initial_increment",
               "next_increment", "minimum_duration", "change", "forbidden", "currency",
               "effective_from", "effective_to", "destination", "country")  # fmt: skip
+# few distinct values each, and fewer together: remembered as one tuple of cells
+GROUPED = ("connect_fee", "billing_increment", "initial_increment", "next_increment",
+           "minimum_duration", "change", "forbidden", "currency", "country")  # fmt: skip
 
 
 class RowReader:
@@ -66,12 +70,26 @@ class RowReader:
         self.memos: dict[str, dict[object, object]] = {}
         # (field, column index, parse, its remembered values), for the fields mapped
         self.steps: list[tuple[str, int, Callable[[Cell], object], dict]] = []
+        # (field, column index, parse) of the fields read together, one lookup for them all
+        self.grouped: list[tuple[str, int, Callable[[Cell], object]]] = []
         for name in REMEMBERED:
             if name == "country" and "destination" in positions:
                 continue  # the country names a code only when the deck has no destination
-            if name in positions:
+            if name not in positions:
+                continue
+            parse = self._guarded(name, parsers[name])
+            if name in GROUPED:
+                self.grouped.append((name, positions[name], parse))
+            else:
                 memo = self.memos.setdefault(name, {})
-                self.steps.append((name, positions[name], self._guarded(name, parsers[name]), memo))
+                self.steps.append((name, positions[name], parse, memo))
+        indices = [index for _, index, _ in self.grouped]
+        self.group_key: Callable[[list[Cell]], tuple] | None = None
+        if len(indices) > 1:
+            self.group_key = itemgetter(*indices)
+        elif indices:
+            self.group_key = lambda cells: (cells[indices[0]],)
+        self.group_memo: dict[tuple, tuple[dict[str, object], list[tuple[str, CellError]]]] = {}
         self.text_only = text_only  # CSV: every cell is text (a workbook's may be floats)
         self.code_index = positions["code"]
         self.country_code_index = positions.get("country_code")
@@ -116,6 +134,17 @@ class RowReader:
                 problems.append(RowError(number, self.names[name], str(value)))
             else:
                 fields[name] = value
+        if self.group_key is not None:
+            key = self.group_key(cells)
+            try:
+                parsed, errors = self.group_memo[key]
+            except KeyError:
+                parsed, errors = self.group_memo[key] = self._read_group(key)
+            except TypeError:  # unhashable
+                parsed, errors = self._read_group(key)
+            fields.update(parsed)
+            for name, error in errors:
+                problems.append(RowError(number, self.names[name], str(error)))
         country_code = ""
         if self.country_code_index is not None:
             country_code = values.text_of(cells[self.country_code_index]).replace("+", "")
@@ -157,6 +186,19 @@ class RowReader:
             if isinstance(text, str):  # day/month not known yet: settled after the last row
                 self.pending += [(rate, name, text) for rate in rates]
         return rates, []
+
+    def _read_group(
+        self, cells: tuple[Cell, ...]
+    ) -> tuple[dict[str, object], list[tuple[str, CellError]]]:
+        parsed: dict[str, object] = {}
+        errors: list[tuple[str, CellError]] = []
+        for (name, _, parse), cell in zip(self.grouped, cells, strict=True):
+            value = parse(cell)
+            if isinstance(value, CellError):
+                errors.append((name, value))
+            elif value is not _ABSENT:
+                parsed[name] = value
+        return parsed, errors
 
     def _date(self, cell: Cell) -> datetime | str:
         try:
