@@ -6,7 +6,7 @@ the change flag (Increase / Decrease / New / Closed / Unchanged). The columns ar
 the carriers' A-Z decks (Code, Destination, Rate, Previous Rate, Currency, Effective Date,
 Change, Billing Increment, Connection Fee), so a customer's importer — Akira's too — reads it
 with its meaning: the previous rate until the date, the new one after. The tariff's windows
-are read through the importer's export (``canonical_rows``), money stays exact text.
+are read through the importer's export (``windows``), money stays exact text.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import psycopg
 from admin.pricing.notices import Kind, NoticePeriod, kind_of
 from admin.queries import query
 from admin.ratedecks.diff import Category, CodeChange
-from admin.ratedecks.export import canonical_rows
+from admin.ratedecks.export import windows
 from admin.ratedecks.store import Tariff, money_text
 
 COLUMNS = (
@@ -118,7 +118,7 @@ def write_notices(
     if not changes or not customers:
         return []
     by_prefix = {change.prefix: change for change in changes}
-    sheet = lines(canonical_rows(conn, tariff.id, now), by_prefix, tariff.currency)
+    sheet = lines(canonical_rows(windows(conn, tariff.id, now)), by_prefix, tariff.currency)
     counts = Counter(line[6] for line in sheet)
     files = {"csv": as_csv(sheet), "xlsx": as_xlsx(sheet)}
     effective = [c.effective for c in changes if c.effective is not None]
@@ -163,6 +163,15 @@ def _file(name: str, content_type: str, content: bytes) -> dict[str, str]:
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text).strip("-").lower() or "x"
+
+
+def canonical_rows(found: Iterable[tuple]) -> Iterator[tuple[str, ...]]:
+    """The export's windows as the canonical layout's cells (DESIGN §6), money exact text."""
+    for prefix, destination, rate, initial, step, fee, _minimum, start, end in found:
+        yield (
+            prefix, destination, money_text(rate), str(initial), str(step), money_text(fee),
+            _moment(start), _moment(end) if end else "",
+        )  # fmt: skip
 
 
 def _moment(value: datetime) -> str:
