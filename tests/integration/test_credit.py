@@ -9,6 +9,7 @@ from decimal import Decimal as D
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg.rows import dict_row
 from redis import Redis
 
 from admin import catalog, credit, ledger
@@ -199,6 +200,7 @@ def test_prepaid_and_limited_postpaid_accounts_are_credit_controlled(conn, redis
     assert not redis.exists(f"akira:credit:{companies['Open']}")
     controlled = credit.prepaid_companies(conn, [o for _, o in trunks.values()])
     assert set(controlled.values()) == {companies["Pre"], companies["Capped"]}
-    published = conn.execute(query("publish_originators")).fetchall()  # the snapshot's flag
-    flags = {row[1]: row[-1] for row in published}
+    with conn.cursor(row_factory=dict_row) as cursor:  # the snapshot's flag
+        published = cursor.execute(query("publish_originators")).fetchall()
+    flags = {row["name"]: row["prepaid"] for row in published}
     assert flags == {"Pre": True, "Capped": True, "Open": False}
