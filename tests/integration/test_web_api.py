@@ -146,3 +146,16 @@ def test_viewers_read_accounts_but_post_nothing(web_client: TestClient, conn) ->
     )
     assert refused.status_code == 403
     assert conn.execute("SELECT count(*) FROM ledger_entries").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/accounts/1?entries=-2447401084",  # found by schemathesis: was a 500
+        "/api/v1/accounts/1?entries=1001",
+        "/api/v1/accounts/99999999999999999999",
+        "/api/v1/accounts/0",
+    ],
+)
+def test_account_parameters_out_of_range_are_400(logged_in: TestClient, path: str) -> None:
+    assert logged_in.get(path).status_code == 400

@@ -11,20 +11,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import psycopg
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import JSONBody, QueryParameter
 from litestar.response import Redirect, Template
 from redis import Redis, RedisError
 
 from admin import credit, ledger
 from admin.settings import Settings
 from admin.web.auth import User
-from admin.web.crud import FormData, _detail, _found
+from admin.web.crud import FormData, RowId, _detail, _found
 from admin.web.permissions import ACCOUNTS_POST, needs
+
+# how many of the latest ledger entries: a bounded count, so no LIMIT PostgreSQL refuses
+Entries = Annotated[int, QueryParameter(ge=0, le=1000, description="latest entries shown")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +62,7 @@ def _post(settings: Settings, company_id: int, form: EntryForm, username: str) -
     summary="A company's balance, credit limit and latest ledger entries",
     tags=["Accounts"],
 )
-async def account(
-    request: Request, company_id: FromPath[int], entries: FromQuery[int] = 20
-) -> dict[str, Any]:
+async def account(request: Request, company_id: RowId, entries: Entries = 20) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
     try:
         return await asyncio.to_thread(_account, settings.database_url, company_id, entries)
@@ -77,7 +78,7 @@ async def account(
     opt=needs(ACCOUNTS_POST),
 )
 async def post_entry(
-    request: Request, company_id: FromPath[int], data: JSONBody[EntryForm]
+    request: Request, company_id: RowId, data: JSONBody[EntryForm]
 ) -> dict[str, Any]:
     user: User = request.state.user
     settings: Settings = request.app.state.settings
@@ -96,7 +97,7 @@ async def post_entry(
     opt=needs(ACCOUNTS_POST),
 )
 async def post_entry_page(
-    request: Request, company_id: FromPath[int], data: FormData
+    request: Request, company_id: RowId, data: FormData
 ) -> Redirect | Template:
     """The company page's form: the same posting, then back to the page (its ledger shows the
     entry); a refused entry comes back on the page with why, the input kept."""
