@@ -19,7 +19,6 @@ import csv
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -71,27 +70,6 @@ def previous_version(deck: Path, out: Path) -> None:
             write(row)
 
 
-def recreate_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = str(psycopg.conninfo.conninfo_to_dict(url).get("dbname", ""))
-    if name != DATABASE:
-        raise SystemExit(f"refusing to drop database {name!r}: only {DATABASE!r}")
-    maintenance = psycopg.conninfo.make_conninfo(url, dbname="postgres")
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-    akira = Path(sys.executable).with_name("akira")
-    subprocess.run(
-        [str(akira), "migrate", "--create-database"],
-        env={"AKIRA_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
-        check=True,
-        capture_output=True,
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=bigdeck.ROWS)
@@ -109,7 +87,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="akira-ratedeck-"))  # removed at the end
     previous = work / "previous.csv"
     previous_version(spec.csv, previous)
-    recreate_database(args.database_url)
+    bigdeck.recreate_database(args.database_url, allowed=DATABASE)
     actor = Actor("bench", "bench")
     with psycopg.connect(args.database_url) as conn:
         tariff_id = catalog.tariff(conn, "Vendor V01 USD", [])

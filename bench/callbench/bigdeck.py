@@ -307,14 +307,15 @@ def hash_code(code: str, salt: int) -> int:
 # --- PostgreSQL ----------------------------------------------------------------------------
 
 
-def recreate_database(database_url: str) -> None:
-    """Drop and re-create the bench's own database with ``akira migrate --create-database``."""
+def recreate_database(database_url: str, allowed: str = DATABASE_NAME) -> None:
+    """Drop and re-create the bench's own database (named ``allowed``, no other) with
+    ``akira migrate --create-database``."""
     import psycopg
     from psycopg import sql
 
     name = str(psycopg.conninfo.conninfo_to_dict(database_url).get("dbname", ""))
-    if name != DATABASE_NAME:
-        raise SystemExit(f"refusing to drop database {name!r}: only {DATABASE_NAME!r}")
+    if name != allowed:
+        raise SystemExit(f"refusing to drop database {name!r}: only {allowed!r}")
     maintenance = psycopg.conninfo.make_conninfo(database_url, dbname="postgres")
     with psycopg.connect(maintenance, autocommit=True) as conn:
         conn.execute(
