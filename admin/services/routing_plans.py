@@ -38,10 +38,27 @@ class RoutingPlanForm(Form):
     max_attempts: int = Field(10, title="Max attempts", description="vendors tried per call")
     ring_timeout: int = Field(3, title="Ring timeout (s)", description="for a first reply")
     answer_timeout: int = Field(60, title="Answer timeout (s)", description="for the final one")
+    # quality_then_cost's thresholds (docs/engine.md, Quality routing)
+    quality_min_attempts: int = Field(
+        20, title="Quality: min attempts", description="fewer in the window: not judged"
+    )
+    quality_min_asr: Decimal | None = Field(
+        None, title="Quality: min ASR (%)", description="empty: not checked"
+    )
+    quality_min_acd: int | None = Field(
+        None, title="Quality: min ACD (s)", description="empty: not checked"
+    )
+    quality_max_pdd: Decimal | None = Field(
+        None, title="Quality: max PDD (s)", description="empty: not checked"
+    )
+    quality_drop: bool = Field(
+        False, title="Quality: drop", description="a vendor under them is dropped, not put last"
+    )
 
     @field_validator(
         "hunt_stop_codes", "min_margin_percent", "max_attempts", "ring_timeout",
-        "answer_timeout", mode="before",
+        "answer_timeout", "quality_min_attempts", "quality_min_asr", "quality_min_acd",
+        "quality_max_pdd", mode="before",
     )  # fmt: skip
     @classmethod
     def _setting(cls, value: Any, info) -> Any:

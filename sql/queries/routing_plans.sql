@@ -2,14 +2,20 @@
 
 -- name: routing_plan_get
 SELECT p.id, p.name, p.strategy, p.hunt_stop_codes, p.allow_loss, p.min_margin,
-       p.min_margin_percent, p.max_attempts, p.ring_timeout, p.answer_timeout
+       p.min_margin_percent, p.max_attempts, p.ring_timeout, p.answer_timeout,
+       p.quality_min_attempts, p.quality_min_asr, p.quality_min_acd, p.quality_max_pdd,
+       p.quality_drop
 FROM routing_plans p WHERE p.id = %(id)s;
 
 -- name: routing_plan_create
 INSERT INTO routing_plans (name, strategy, hunt_stop_codes, allow_loss, min_margin,
-                           min_margin_percent, max_attempts, ring_timeout, answer_timeout)
+                           min_margin_percent, max_attempts, ring_timeout, answer_timeout,
+                           quality_min_attempts, quality_min_asr, quality_min_acd,
+                           quality_max_pdd, quality_drop)
 VALUES (%(name)s, %(strategy)s, %(hunt_stop_codes)s, %(allow_loss)s, %(min_margin)s,
-        %(min_margin_percent)s, %(max_attempts)s, %(ring_timeout)s, %(answer_timeout)s)
+        %(min_margin_percent)s, %(max_attempts)s, %(ring_timeout)s, %(answer_timeout)s,
+        %(quality_min_attempts)s, %(quality_min_asr)s, %(quality_min_acd)s,
+        %(quality_max_pdd)s, %(quality_drop)s)
 RETURNING id;
 
 -- name: routing_plan_update
@@ -17,7 +23,10 @@ UPDATE routing_plans
 SET name = %(name)s, strategy = %(strategy)s, hunt_stop_codes = %(hunt_stop_codes)s,
     allow_loss = %(allow_loss)s, min_margin = %(min_margin)s,
     min_margin_percent = %(min_margin_percent)s, max_attempts = %(max_attempts)s,
-    ring_timeout = %(ring_timeout)s, answer_timeout = %(answer_timeout)s
+    ring_timeout = %(ring_timeout)s, answer_timeout = %(answer_timeout)s,
+    quality_min_attempts = %(quality_min_attempts)s, quality_min_asr = %(quality_min_asr)s,
+    quality_min_acd = %(quality_min_acd)s, quality_max_pdd = %(quality_max_pdd)s,
+    quality_drop = %(quality_drop)s
 WHERE id = %(id)s;
 
 -- name: routing_plan_delete

@@ -4,14 +4,16 @@ the minute rollup of the window per terminator and customer prefix, and a node's
 installs the table its workers map and judge vendors with."""
 
 from datetime import UTC, datetime
+from decimal import Decimal as D
 
 import pytest
 
-from admin import catalog
+from admin import catalog, services
 from admin import routing_settings as rs
 from admin.publisher import compile_routing
 from admin.quality import publish_quality
 from admin.rater import Rater
+from admin.services.routing_plans import ROUTING_PLANS
 from kemi import contract
 from kemi.bus import RedisStreamBus
 from kemi.quality import Measured, Thresholds, judge
@@ -133,3 +135,21 @@ def test_a_plans_thresholds_reach_the_engine_as_integers(conn):
         rs.update(conn, "routing_plans", plan_id, {"quality_min_asr": "100.5"})
     with pytest.raises(rs.SettingError):
         rs.update(conn, "routing_plans", plan_id, {"quality_max_pdd": "1.0005"})
+
+
+def test_the_admins_plan_form_writes_the_thresholds(conn):
+    actor = services.Actor("olga", request_id="req-q")
+    fields = {"name": "Q", "strategy": "quality_then_cost", "hunt_stop_codes": "404,486"}
+    fields |= {"quality_min_asr": "40", "quality_max_pdd": "3.5", "quality_drop": "on"}
+    plan_id = services.create(
+        conn, ROUTING_PLANS, services.parse_form(ROUTING_PLANS, fields), actor
+    )
+    row = services.get(conn, ROUTING_PLANS, plan_id)
+    assert (row["quality_min_attempts"], row["quality_min_asr"], row["quality_min_acd"]) == (
+        20,
+        D("40.00"),
+        None,
+    )
+    assert (row["quality_max_pdd"], row["quality_drop"]) == (D("3.500"), True)
+    with pytest.raises(services.ServiceError, match="quality_min_asr"):
+        services.parse_form(ROUTING_PLANS, fields | {"quality_min_asr": "101"})

@@ -92,6 +92,11 @@ ROUTING_PLANS_EDITABLE = Editable(
         Column("max_attempts", "Max attempts", Kind.NUMBER),
         Column("ring_timeout", "Ring timeout (s)", Kind.NUMBER),
         Column("answer_timeout", "Answer timeout (s)", Kind.NUMBER),
+        Column("quality_min_attempts", "Quality: min attempts", Kind.NUMBER),
+        Column("quality_min_asr", "Quality: min ASR (%)", Kind.NUMBER),
+        Column("quality_min_acd", "Quality: min ACD (s)", Kind.NUMBER),
+        Column("quality_max_pdd", "Quality: max PDD (s)", Kind.NUMBER),
+        Column("quality_drop", "Quality: drop", Kind.BOOL),
     ),
     children=(
         Child(
