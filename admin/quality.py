@@ -109,7 +109,7 @@ def run_every(
                 f"terminators since {publication.since} ({publication.digest[:12]})"
             )
         except (psycopg.Error, RedisError, OSError) as exc:
-            log(f"akira quality: publish failed, retrying next round: {exc!r}")
+            log(f"akira quality: publish failed, retrying next round: {type(exc).__name__}: {exc}")
         done += 1
         if rounds is not None and done >= rounds:
             return
