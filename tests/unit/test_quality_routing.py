@@ -4,16 +4,18 @@ reason in the trace (docs/engine.md, Quality routing)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from kemi import quality
+from kemi import contract, quality
 from kemi.explain import explain
 from kemi.lcr import STRATEGIES
 from kemi.pipeline import decide
 from kemi.quality import Measured, QualityRow, QualityTable, Thresholds, judge
 from kemi.request import CallRequest
 from kemi.snapshot import Override
-from kemi.snapshot_files import write_atomic
+from kemi.snapshot_files import install_quality, installed_quality, write_atomic
 from kemi.stages import DROP_QUALITY
 from tests.unit import snapshots as s
 from tests.unit.test_decision import route, standard
@@ -169,3 +171,14 @@ def route_with(snapshot, found):
         "c1", "10.0.0.1", 5060, "udp", "441234567890", "caller", "tag", NOW * 1000
     )
     return decide(snapshot, request, frozenset(), found)
+
+
+def test_a_node_keeps_the_table_in_force_and_the_one_before(tmp_path):
+    directory = str(tmp_path)
+    for number, digest in enumerate(("a" * 64, "b" * 64, "c" * 64)):
+        path = contract.quality_path(directory, digest)
+        write_atomic(path, [b"table"])
+        os.utime(path, (number, number))  # in publication order
+        install_quality(directory, digest)
+    assert installed_quality(directory) == "c" * 64
+    assert sorted(os.listdir(tmp_path / "quality")) == ["b" * 64, "c" * 64, "current"]
