@@ -34,7 +34,10 @@ DEVICE_IP = "127.0.0.42"  # no other e2e test calls from it
 NUMBER = c.UK_FIXED  # 441234567890: the customer's 44, the mid deck's
 USERNAME, PASSWORD = "olga", "a browser's long password"
 WAIT_MS = 15_000  # Playwright's waits; a publish may take a few seconds on a loaded machine
-PAGES = ("dashboard", "companies", "tariff", "routing_plan", "originator", "simulator", "cdrs")
+PAGES = (
+    "dashboard", "companies", "tariff", "routing_plan", "originator", "simulator", "cdrs",
+    "reports",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +246,16 @@ def simulate(page: Page, screens: Screens, version: int) -> None:
     screens.shot("simulator")
 
 
+def report(page: Page, screens: Screens) -> None:
+    """The reports page by customer (the default), from the rollups the call's CDR fed: the
+    customer's row and the server-rendered SVG chart."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Reports").click()
+    with screens.expecting("the customer report and its chart"):
+        expect(page.locator("main table")).to_contain_text("Browser Telecom")
+        expect(page.locator("figure.chart svg")).to_have_count(1)
+    screens.shot("reports")
+
+
 def find_cdr(page: Page, screens: Screens, cdr: dict) -> None:
     page.get_by_role("navigation", name="Main").get_by_role("link", name="CDRs").click()
     page.get_by_role("searchbox").fill(NUMBER)  # HTMX runs the search as one types
@@ -294,6 +307,7 @@ def test_an_operator_sets_up_a_customer_and_a_vendor_publishes_and_finds_the_cal
     assert (cdr["originator_id"], cdr["terminator_id"]) == (originator_id, terminator_id), cdr
     assert cdr["customer_price"] == Decimal("0.0150"), cdr  # one 60 s block at 0.0150 a minute
     find_cdr(page, screens, cdr)
+    report(page, screens)
 
     for name in PAGES:
         path = shots / f"{name}.png"
