@@ -78,7 +78,7 @@ def publish_quality(
     digest = hashlib.sha256(data).hexdigest()
     pipe = redis.pipeline(transaction=True)
     pipe.set(contract.quality_key(digest), zlib.compress(data, 6), ex=contract.QUALITY_KEEP_SECONDS)
-    pipe.set(contract.QUALITY_POINTER, digest)
+    pipe.set(contract.QUALITY_POINTER, digest, ex=contract.QUALITY_KEEP_SECONDS)  # both go
     pipe.execute()
     return QualityPublication(
         digest=digest,

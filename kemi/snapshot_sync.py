@@ -69,8 +69,6 @@ class SnapshotSync:
                 contract.SNAPSHOT_POINTER, contract.SNAPSHOT_PENDING, contract.QUALITY_POINTER
             )
             self._ensure_functions()
-            if quality is not None:
-                self.sync_quality(quality.decode() if isinstance(quality, bytes) else quality)
             for version in {int(v) for v in (pending, current) if v is not None}:
                 self.prepare(version)
             if current is not None and installed_version(self.directory) != int(current):
@@ -84,6 +82,15 @@ class SnapshotSync:
             if message != self._last_error:
                 self._last_error = message
                 self._on_event(message)
+            return
+        if quality is not None:  # after the snapshot: a quality table never holds it up
+            try:
+                self.sync_quality(quality.decode() if isinstance(quality, bytes) else quality)
+            except (RedisError, SyncError, OSError, ValueError, zlib.error) as exc:
+                message = f"akira: quality table sync on {self.node} failed: {exc!r}"
+                if message != self._last_error:
+                    self._last_error = message
+                    self._on_event(message)
 
     def _ensure_functions(self) -> None:
         """Load the function library when Redis lacks it (first start, or a Redis that

@@ -153,3 +153,14 @@ def test_the_admins_plan_form_writes_the_thresholds(conn):
     assert (row["quality_max_pdd"], row["quality_drop"]) == (D("3.500"), True)
     with pytest.raises(services.ServiceError, match="quality_min_asr"):
         services.parse_form(ROUTING_PLANS, fields | {"quality_min_asr": "101"})
+
+
+def test_a_missing_quality_file_never_holds_up_the_snapshot_sync(redis_client, tmp_path):
+    redis_client.set(contract.QUALITY_POINTER, "f" * 64)  # its file expired, say
+    events: list[str] = []
+    sync = SnapshotSync(redis_client, str(tmp_path), node="n1", on_event=events.append)
+    sync.poll()
+    assert redis_client.hexists(contract.NODES, "n1")  # the node still reported
+    (event,) = events
+    assert event.startswith("akira: quality table sync on n1 failed: SyncError('quality table f")
+    assert installed_quality(str(tmp_path)) is None
