@@ -65,7 +65,11 @@ def _template_globals(engine: JinjaTemplateEngine) -> None:
     private = {e.entity.slug: e.action for e in EDITABLE if e.private}
     environment.globals["navigation"] = [
         ("Dashboard", "/", None),
-        *((entity.label, f"/{entity.slug}", private.get(entity.slug)) for entity in LISTED),
+        *(
+            (entity.label, f"/{entity.slug}", private.get(entity.slug))
+            for entity in LISTED
+            if entity.nav
+        ),
         ("Simulator", "/simulate", None),
         ("Live calls", "/calls", CALLS_VIEW),
         ("NOC", "/noc", None),

@@ -97,6 +97,7 @@ class Entity(Generic[RowT]):
     # a list of millions (CDRs, a deck's rates) counts at most this many rows and says "N+":
     # its query then has no total_count column, so a page costs its rows, not the table
     count_cap: int | None = None
+    nav: bool = True  # a link in the top bar; False: reached from its parents' pages
 
     @property
     def sort_keys(self) -> tuple[str, ...]:

@@ -67,6 +67,7 @@ DEVICE_COLUMNS = (
 )
 
 DEVICE_LIST = Entity(
+    nav=False,  # listed on its parent's page
     slug="devices",
     label="Devices",
     row=Device,

@@ -67,6 +67,7 @@ ENTRY_COLUMNS = (
 )
 
 ROUTING_PLAN_ENTRY_LIST = Entity(
+    nav=False,  # listed on its parent's page
     slug="routing_plan_entries",
     label="Plan entries",
     row=RoutingPlanEntry,

@@ -61,6 +61,7 @@ GATEWAY_COLUMNS = (
 )
 
 GATEWAY_LIST = Entity(
+    nav=False,  # listed on its parent's page
     slug="gateways",
     label="Gateways",
     row=Gateway,
