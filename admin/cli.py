@@ -137,11 +137,12 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
             sys.exit("akira simulate: nothing is published yet (akira publish)")
         print(json.dumps(simulate.no_snapshot_answer(at), indent=2))
         return 0
+    quality = simulate.live_quality(settings.snapshot_dir)
     if args.numbers:
         started = time.perf_counter()
         with open(args.numbers, encoding="utf-8-sig") as numbers:
             count = simulate.simulate_numbers(
-                snapshot, simulate.numbers_in(numbers), sys.stdout, down, **request_args
+                snapshot, simulate.numbers_in(numbers), sys.stdout, down, quality, **request_args
             )
         elapsed = time.perf_counter() - started
         print(
@@ -153,7 +154,6 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     call_request = simulate.request(
         args.number, call_id=args.call_id, forced_terminator=args.terminator, **request_args
     )
-    quality = simulate.live_quality(settings.snapshot_dir)
     print(json.dumps(simulate.simulate(snapshot, call_request, down, quality), indent=2))
     return 0
 

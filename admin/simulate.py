@@ -163,6 +163,7 @@ def simulate_numbers(
     numbers: Iterable[str],
     out: TextIO = sys.stdout,
     down: frozenset[str] = frozenset(),
+    quality: QualityTable | None = None,
     **request_args: Any,
 ) -> int:
     """One CSV row per number: the decision, the vendor order and each vendor's rate."""
@@ -170,6 +171,7 @@ def simulate_numbers(
     writer.writerow(CSV_HEADER)
     count = 0
     for number in numbers:
-        writer.writerow(_row(number, decide(snapshot, request(number, **request_args), down)))
+        call = decide(snapshot, request(number, **request_args), down, quality)
+        writer.writerow(_row(number, call))
         count += 1
     return count
