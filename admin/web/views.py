@@ -58,7 +58,21 @@ def listing_context(
         "previous_url": path + listing.query_string(page.page - 1) if page.page > 1 else None,
         "next_url": path + listing.query_string(page.page + 1) if page.page < page.pages else None,
         "sort_links": sort_links(path, entity, listing),
+        "page_links": page_links(path, listing, page),
     }
+
+
+def page_links(path: str, listing: Listing, page: Page[Any]) -> list[tuple[int, str] | None]:
+    """Numbered pager links: the first, the last and two either side of the current page;
+    None where pages are skipped."""
+    wanted = {1, page.pages, *range(page.page - 2, page.page + 3)}
+    numbers = sorted(n for n in wanted if 1 <= n <= page.pages)
+    links: list[tuple[int, str] | None] = []
+    for number in numbers:
+        if links and links[-1] is not None and number > links[-1][0] + 1:
+            links.append(None)
+        links.append((number, path + listing.query_string(number)))
+    return links
 
 
 def sort_links(path: str, entity: Entity[Any], listing: Listing) -> dict[str, tuple[str, str]]:

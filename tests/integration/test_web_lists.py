@@ -235,3 +235,21 @@ def test_the_operator_chooses_the_columns_of_a_list_and_its_export(logged_in: Te
     assert exported[0] == "Name,Tariff"  # the entity's order, whatever the request's
     refused = logged_in.get("/terminators?columns=name,password_hash")
     assert refused.status_code == 400 and "columns: no column password_hash" in refused.text
+
+
+def test_the_pager_links_the_first_last_and_nearby_pages(
+    logged_in: TestClient, conn: psycopg.Connection
+) -> None:
+    tariff = conn.execute("SELECT min(id) FROM tariffs").fetchone()[0]
+    conn.execute(
+        "INSERT INTO rates (tariff_id, prefix, rate, effective_from) "
+        "SELECT %s, (8000000 + g)::text, 0.01, now() FROM generate_series(1, 500) g",
+        (tariff,),
+    )
+    html = logged_in.get(f"/tariffs/{tariff}?per_page=25&page=10").text
+    pager = html.split('class="pages"', 1)[1].split("<span>Page", 1)[0]
+    numbers = re.findall(r">(\d+)</a>", pager)
+    rates = conn.execute("SELECT count(*) FROM rates WHERE tariff_id = %s", (tariff,))
+    total = -(-rates.fetchone()[0] // 25)
+    assert numbers == ["1", "8", "9", "10", "11", "12", str(total)]
+    assert pager.count("…") == 2 and 'aria-current="page">10<' in pager
