@@ -24,6 +24,9 @@ from admin.ratedecks.store import money_text
 from admin.services import Actor, NotFound, ServiceError
 
 MAX_DAYS = 365
+# What a refusal advises, ``{at}`` the earliest allowed moment: a derivation's, an import's.
+DERIVE_ADVICE = "derive with --at {at} or later"
+IMPORT_ADVICE = "give those rows an effective date of {at} or later, or a previous rate until then"
 DEFAULT_DAYS = {"increase": 7, "closure": 7, "decrease": 0, "new": 0}
 
 
@@ -71,7 +74,9 @@ class Violation:
 class NoticeRefused(ServiceError):
     """Increases or closures sooner than a customer's notice period: nothing is written."""
 
-    def __init__(self, tariff: str, violations: Sequence[Violation]) -> None:
+    def __init__(
+        self, tariff: str, violations: Sequence[Violation], advice: str = DERIVE_ADVICE
+    ) -> None:
         self.violations = list(violations)
         self.earliest = max(v.earliest for v in violations)
         shown = ", ".join(str(v) for v in violations[:10])
@@ -80,9 +85,9 @@ class NoticeRefused(ServiceError):
         super().__init__(
             f"refused: {len(violations)} change(s) of tariff {tariff} sooner than the notice "
             f"period ({'; '.join(owed)}): {shown}{more}; the earliest allowed date is "
-            f"{_moment(self.earliest)} (derive with --at "
-            f"{self.earliest.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} "
-            "or later); nothing was written"
+            f"{_moment(self.earliest)} "
+            f"({advice.format(at=f'{self.earliest.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}')}); "
+            "nothing was written"
         )
 
 
@@ -147,6 +152,7 @@ def enforce(
     tariff: str,
     changes: Sequence[CodeChange],
     now: datetime,
+    advice: str = DERIVE_ADVICE,
 ) -> list[NoticePeriod]:
     """Raise ``NoticeRefused`` when ``changes`` to the tariff break a notice period of the
     companies it prices; returns those companies. Called inside the transaction that wrote
@@ -154,7 +160,7 @@ def enforce(
     customers = periods_of_tariff(conn, tariff_id)
     violations = check(changes, customers, now)
     if violations:
-        raise NoticeRefused(tariff, violations)
+        raise NoticeRefused(tariff, violations, advice)
     return customers
 
 

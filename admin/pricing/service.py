@@ -82,7 +82,7 @@ def derive_tariff(
             f"with {rules.source}"
         )
         outcome.plan = store.apply(
-            conn, target, derivation.deck, omitted, actor, now=moment, source=source
+            conn, target, derivation.deck, omitted, actor, now=moment, source=source, notice=False
         )
         # a violation raises NoticeRefused: the transaction, the importer's writes, rolls back
         notices.enforce(conn, target.id, target.name, outcome.plan.changes, moment)

@@ -152,8 +152,13 @@ def apply(
     *,
     now: datetime | None = None,
     source: str = "",
+    notice: bool = True,
 ) -> Plan:
-    """Import ``deck`` into ``tariff``, all or nothing; returns what changed."""
+    """Import ``deck`` into ``tariff``, all or nothing; returns what changed.
+
+    A customer tariff's changes must respect the notice periods of the companies it prices
+    (``admin.pricing.notices``): a violation raises ``NoticeRefused`` inside the transaction,
+    so nothing is written. ``notice=False``: the caller enforces them itself (a derivation)."""
     moment = now or _now()
     with collector_paused(), conn.transaction():
         conn.execute(query("rate_deck_tariff_lock"), {"tariff_id": tariff.id})
@@ -161,6 +166,12 @@ def apply(
         result = plan(deck.rates, current, moment, omitted, deck.later)
         if not result.writes:
             return result
+        if notice:
+            from admin.pricing import notices  # it imports this module
+
+            notices.enforce(
+                conn, tariff.id, tariff.name, result.changes, moment, notices.IMPORT_ADVICE
+            )
         params = {"tariff_id": tariff.id}
         if result.delete_ids:
             conn.execute(query("rate_deck_delete_windows"), {**params, "ids": result.delete_ids})

@@ -326,3 +326,24 @@ def test_the_cli_derives_with_a_dry_run_first_and_manages_notice_periods(
     assert state(conn, market["acme"].id) == before
     assert main(["notices", "set", "nobody"]) == 1
     assert "no company named 'nobody'" in capsys.readouterr().err
+
+
+def test_an_import_into_a_customer_tariff_is_held_to_the_notice_period(conn, market, tmp_path):
+    """``akira import rates`` (store.apply) runs the same notice check inside its transaction:
+    a deck raising a customer's rate from now is refused with the importer's own advice."""
+    from admin.ratedecks.export import export
+
+    derive(conn, market)
+    deck_file = tmp_path / "acme.csv"
+    export(conn, market["acme"].id, deck_file, now=NOW)
+    rows = list(csv.reader(deck_file.open()))
+    rate = rows[0].index("rate")
+    for row in rows[1:]:
+        row[rate] = str(D(row[rate]) * 2)  # every code dearer, from now
+    with deck_file.open("w", newline="") as out:
+        csv.writer(out).writerows(rows)
+    before = state(conn, market["acme"].id)
+    with pytest.raises(NoticeRefused) as refused:
+        store.apply(conn, market["acme"], read_deck(deck_file), None, OLGA, now=NOW)
+    assert "give those rows an effective date of" in str(refused.value)
+    assert state(conn, market["acme"].id) == before
