@@ -25,7 +25,6 @@ from tests.unit.test_ratedeck_samples import SAMPLES, SHARED, VARIANTS, VENDOR_A
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not VENDOR_A.exists(), reason="shared/data is not beside the tree"),
 ]
 ISSUE = datetime(2025, 1, 6, tzinfo=UTC)  # the vendor-A deck's issue date: its changes to come
 OLGA = Actor("olga", "test")
