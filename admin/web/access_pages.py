@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from admin.queries import query
 from admin.services import NotFound, users
 from admin.web import tokens
-from admin.web.crud import FormData, RowId, _in_thread, actor
+from admin.web.crud import FormData, RowId, actor, in_thread
 from admin.web.permissions import (
     PERMISSION_OPT,
     TOKENS_MANAGE,
@@ -70,7 +70,7 @@ async def _tokens_page(request: Request, status: int = 200, **extra: Any) -> Tem
     def work(conn):
         return tokens.listed(conn), _rows(conn, "token_owner_choices")
 
-    listed, owners = await _in_thread(request, work)
+    listed, owners = await in_thread(request, work)
     context = {
         "table": _table(TOKEN_COLUMNS, listed), "rows": listed, "owners": owners,
         "roles": role_names(), **extra,
@@ -101,7 +101,7 @@ async def create_token_page(request: Request, data: FormData) -> Template:
         wanted = TokenRequest.model_validate(
             {k: v for k, v in data.items() if k in TokenRequest.model_fields}
         )
-        text, record = await _in_thread(request, _create(request, wanted))
+        text, record = await in_thread(request, _create(request, wanted))
     except (ValueError, tokens.TokenError) as refused:  # a pydantic error is a ValueError
         return await _tokens_page(request, status=400, error=str(refused), given=data)
     return await _tokens_page(request, status=201, created=text, record=record)
@@ -112,7 +112,7 @@ async def revoke_token_page(request: Request, token_id: RowId) -> Redirect | Tem
     require(request.state.user, TOKENS_MANAGE)
     by = actor(request).username
     try:
-        await _in_thread(request, lambda conn: tokens.revoke(conn, token_id, by=by))
+        await in_thread(request, lambda conn: tokens.revoke(conn, token_id, by=by))
     except tokens.TokenError as refused:
         return await _tokens_page(request, status=404, error=str(refused))
     return Redirect(path="/tokens", status_code=303)
@@ -121,7 +121,7 @@ async def revoke_token_page(request: Request, token_id: RowId) -> Redirect | Tem
 @get("/sessions", name="sessions-page")
 async def sessions_page(request: Request) -> Template:
     require(request.state.user, USERS_MANAGE)
-    rows = await _in_thread(request, lambda conn: _rows(conn, "sessions_by_user"))
+    rows = await in_thread(request, lambda conn: _rows(conn, "sessions_by_user"))
     context = {"table": _table(SESSION_COLUMNS, rows), "rows": rows}
     return Template("sessions.html", context=context)
 
@@ -139,7 +139,7 @@ def _end(request: Request, user_id: int):
 @post("/users/{user_id:int}/logout", name="sessions-end", opt={PERMISSION_OPT: USERS_MANAGE})
 async def end_sessions_page(request: Request, user_id: RowId) -> Redirect:
     require(request.state.user, USERS_MANAGE)
-    await _in_thread(request, _end(request, user_id))
+    await in_thread(request, _end(request, user_id))
     return Redirect(path="/sessions", status_code=303)
 
 
@@ -160,7 +160,7 @@ class CreatedToken(BaseModel):
 @get("/tokens", name="api-tokens", summary="API tokens (admins)")
 async def list_tokens(request: Request) -> list[dict[str, Any]]:
     require(request.state.user, TOKENS_MANAGE)
-    return await _in_thread(request, tokens.listed)
+    return await in_thread(request, tokens.listed)
 
 
 @post(
@@ -170,7 +170,7 @@ async def list_tokens(request: Request) -> list[dict[str, Any]]:
 async def create_token(request: Request, data: JSONBody[TokenRequest]) -> CreatedToken:
     require(request.state.user, TOKENS_MANAGE)
     try:
-        text, record = await _in_thread(request, _create(request, data))
+        text, record = await in_thread(request, _create(request, data))
     except tokens.TokenError as refused:
         raise ClientException(str(refused)) from None
     return CreatedToken(token=text, **record)
@@ -184,7 +184,7 @@ async def revoke_token(request: Request, token_id: RowId) -> dict[str, Any]:
     require(request.state.user, TOKENS_MANAGE)
     by = actor(request).username
     try:
-        return await _in_thread(request, lambda conn: tokens.revoke(conn, token_id, by=by))
+        return await in_thread(request, lambda conn: tokens.revoke(conn, token_id, by=by))
     except tokens.TokenError as refused:
         raise NotFoundException(str(refused)) from None
 
@@ -192,7 +192,7 @@ async def revoke_token(request: Request, token_id: RowId) -> dict[str, Any]:
 @get("/sessions", name="api-sessions", summary="Live login sessions per user (admins)")
 async def list_sessions(request: Request) -> list[dict[str, Any]]:
     require(request.state.user, USERS_MANAGE)
-    return await _in_thread(request, lambda conn: _rows(conn, "sessions_by_user"))
+    return await in_thread(request, lambda conn: _rows(conn, "sessions_by_user"))
 
 
 @post(
@@ -202,7 +202,7 @@ async def list_sessions(request: Request) -> list[dict[str, Any]]:
 )  # fmt: skip
 async def end_sessions(request: Request, user_id: RowId) -> dict[str, int]:
     require(request.state.user, USERS_MANAGE)
-    return {"sessions_ended": await _in_thread(request, _end(request, user_id))}
+    return {"sessions_ended": await in_thread(request, _end(request, user_id))}
 
 
 PAGES = (tokens_page, create_token_page, revoke_token_page, sessions_page, end_sessions_page)

@@ -166,7 +166,7 @@ def _settings(request: Request[Any, Any, Any]) -> Settings:
     return request.app.state.settings
 
 
-async def _in_thread(request: Request[Any, Any, Any], work: Callable[[psycopg.Connection], Any]):
+async def in_thread(request: Request[Any, Any, Any], work: Callable[[psycopg.Connection], Any]):
     """Run service code on a connection of its own (autocommit: the service's transaction)."""
 
     def run() -> Any:
@@ -197,7 +197,7 @@ def _options(
     }
 
 
-def _detail(conn: psycopg.Connection, editable: Editable, row_id: int) -> dict[str, Any]:
+def detail_context(conn: psycopg.Connection, editable: Editable, row_id: int) -> dict[str, Any]:
     row = services.get(conn, editable.service, row_id)
     children = []
     with conn.cursor(row_factory=dict_row) as cursor:
@@ -246,7 +246,7 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
 
     async def new_form(request: Request) -> Template:
         may_write(request, editable.action)
-        options = await _in_thread(request, lambda conn: _options(conn, editable))
+        options = await in_thread(request, lambda conn: _options(conn, editable))
         fields = editable.service.form.model_fields
         given = {k: v for k, v in request.query_params.items() if k in fields}  # ?parent_id=
         title = f"New {editable.singular}"
@@ -261,9 +261,9 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
             return services.create(conn, editable.service, form, actor(request))
 
         try:
-            row_id = await _in_thread(request, work)
+            row_id = await in_thread(request, work)
         except ServiceError as refused:
-            options = await _in_thread(request, lambda conn: _options(conn, editable))
+            options = await in_thread(request, lambda conn: _options(conn, editable))
             title = f"New {editable.singular}"
             return form_page(
                 request, title, f"{base}/new", values, refused.fields or {"form": str(refused)},
@@ -272,7 +272,7 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
         return Redirect(path=await _shown_at(request, editable, row_id), status_code=303)
 
     async def detail_page(request: Request, row_id: RowId) -> Template:
-        context = await _found(request, lambda conn: _detail(conn, editable, row_id))
+        context = await found(request, lambda conn: detail_context(conn, editable, row_id))
         return Template("detail.html", context={"editable": editable, **context})
 
     async def edit_form(request: Request, row_id: RowId) -> Template:
@@ -281,7 +281,7 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
         def work(conn):
             return services.get(conn, editable.service, row_id), _options(conn, editable)
 
-        row, options = await _found(request, work)
+        row, options = await found(request, work)
         title = f"Edit {editable.singular} {row[editable.title]}"
         return form_page(request, title, f"{base}/{row_id}/edit", row, options=options)
 
@@ -294,9 +294,9 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
             services.update(conn, editable.service, row_id, form, actor(request))
 
         try:
-            await _found(request, work)
+            await found(request, work)
         except ServiceError as refused:
-            options = await _in_thread(request, lambda conn: _options(conn, editable))
+            options = await in_thread(request, lambda conn: _options(conn, editable))
             return form_page(
                 request, f"Edit {editable.singular}", f"{base}/{row_id}/edit", values,
                 refused.fields or {"form": str(refused)}, options, status=400,
@@ -305,7 +305,7 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
 
     async def delete_form(request: Request, row_id: RowId) -> Template:
         may_write(request, editable.action)
-        context = await _found(request, lambda conn: _detail(conn, editable, row_id))
+        context = await found(request, lambda conn: detail_context(conn, editable, row_id))
         return Template("confirm_delete.html", context={"editable": editable, **context})
 
     async def delete_row(request: Request, row_id: RowId, data: FormData) -> Redirect | Template:
@@ -318,9 +318,9 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
             return home
 
         try:
-            home = await _found(request, work)
+            home = await found(request, work)
         except ServiceError as refused:
-            context = await _found(request, lambda conn: _detail(conn, editable, row_id))
+            context = await found(request, lambda conn: detail_context(conn, editable, row_id))
             context = {"editable": editable, "refused": str(refused), **context}
             return Template("confirm_delete.html", context=context, status_code=409)
         return Redirect(path=home, status_code=303)
@@ -336,7 +336,7 @@ def pages(editable: Editable) -> list[HTTPRouteHandler]:
         fixed = _fixed(editable, {k: v for k, v in form.items() if isinstance(v, str)})
         try:
             rows = [row | fixed for row in _csv_rows(await data.read())]
-            created = await _in_thread(
+            created = await in_thread(
                 request, lambda conn: services.import_rows(conn, editable.service, rows, who)
             )
         except ServiceError as refused:
@@ -367,10 +367,10 @@ def export_route(entity: Entity[Any]) -> HTTPRouteHandler:
 
     async def export(request: Request, search: Search = None, **chosen: str | None) -> Response:
         listing = Listing.from_request(entity, chosen, search, 1, 1)
-        rows = await _in_thread(request, lambda conn: _export_rows(conn, entity, listing))
+        rows = await in_thread(request, lambda conn: _export_rows(conn, entity, listing))
         kind = request.url.path.rsplit(".", 1)[1]
         columns = listing.shown(entity)
-        body, media_type = (_csv if kind == "csv" else _xlsx)(entity, columns, rows)
+        body, media_type = (as_csv if kind == "csv" else as_xlsx)(entity, columns, rows)
         return Response(
             body,
             media_type=media_type,
@@ -387,13 +387,13 @@ async def _shown_at(request: Request[Any, Any, Any], editable: Editable, row_id:
     """Where a row is seen after a save: its parent's page (a tariff's rate), or its own."""
     if editable.parent is None:
         return f"/{editable.entity.slug}/{row_id}"
-    row = await _in_thread(request, lambda conn: services.get(conn, editable.service, row_id))
+    row = await in_thread(request, lambda conn: services.get(conn, editable.service, row_id))
     return editable.home(row)
 
 
-async def _found(request: Request[Any, Any, Any], work: Callable[[psycopg.Connection], Any]):
+async def found(request: Request[Any, Any, Any], work: Callable[[psycopg.Connection], Any]):
     try:
-        return await _in_thread(request, work)
+        return await in_thread(request, work)
     except services.NotFound as exc:
         raise NotFoundException(str(exc)) from exc
 
@@ -406,7 +406,7 @@ def _export_rows(conn: psycopg.Connection, entity: Entity[Any], listing: Listing
     return [SimpleNamespace(**{k: v for k, v in row.items() if k != "total_count"}) for row in rows]
 
 
-def _csv(entity: Entity[Any], columns: tuple[Column, ...], rows: list) -> tuple[str, str]:
+def as_csv(entity: Entity[Any], columns: tuple[Column, ...], rows: list) -> tuple[str, str]:
     """The list's columns as the page shows them, one row per line (RFC 4180)."""
     out = io.StringIO()
     writer = csv.writer(out)
@@ -416,7 +416,7 @@ def _csv(entity: Entity[Any], columns: tuple[Column, ...], rows: list) -> tuple[
     return out.getvalue(), "text/csv; charset=utf-8"
 
 
-def _xlsx(entity: Entity[Any], columns: tuple[Column, ...], rows: list) -> tuple[bytes, str]:
+def as_xlsx(entity: Entity[Any], columns: tuple[Column, ...], rows: list) -> tuple[bytes, str]:
     """The same as a spreadsheet; money stays text, so no cell passes through a float."""
     from openpyxl import Workbook  # only exports need it
 
@@ -526,7 +526,7 @@ IN_USE = {
 async def _api(request: Request[Any, Any, Any], work: Callable[[psycopg.Connection], Any]):
     """Service refusals as the API answers them: 404, 409 (in use), 400 with each field."""
     try:
-        return await _in_thread(request, work)
+        return await in_thread(request, work)
     except services.NotFound as exc:
         raise NotFoundException(str(exc)) from exc
     except ServiceError as exc:

@@ -292,7 +292,7 @@ async def report_export(request: Request, db: Database, params: Params) -> Respo
     report = await reports.run_async(db, checked_request)
     sheet = Sheet("Report", columns_for(checked_request.dimension))
     kind = request.url.path.rsplit(".", 1)[1]
-    write = crud._csv if kind == "csv" else crud._xlsx
+    write = crud.as_csv if kind == "csv" else crud.as_xlsx
     body, media_type = write(sheet, sheet.columns, report.rows)
     name = f"report-{checked_request.dimension.name}.{kind}"
     return Response(

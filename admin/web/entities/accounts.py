@@ -23,7 +23,7 @@ from redis import Redis, RedisError
 from admin import credit, ledger
 from admin.settings import Settings
 from admin.web.auth import User
-from admin.web.crud import FormData, RowId, _detail, _found
+from admin.web.crud import FormData, RowId, detail_context, found
 from admin.web.permissions import ACCOUNTS_POST, needs
 
 # how many of the latest ledger entries: a bounded count, so no LIMIT PostgreSQL refuses
@@ -111,7 +111,8 @@ async def post_entry_page(
     except ledger.LedgerError as exc:
         if str(exc).startswith("no company"):
             raise NotFoundException(str(exc)) from exc
-        context = await _found(request, lambda conn: _detail(conn, COMPANIES_EDITABLE, company_id))
-        context |= {"editable": COMPANIES_EDITABLE, "entry_error": str(exc), "entry": form}
+        page = COMPANIES_EDITABLE
+        context = await found(request, lambda conn: detail_context(conn, page, company_id))
+        context |= {"editable": page, "entry_error": str(exc), "entry": form}
         return Template("detail.html", context=context, status_code=400)
     return Redirect(path=f"/companies/{company_id}", status_code=303)
