@@ -11,15 +11,18 @@ to the report rollups in the same transaction, and ``run_once`` merges their par
 minute (docs/reports.md). An event that cannot be
 rated is stored in ``cdr_rejects`` with the reason and acknowledged, so it can neither block
 the bus nor be lost; ``akira cdr retry`` rates it again once the cause is fixed. PostgreSQL,
-Redis or bus failures are retried with back-off; the worker never crashes on them. Events
+Redis or bus failures are retried with back-off, anything unexpected too (logged with its
+traceback); the worker never crashes. Events
 reach the bus through each node's relay (kemi.relay), which also ships what a node journaled
 while the bus was down.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
+import traceback
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -327,10 +330,13 @@ def run_forever(make_rater: Callable[[], Rater], log: Callable[[str], None]) -> 
                     f"{result.rejected} rejected"
                 )
             backoff = 1.0
-        except (psycopg.Error, RedisError, BusError, OSError) as exc:
-            log(f"worker: {exc!r}; retrying in {backoff:.0f}s")
+        except Exception as exc:  # any: a worker that dies rates nothing more
+            expected = isinstance(exc, psycopg.Error | RedisError | BusError | OSError)
+            detail = repr(exc) if expected else traceback.format_exc().rstrip()
+            log(f"worker: {detail}; retrying in {backoff:.0f}s")
             if rater is not None:
-                rater.close()
+                with contextlib.suppress(Exception):  # closing a broken connection may fail
+                    rater.close()
             rater = None
             time.sleep(backoff)
             backoff = min(backoff * 2, 30.0)

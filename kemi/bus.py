@@ -266,7 +266,8 @@ class JetStreamBus:
             raise BusError(f"TimeoutError: NATS did not answer in {self.timeout + extra:.1f} s")
         try:
             return task.result()
-        except (nats.errors.Error, TimeoutError, OSError) as exc:
+        except (nats.errors.Error, TimeoutError, OSError, asyncio.CancelledError) as exc:
+            # CancelledError: nats-py cancels what waits on a connection the server closed
             self._abandon()
             raise BusError(_why(exc)) from exc
 

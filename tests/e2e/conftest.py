@@ -7,6 +7,7 @@ into the cleaned Redis database that Kamailio reads, from its own fresh PostgreS
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -54,11 +55,21 @@ class Kamailio:
     def journal_drained(self, timeout: float = 5.0) -> bool:
         """Until the relay has shipped every CDR event this node journaled."""
         deadline = time.monotonic() + timeout
-        while any(p.stat().st_size for p in self.journal_dir.glob("*") if p.is_file()):
+        while self._journaled_bytes():
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.05)
         return True
+
+    def _journaled_bytes(self) -> int:
+        """Bytes in the journal's files; a file the relay renames or removes as we look
+        (``*.taken`` once shipped) counts as empty."""
+        total = 0
+        for path in self.journal_dir.glob("*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_file():
+                    total += path.stat().st_size
+        return total
 
     def wait_installed(self, version: int, timeout: float = 10.0) -> None:
         """Until this node's sync installed ``version`` and every worker looked at it."""

@@ -130,7 +130,12 @@ def test_no_cdr_is_lost_or_counted_twice(fault, bus, tmp_path, request):
             count, calls, answered = conn.execute(
                 "SELECT count(*), count(DISTINCT call_id), count(answered_at) FROM cdrs"
             ).fetchone()
-            assert (count, calls) == (placed["created"], placed["created"]), (stored, placed)
+            assert (count, calls) == (placed["created"], placed["created"]), (
+                stored,
+                placed,
+                "rater alive" if rater.process.poll() is None else "rater exited",
+                (tmp_path / "rater.log").read_text()[-3000:],
+            )
             assert answered == placed["successful"]
             charged, priced = conn.execute(
                 "SELECT (SELECT coalesce(sum(amount), 0) FROM ledger_entries"
