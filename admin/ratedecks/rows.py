@@ -19,6 +19,8 @@ from admin.ratedecks.sheets import Cell
 from admin.ratedecks.values import AmbiguousDate, CellError, Change
 
 ZERO = Decimal(0)
+ROWS_REMEMBERED = 200_000  # distinct rows' terms kept (a 1M-row A-Z deck has ~55k)
+_START, _END = 6, 7  # effective_from, effective_to in a row's terms
 _ABSENT = object()  # an empty optional cell
 # every field's values are remembered: even names repeat (a breakout inherits its parent's)
 REMEMBERED = ("rate", "previous_rate", "connect_fee", "billing_increment", "initial_increment",
@@ -91,6 +93,13 @@ class RowReader:
             self.group_key = lambda cells: (cells[indices[0]],)
         self.group_memo: dict[tuple, tuple[dict[str, object], list[tuple[str, CellError]]]] = {}
         self.text_only = text_only  # CSV: every cell is text (a workbook's may be floats)
+        # a CSV row's cells but the code's (and country code's), to read each such set once
+        # (a workbook's are not: 1, 1.0 and True are one key)
+        rest = sorted({index for _, index, _, _ in self.steps} | set(indices))
+        self.rest_of: Callable[[list[Cell]], object] | None = None
+        if text_only and rest:
+            self.rest_of = itemgetter(*rest)  # one index: the cell itself, a fine key too
+        self.rows_memo: dict[object, tuple[list[tuple[str, str]], tuple | None]] = {}
         self.code_index = positions["code"]
         self.country_code_index = positions.get("country_code")
         self.checks_rows = bool(
@@ -116,7 +125,41 @@ class RowReader:
         return guarded
 
     def read(self, number: int, cells: list[Cell]) -> tuple[list[DeckRate], list[RowError]]:
-        problems: list[RowError] = []
+        if self.rest_of is None:
+            faults, terms = self._terms(cells)
+        else:  # most rows repeat another's cells but for the code: read those once
+            rest = self.rest_of(cells)
+            try:
+                faults, terms = self.rows_memo[rest]
+            except KeyError:
+                faults, terms = self._terms(cells)
+                if len(self.rows_memo) < ROWS_REMEMBERED:
+                    self.rows_memo[rest] = faults, terms
+        problems = [RowError(number, column, message) for column, message in faults]
+        country_code = ""
+        if self.country_code_index is not None:
+            country_code = values.text_of(cells[self.country_code_index]).replace("+", "")
+        try:  # not remembered: every code is new
+            prefixes = values.codes(
+                cells[self.code_index],
+                country_code=country_code,
+                international_prefix=self.layout.international_prefix,
+            )
+        except CellError as exc:
+            problems.append(RowError(number, self.names["code"], str(exc)))
+            prefixes = []
+        if problems or terms is None:
+            return [], problems
+        rates = [DeckRate(number, prefix, *terms) for prefix in prefixes]
+        for name, text in (("effective_from", terms[_START]), ("effective_to", terms[_END])):
+            if isinstance(text, str):  # day/month not known yet: settled after the last row
+                self.pending += [(rate, name, text) for rate in rates]
+        return rates, []
+
+    def _terms(self, cells: list[Cell]) -> tuple[list[tuple[str, str]], tuple | None]:
+        """What a row's cells but its code say: its refusals as (column, message), or the
+        rate's fields after the code (DeckRate's order from the destination on)."""
+        faults: list[tuple[str, str]] = []
         fields: dict[str, object] = {}
         text_only = self.text_only
         for name, index, parse, memo in self.steps:
@@ -131,7 +174,7 @@ class RowReader:
             if value is _ABSENT:
                 continue
             if isinstance(value, CellError):
-                problems.append(RowError(number, self.names[name], str(value)))
+                faults.append((self.names[name], str(value)))
             else:
                 fields[name] = value
         if self.group_key is not None:
@@ -143,49 +186,25 @@ class RowReader:
             except TypeError:  # unhashable
                 parsed, errors = self._read_group(key)
             fields.update(parsed)
-            for name, error in errors:
-                problems.append(RowError(number, self.names[name], str(error)))
-        country_code = ""
-        if self.country_code_index is not None:
-            country_code = values.text_of(cells[self.country_code_index]).replace("+", "")
-        try:  # not remembered: every code is new
-            prefixes = values.codes(
-                cells[self.code_index],
-                country_code=country_code,
-                international_prefix=self.layout.international_prefix,
-            )
-        except CellError as exc:
-            problems.append(RowError(number, self.names["code"], str(exc)))
-            prefixes = []
+            faults += [(self.names[name], str(error)) for name, error in errors]
         if self.checks_rows:
-            problems += self._consistency(number, fields)
-        if problems:
-            return [], problems
+            faults += self._consistency(fields)
+        if faults:
+            return faults, None
         initial, step = self._increments(fields)
         get = fields.get
-        destination = get("destination") or get("country") or ""
-        start, end = get("effective_from"), get("effective_to")
-        rates = [
-            DeckRate(
-                number,
-                prefix,
-                destination,  # type: ignore[arg-type]
-                fields["rate"],  # type: ignore[arg-type]
-                initial,
-                step,
-                get("connect_fee", ZERO),  # type: ignore[arg-type]
-                get("minimum_duration", 0),  # type: ignore[arg-type]
-                start,  # type: ignore[arg-type]
-                end,  # type: ignore[arg-type]
-                get("previous_rate"),  # type: ignore[arg-type]
-                get("change"),  # type: ignore[arg-type]
-            )
-            for prefix in prefixes
-        ]
-        for name, text in (("effective_from", start), ("effective_to", end)):
-            if isinstance(text, str):  # day/month not known yet: settled after the last row
-                self.pending += [(rate, name, text) for rate in rates]
-        return rates, []
+        return faults, (
+            get("destination") or get("country") or "",
+            fields["rate"],
+            initial,
+            step,
+            get("connect_fee", ZERO),
+            get("minimum_duration", 0),
+            get("effective_from"),
+            get("effective_to"),
+            get("previous_rate"),
+            get("change"),
+        )
 
     def _read_group(
         self, cells: tuple[Cell, ...]
@@ -214,7 +233,7 @@ class RowReader:
             return self.default_increments
         return int(initial or step), int(step or initial)  # type: ignore[arg-type]
 
-    def _consistency(self, number: int, fields: dict[str, object]) -> list[RowError]:
+    def _consistency(self, fields: dict[str, object]) -> list[tuple[str, str]]:
         get = fields.get
         currency = get("currency")
         if (
@@ -227,8 +246,7 @@ class RowReader:
         problems = []
         if fields.get("forbidden"):
             problems.append(
-                RowError(
-                    number,
+                (
                     self.names["forbidden"],
                     "a forbidden (reject calls) code: tariffs cannot reject a priced code; "
                     "block the prefix in the routing plan and leave the row out",
@@ -237,17 +255,12 @@ class RowReader:
         currency = fields.get("currency")
         if self.currency and currency and str(currency).upper() != self.currency:
             problems.append(
-                RowError(
-                    number,
-                    self.names["currency"],
-                    f"{currency}, but the tariff is in {self.currency}",
-                )
+                (self.names["currency"], f"{currency}, but the tariff is in {self.currency}")
             )
         start, end = fields.get("effective_from"), fields.get("effective_to")
         if isinstance(start, datetime) and isinstance(end, datetime) and end <= start:
             problems.append(
-                RowError(
-                    number,
+                (
                     self.names["effective_to"],
                     f"{end:%Y-%m-%d %H:%M} is not after the effective date {start:%Y-%m-%d %H:%M}",
                 )
@@ -260,10 +273,10 @@ class RowReader:
         if isinstance(rate, Decimal) and isinstance(previous, Decimal):
             if change == Change.INCREASE and not rate > previous:
                 message = f"says Increase, but the rate {rate} is not above the previous {previous}"
-                problems.append(RowError(number, self.names["change"], message))
+                problems.append((self.names["change"], message))
             elif change == Change.DECREASE and not rate < previous:
                 message = f"says Decrease, but the rate {rate} is not below the previous {previous}"
-                problems.append(RowError(number, self.names["change"], message))
+                problems.append((self.names["change"], message))
         return problems
 
     def settle_dates(self, deck: Deck) -> list[RowError]:

@@ -208,6 +208,33 @@ def test_every_bad_row_is_named(tmp_path):
     ]
 
 
+def test_rows_alike_but_for_the_code_are_each_their_own(tmp_path):
+    """Cells read once for rows that differ only in the code: a refusal still names each
+    row, a bad code only its own, and dates settled later reach every row's rate."""
+    path = deck_file(
+        tmp_path,
+        "Code,Rate,Effective Date\n"
+        "441,0.05,3/12/2024\n441X,0.05,3/12/2024\n442,0.05,3/12/2024\n"  # rows 2-4
+        "443,-1,3/12/2024\n444,-1,3/12/2024\n445,0.05,3/28/2024\n",  # rows 5-7
+    )
+    assert refusals(path) == [
+        "row 3, Code: '441X' is not a dial code (digits only, at most 20, after '+' and "
+        "spaces are removed)",
+        "row 5, Rate: '-1' is negative",
+        "row 6, Rate: '-1' is negative",
+    ]
+    good = deck_file(
+        tmp_path, "Code,Rate,Effective Date\n441,0.05,3/12/2024\n442,0.05,3/12/2024\n"
+        "443,0.05,3/28/2024\n", "good.csv",
+    )  # fmt: skip
+    rates = read_deck(good).rates
+    assert [(r.row, r.prefix, r.effective_from) for r in rates.values()] == [
+        (2, "441", datetime(2024, 3, 12, tzinfo=UTC)),
+        (3, "442", datetime(2024, 3, 12, tzinfo=UTC)),
+        (4, "443", datetime(2024, 3, 28, tzinfo=UTC)),
+    ]
+
+
 def test_ambiguous_dates_take_the_order_the_others_show(tmp_path):
     path = deck_file(
         tmp_path, "code,rate,effective_date\n1201,0.01,3/12/2024\n1202,0.01,3/28/2024\n"
