@@ -178,6 +178,14 @@ def periods(conn: psycopg.Connection, company: str | None = None) -> list[Notice
     return [_period(row) for row in rows]
 
 
+def period_of(conn: psycopg.Connection, company_id: int) -> NoticePeriod:
+    """One company's notice period, by id (the admin's pages and API)."""
+    row = conn.execute(query("pricing_notice_period_of"), {"company_id": company_id}).fetchone()
+    if row is None:
+        raise NotFound(f"no company {company_id}")
+    return _period(row)
+
+
 def set_period(
     conn: psycopg.Connection, company: str, days: dict[Kind, int | None], actor: Actor
 ) -> NoticePeriod:

@@ -78,3 +78,8 @@ SELECT c.started_at, o.name AS originator, c.called, c.sip_code, c.duration::tex
 FROM cdrs c JOIN originators o ON o.id = c.originator_id
 WHERE o.company_id = %(id)s AND c.started_at > now() - interval '7 days'
 ORDER BY c.started_at DESC LIMIT 20;
+
+-- name: web_company_notice_period
+-- The company page's notice period: days owed before a change to its tariff takes effect.
+SELECT n.increase_days, n.closure_days, n.decrease_days, n.new_days, n.updated_at
+FROM company_notice_periods n WHERE n.company_id = %(id)s;

@@ -55,3 +55,11 @@ LIMIT %(limit)s;
 -- name: pricing_rate_sheet_files
 SELECT n.detail -> 'files' FROM notification_outbox n
 WHERE n.id = %(id)s AND n.kind = 'rate-sheet';
+
+-- name: pricing_notice_period_of
+-- One company's notice period by id (not stored: no notice owed).
+SELECT c.id, c.name, n.increase_days, n.closure_days, n.decrease_days, n.new_days,
+       n.company_id IS NOT NULL
+FROM companies c
+LEFT JOIN company_notice_periods n ON n.company_id = c.id
+WHERE c.id = %(company_id)s;

@@ -15,6 +15,7 @@ from admin.web.entities import (
     audit,
     cdrs,
     companies,
+    notice_periods,
     originators,
     routing_plans,
     tariffs,
@@ -51,9 +52,15 @@ EDITABLE: tuple[Editable, ...] = (
     users.USERS_EDITABLE,
 )
 
-EXTRA_PAGES: tuple[HTTPRouteHandler, ...] = (tariffs.tariff_page, accounts.post_entry_page)
+EXTRA_PAGES: tuple[HTTPRouteHandler, ...] = (
+    tariffs.tariff_page,
+    accounts.post_entry_page,
+    notice_periods.set_notice_period_page,
+)
 EXTRA_API: tuple[HTTPRouteHandler, ...] = (
     tariffs.tariff_rates,
     accounts.account,
     accounts.post_entry,
+    notice_periods.notice_period,
+    notice_periods.set_notice_period,
 )

@@ -73,7 +73,8 @@ COMPANIES_EDITABLE = Editable(
         Column("created_at", "Created", Kind.DATETIME),
     ),
     choices={"currency": "currency_codes"},
-    panel="_account_form.html",  # top-ups and adjustments (admin/web/entities/accounts.py)
+    # top-ups and adjustments (accounts.py), notice periods (notice_periods.py)
+    panel="_company_forms.html",
     children=(
         Child(
             "Account",
@@ -96,6 +97,17 @@ COMPANIES_EDITABLE = Editable(
                 Column("calls", "Calls", Kind.NUMBER),
                 Column("note", "Note"),
                 Column("created_by", "By"),
+            ),
+        ),
+        Child(
+            "Notice periods (days owed before a tariff change takes effect)",
+            "web_company_notice_period",
+            (
+                Column("increase_days", "Increases", Kind.NUMBER),
+                Column("closure_days", "Closures", Kind.NUMBER),
+                Column("decrease_days", "Decreases", Kind.NUMBER),
+                Column("new_days", "New codes", Kind.NUMBER),
+                Column("updated_at", "Set", Kind.DATETIME),
             ),
         ),
         Child("Originators", "web_company_originators", TRUNK_COLUMNS),
