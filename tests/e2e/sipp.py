@@ -74,6 +74,16 @@ class Vendor:
             1 for line in self.messages.read_text().splitlines() if line.startswith("INVITE sip:")
         )
 
+    def invited(self) -> list[str]:
+        """The Request-URI users (called numbers) of the INVITEs received, in arrival order."""
+        if not self.messages.exists():
+            return []
+        return [
+            line.split()[1].removeprefix("sip:").partition("@")[0]
+            for line in self.messages.read_text().splitlines()
+            if line.startswith("INVITE sip:")
+        ]
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGUSR1)  # SIPp's clean quit
