@@ -14,20 +14,14 @@ import getpass
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
+from admin.ratedecks.choices import DIFF_COLUMNS, choose_layout, diff_row, omitted_choice
 from admin.ratedecks.diff import Category, Omitted, OmittedMode, OmittedUnchosen, Plan
 from admin.ratedecks.layout import DATE_FORMATS, FIELDS, PRESETS, Layout, LayoutError
 from admin.ratedecks.normalize import Deck, DeckErrors, read_deck
 from admin.ratedecks.sheets import SheetError
 from admin.settings import Settings
-
-DIFF_COLUMNS = (
-    "prefix", "change", "row", "destination", "current_rate", "new_rate", "effective",
-    "previous_rate_until_effective", "initial_increment", "next_increment", "connect_fee",
-)  # fmt: skip
 
 
 def add_rate_deck_commands(commands: argparse._SubParsersAction) -> None:
@@ -175,27 +169,7 @@ def _import(conn, args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _layout(conn, tariff_id: int, args: argparse.Namespace) -> tuple[Layout | None, str]:
-    from admin.ratedecks import store
-    from admin.services import NotFound
-
-    layout: Layout | None = None
-    source = "detected from the header"
-    if args.mapping and args.mapping in PRESETS:
-        layout, source = PRESETS[args.mapping], f"preset {args.mapping}"
-    elif args.mapping:
-        found = store.saved_layout(conn, tariff_id, args.mapping)
-        if found is None:
-            raise NotFound(f"no mapping {args.mapping!r}")
-        source, layout = f"mapping {found[0]}", found[1]
-    else:
-        found = store.saved_layout(conn, tariff_id, None)
-        if found:
-            source, layout = (
-                f"mapping {found[0]} (saved for this tariff or its terminator)",
-                found[1],
-            )
-    columns = _columns(args.column)
-    settings = {
+    reading = {
         "header": False if args.no_header else None,
         "delimiter": "\t" if args.delimiter == "tab" else args.delimiter,
         "decimal": args.decimal,
@@ -204,16 +178,7 @@ def _layout(conn, tariff_id: int, args: argparse.Namespace) -> tuple[Layout | No
         "international_prefix": args.international_prefix,
         "sheet": args.sheet,
     }
-    chosen = {key: value for key, value in settings.items() if value is not None}
-    if not columns and not chosen:
-        return layout, source
-    if layout is None:
-        if not columns:
-            raise LayoutError("reading flags without columns: give --column code=… --column rate=…")
-        return Layout(columns, **chosen).checked(), "given columns"
-    return replace(
-        layout, columns={**layout.columns, **columns}, **chosen
-    ).checked(), source + ", overridden"
+    return choose_layout(conn, tariff_id, args.mapping, _columns(args.column), reading)
 
 
 def _columns(pairs: list[str]) -> dict[str, str | int]:
@@ -227,20 +192,7 @@ def _columns(pairs: list[str]) -> dict[str, str | int]:
 
 
 def _omitted(args: argparse.Namespace) -> Omitted | None:
-    if args.omitted is None:
-        if args.close_at:
-            raise LayoutError("--close-at goes with --omitted close")
-        return None
-    at = None
-    if args.close_at:
-        if args.omitted != "close":
-            raise LayoutError("--close-at goes with --omitted close")
-        try:
-            at = datetime.fromisoformat(args.close_at)
-        except ValueError:
-            raise LayoutError(f"--close-at {args.close_at!r}: an ISO 8601 date or time") from None
-        at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return Omitted(OmittedMode(args.omitted), at)
+    return omitted_choice(args.omitted, args.close_at)
 
 
 def summary(
@@ -264,28 +216,10 @@ def summary(
 
 
 def write_diff(target: Path, plan: Plan) -> None:
-    from admin.ratedecks.store import money_text
-
     with target.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
         out.writerow(DIFF_COLUMNS)
-        for change in plan.changes:
-            shown = change.new or change.current
-            out.writerow(
-                (
-                    change.prefix,
-                    change.category.value,
-                    change.row or "",
-                    shown.destination if shown else "",
-                    money_text(change.current.rate) if change.current else "",
-                    money_text(change.new.rate) if change.new else "",
-                    change.effective.isoformat() if change.effective else "",
-                    money_text(change.previous.rate) if change.previous else "",
-                    shown.initial_increment if shown else "",
-                    shown.next_increment if shown else "",
-                    money_text(shown.connect_fee) if shown else "",
-                )
-            )
+        out.writerows(diff_row(change) for change in plan.changes)
 
 
 def _save_mapping(conn, args: argparse.Namespace, tariff_id: int, layout: Layout) -> None:
