@@ -288,7 +288,8 @@ def run_apply(settings: Settings, job: Job, who: Actor) -> None:
 def _finish(redis: Redis, job: Job) -> None:
     try:
         save(redis, job)
-        redis.expire(KEY_PREFIX + job.id + ":file", JOB_TTL)
+        redis.expire(KEY_PREFIX + job.id + ":file", JOB_TTL)  # kept as long as the job
+        redis.expire(KEY_PREFIX + job.id + ":changes", JOB_TTL)
     except (RedisError, OSError):
         logger.exception("deck import %s: its state could not be saved", job.id)
 

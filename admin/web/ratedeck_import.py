@@ -31,7 +31,7 @@ from admin import services
 from admin.queries import query
 from admin.ratedecks import jobs, store
 from admin.ratedecks.choices import AUTOMATIC, DIFF_COLUMNS, choose_layout, omitted_choice
-from admin.ratedecks.diff import Category, OmittedMode
+from admin.ratedecks.diff import Category
 from admin.ratedecks.jobs import JOB_TTL, Job, Phase
 from admin.ratedecks.layout import PRESETS, LayoutError
 from admin.ratedecks.sheets import SPREADSHEET_SUFFIXES
@@ -71,7 +71,6 @@ def _form_context(conn: psycopg.Connection, tariff_id: int) -> dict[str, Any]:
         "automatic": automatic or AUTOMATIC,
         "presets": list(PRESETS),
         "saved_mappings": names,
-        "omitted_modes": [mode.value for mode in OmittedMode],
     }
 
 
