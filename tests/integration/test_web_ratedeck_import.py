@@ -306,3 +306,27 @@ def test_read_only_users_see_no_button_and_are_refused(web_client, conn):
     web_client.cookies.clear()
     anonymous = web_client.get(job, follow_redirects=False)
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
+
+
+def test_a_workbook_deck_is_read_like_the_cli_reads_it(logged_in, conn):
+    from openpyxl import Workbook
+
+    alpha = tariff_id(conn, "Alpha Carrier USD")
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Dial Codes", "Destination", "Price"])
+    sheet.append(["44", "United Kingdom", 0.0095])
+    sheet.append(["3531", "Ireland - Dublin", "0.0075"])
+    out = io.BytesIO()
+    book.save(out)
+    response = upload(logged_in, alpha, out.getvalue(), name="vendor deck.xlsx", omitted="keep")
+    assert response.status_code == 303
+    job = response.headers["location"]
+    assert wait(logged_in, job) == "ready"
+    page = logged_in.get(job).text
+    assert counts(page)["decreased"] == 1 and counts(page)["new"] == 1
+    assert "vendor deck.xlsx" in page and "detected from the header" in page
+    assert apply(logged_in, job).status_code == 303 and wait(logged_in, job) == "applied"
+    now = rates_now(conn, alpha)
+    assert now["44"] == Decimal("0.0095") and now["3531"] == Decimal("0.0075")
+    assert now["447"] == Decimal("0.03")  # kept
