@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import time
+from dataclasses import asdict
 from decimal import Decimal
 
 import httpx
@@ -185,6 +187,11 @@ def test_the_progress_fragment_polls_while_running_and_reloads_when_done(logged_
     assert 'hx-trigger="every 500ms"' in status.text and f'hx-get="{path}/status"' in status.text
     assert '<progress max="100" value="25">' in status.text and "20,000" in status.text
     assert 'hx-trigger="every 500ms"' in logged_in.get(path).text  # the page starts polling
+    key = jobs.KEY_PREFIX + job.id  # a job nobody has heard from for long: its process went
+    redis.set(key, json.dumps(asdict(job) | {"updated_at": time.time() - 3600}))
+    gone = logged_in.get(path + "/status", headers={"HX-Request": "true"})
+    assert gone.headers.get("hx-refresh") == "true"
+    assert "no news from this job" in logged_in.get(path).text
     job.phase = "failed"
     job.message = "done"
     jobs.save(redis, job)
