@@ -642,7 +642,10 @@ class Router:
                 SheddingController(settings.shed_queue_high, settings.shed_queue_low),
             )
         previous = self._monitor.controller.shed
+        first = self._monitor.sockets is None
         shed = self._monitor.tick()
+        if first:
+            KSR.notice(f"akira: overload monitor reads the SIP queue {self._monitor.source}\n")
         if shed != previous:
             KSR.pvx.shv_seti(SHED, shed)
             if not previous or not shed:

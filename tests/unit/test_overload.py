@@ -44,3 +44,36 @@ def test_shedding_eases_off_when_the_queue_drains_and_never_passes_all():
     while controller.update(0):
         steps += 1
     assert steps == 1000 // controller.ease_step - 1
+
+
+def test_the_queue_of_an_inherited_socket_is_its_own_receive_memory():
+    """What a timer process reads: the SIP socket it inherited, one getsockopt per tick; the
+    same figure as /proc/net/udp's rx_queue."""
+    import socket
+    import time
+
+    from kemi.overload import LoadMonitor, proc_queued
+
+    sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sip.bind(("127.0.0.1", 0))
+    others = socket.socketpair()  # Kamailio holds unix sockets too: passed over
+    port = sip.getsockname()[1]
+    try:
+        monitor = LoadMonitor(port, SheddingController(high=10**9, low=0))
+        monitor.tick()
+        assert monitor.sockets and monitor.queued == 0
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as caller:
+            for _ in range(8):
+                caller.sendto(b"INVITE" * 100, ("127.0.0.1", port))
+        deadline = time.monotonic() + 2
+        while monitor.queued == 0 and time.monotonic() < deadline:
+            monitor.tick()
+        assert monitor.queued > 8 * 600  # each datagram's buffer, not just its bytes
+        assert monitor.queued == proc_queued(port)
+        assert LoadMonitor(port + 1 if port < 65535 else port - 1, monitor.controller).tick() == 0
+    finally:
+        for duplicate in monitor.sockets or []:
+            duplicate.close()
+        sip.close()
+        for other in others:
+            other.close()
