@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -68,6 +69,40 @@ def previous_version(deck: Path, out: Path) -> None:
             row[at["Change"]] = "Unchanged"
             row[at["Effective Date"]] = a_year_before
             write(row)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCheck:
+    fetch_seconds: float  # a node's sync fetches and installs the published version
+    map_seconds: float  # a SIP worker maps it: from then on calls are routed with it
+    file_bytes: int
+    sampled: int
+    agreed: int
+
+
+def routes_with(conn, redis, node_dir: Path, tariff_id: int, sample: int = 10_000) -> NodeCheck:
+    """What Kamailio does after a publish (kemi.snapshot_sync, then kemi.store, as in
+    bench/callbench/engine.py), timed; then the mapped tariff's rate for sampled codes
+    against the windows in force in the database now."""
+    from callbench.engine import load_snapshot
+
+    from kemi.rates import money_units
+
+    snapshot, load = load_snapshot(redis, node_dir)
+    rates = snapshot.tariffs[tariff_id].rates
+    assert rates is not None
+    now = datetime.now(UTC)
+    rows = conn.execute(
+        "SELECT prefix, rate FROM rates WHERE tariff_id = %s AND effective_from <= %s"
+        " AND (effective_to IS NULL OR effective_to > %s) ORDER BY random() LIMIT %s",
+        (tariff_id, now, now, sample),
+    ).fetchall()
+    at = int(now.timestamp())
+    agreed = 0
+    for prefix, rate in rows:
+        found = rates.match(prefix, at)
+        agreed += found is not None and found.prefix == prefix and found.rate == money_units(rate)
+    return NodeCheck(load.fetch_seconds, load.map_seconds, load.file_bytes, len(rows), agreed)
 
 
 def main() -> None:
@@ -132,10 +167,12 @@ def main() -> None:
 
             snapshot_dir = work / "snapshots"
             snapshot_dir.mkdir()
-            publish(conn, Redis.from_url(args.redis_url), published_by="bench",
+            redis = Redis.from_url(args.redis_url)
+            publish(conn, redis, published_by="bench",
                     snapshot_dir=str(snapshot_dir), node_wait=0)  # fmt: skip
             publish_seconds = time.perf_counter() - t3
             publish_cpu = cpu() - c3
+            node = routes_with(conn, redis, work / "node", tariff_id)
         again = store.apply(conn, tariff, deck, Omitted(OmittedMode.CLOSE), actor, now=ISSUE)
         t4 = time.perf_counter()
         c4 = cpu()
@@ -153,9 +190,13 @@ def main() -> None:
     print(f"apply             {t3 - t2:6.1f} s ({c3 - c2:5.1f})  (diffs again in its transaction)")
     if publish_seconds is not None:
         print(f"publish           {publish_seconds:6.1f} s ({publish_cpu:5.1f})")
+        print(f"node: fetch {node.fetch_seconds:.2f} s, map {node.map_seconds * 1000:.1f} ms "
+              f"({node.file_bytes / 1e6:.0f} MB of files); the engine's rate = the database's "
+              f"for {node.agreed:,} of {node.sampled:,} sampled codes")  # fmt: skip
+        total += node.fetch_seconds + node.map_seconds
     noop, noop_cpu = t4 - t3 - (publish_seconds or 0), c4 - c3 - (publish_cpu or 0)
     print(f"re-import (no-op) {noop:6.1f} s ({noop_cpu:5.1f}), {again.writes} writes")
-    steps = "parse + apply" + (" + publish" if args.publish else "")
+    steps = "parse + apply" + (" + publish + a node routes with it" if args.publish else "")
     print(f"total ({steps}) {total:6.1f} s   peak RSS {peak:6.0f} MB")
     print(f"peak RSS after loading the previous version: {baseline_mb:.0f} MB")
     print(
