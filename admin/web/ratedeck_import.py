@@ -36,7 +36,7 @@ from admin.ratedecks.jobs import JOB_TTL, Job, Phase
 from admin.ratedecks.layout import PRESETS, LayoutError
 from admin.ratedecks.sheets import SPREADSHEET_SUFFIXES
 from admin.settings import Settings
-from admin.web.crud import actor, found, in_thread, may_write
+from admin.web.crud import RowId, actor, found, in_thread, may_write
 from admin.web.listing import PageNumber
 from admin.web.permissions import CATALOG_WRITE, needs
 from admin.web.views import is_htmx
@@ -87,7 +87,7 @@ async def _form_page(
 
 
 @get("/tariffs/{tariff_id:int}/deck-import", name="tariff-deck-import", include_in_schema=False)
-async def import_form(request: Request[Any, Any, Any], tariff_id: FromPath[int]) -> Template:
+async def import_form(request: Request[Any, Any, Any], tariff_id: RowId) -> Template:
     may_write(request)
     return await _form_page(request, tariff_id)
 
@@ -103,9 +103,7 @@ def _file_name(given: str) -> str:
     opt=needs(CATALOG_WRITE),
     request_max_body_size=MAX_UPLOAD,
 )
-async def start_import(
-    request: Request[Any, Any, Any], tariff_id: FromPath[int]
-) -> Redirect | Template:
+async def start_import(request: Request[Any, Any, Any], tariff_id: RowId) -> Redirect | Template:
     """Check the form, keep the file in Redis and start the job; the form again on a refusal."""
     may_write(request)
     form = await request.form()
@@ -203,7 +201,7 @@ JOB_ROUTE = "/tariffs/{tariff_id:int}/deck-import/{job_id:str}"
 @get(JOB_ROUTE, name="tariff-deck-import-job", include_in_schema=False)
 async def job_page(
     request: Request[Any, Any, Any],
-    tariff_id: FromPath[int],
+    tariff_id: RowId,
     job_id: FromPath[str],
     change: ChangeFilter = None,
     search: PrefixSearch = None,
@@ -228,7 +226,7 @@ async def job_page(
 
 @get(JOB_ROUTE + "/status", name="tariff-deck-import-status", include_in_schema=False)
 async def job_status(
-    request: Request[Any, Any, Any], tariff_id: FromPath[int], job_id: FromPath[str]
+    request: Request[Any, Any, Any], tariff_id: RowId, job_id: FromPath[str]
 ) -> Template | Response:
     """The progress bar the job page polls; once the job is done, HTMX reloads the page."""
     job = await _job(request, tariff_id, job_id)
@@ -240,7 +238,7 @@ async def job_status(
 @get(JOB_ROUTE + "/diff.csv", name="tariff-deck-import-diff", include_in_schema=False)
 async def job_diff(
     request: Request[Any, Any, Any],
-    tariff_id: FromPath[int],
+    tariff_id: RowId,
     job_id: FromPath[str],
     change: ChangeFilter = None,
     search: PrefixSearch = None,
@@ -262,7 +260,7 @@ async def job_diff(
 
 @post(JOB_ROUTE + "/apply", include_in_schema=False, opt=needs(CATALOG_WRITE))
 async def apply_import(
-    request: Request[Any, Any, Any], tariff_id: FromPath[int], job_id: FromPath[str]
+    request: Request[Any, Any, Any], tariff_id: RowId, job_id: FromPath[str]
 ) -> Redirect:
     """Apply the diff shown, in the background; the job page shows how it went."""
     may_write(request)
@@ -276,7 +274,7 @@ async def apply_import(
 
 @post(JOB_ROUTE + "/rerun", include_in_schema=False, opt=needs(CATALOG_WRITE))
 async def rerun_import(
-    request: Request[Any, Any, Any], tariff_id: FromPath[int], job_id: FromPath[str]
+    request: Request[Any, Any, Any], tariff_id: RowId, job_id: FromPath[str]
 ) -> Redirect:
     """The same file and choices again, diffed against the tariff as it is now."""
     may_write(request)
