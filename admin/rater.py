@@ -7,8 +7,8 @@ table and one set-based merge instead), and acknowledges only after the commit. 
 thread writes a batch, the next is read and rated, so Python and PostgreSQL work at the same
 time (bench/cdr_ingest.py). A crash between commit and ack replays the batch, which the merge
 skips (idempotent on call_id, attempt); the cdrs trigger adds exactly the rows a batch wrote
-to the report rollups in the same transaction, and ``run_once`` merges their partial rows every
-minute (docs/reports.md). An event that cannot be
+to the minute rollup in the same transaction, and ``run_once`` merges its partial rows every
+minute, feeding the coarser rollups from them (docs/reports.md). An event that cannot be
 rated is stored in ``cdr_rejects`` with the reason and acknowledged, so it can neither block
 the bus nor be lost; ``akira cdr retry`` rates it again once the cause is fixed. PostgreSQL,
 Redis or bus failures are retried with back-off, anything unexpected too (logged with its
@@ -58,8 +58,9 @@ COPY_INTO = {
     for table in ("cdrs", "cdr_staging")
 }
 CREDIT_SYNC_SECONDS = 10.0  # every prepaid account's credit rewritten in Redis this often
-# The report rollups get one partial row per key and batch (the cdrs trigger); this often
-# they are merged (sql/schema.sql akira_compact_rollups), by whichever rater gets there first.
+# The minute rollup gets one partial row per key and batch (the cdrs trigger); this often they
+# are merged and fed into the coarser rollups (sql/schema.sql akira_compact_rollups), by
+# whichever rater gets there first. Reports and quality routing do not wait for it.
 COMPACT_SECONDS = 60.0
 # run_once goes on reading while the bus has more, at most this long: a batch is rated while
 # the one before it is written (one writer thread), so PostgreSQL and Python overlap.

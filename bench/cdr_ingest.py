@@ -14,9 +14,15 @@ then one admin.rater.Rater runs ``run_once`` until all N are rated, COPYed, merg
 charged to the ledger: wall time, the rater's CPU (time.process_time) and its PostgreSQL
 backend's CPU (/proc, when the server is local). Baselines in the same run: "rate_event only"
 (admin.cdr_rating.rate_event, no database) and "rate + store" (rate_event, then Rater.store and
-Rater.settle in one transaction per batch of the same size: Rater.write, no bus, no pipeline).
-After each database phase: count(cdrs) == N, no duplicate (call_id, attempt), the prices equal
-those rate_event computed, and the ledger's call charges == -sum(customer_price).
+Rater.settle in one transaction per batch of the same size: Rater.write, no bus, no pipeline),
+and the same with the report rollups kept as migration 0010 kept them (the cdrs trigger summing
+every statement into all five rollups; since 0016 it writes the minute one, and the rater's
+compaction feeds the others from it) and with none (the trigger disabled), so what the rollups
+cost is measured in the same run (--rollup-baselines). After each database phase the rollups
+are compacted as the rater does every minute, timed apart (its PostgreSQL CPU per CDR is part
+of the rollups' cost), then checked: count(cdrs) == N, no duplicate (call_id, attempt), the
+prices equal those rate_event computed, the ledger's call charges == -sum(customer_price), and
+every rollup's totals (attempts, answered, talk time, PDD, revenue, cost) those of the CDRs.
 
 Resources: database akira_bench_ingest (created from sql/ with admin.migrate, dropped at the
 end), the akira:cdr stream of Redis db 13 (deleted before and after), the JetStream stream
@@ -192,6 +198,8 @@ class Phase:
     publish_events_per_s: float | None = None
     bus_units: str = ""  # what the bus held after publishing (entries / messages)
     checks: dict[str, bool] = field(default_factory=dict)
+    compact_s: float | None = None  # the compaction after the phase (wall)
+    compact_backend_cpu_s: float | None = None
 
     @property
     def rate(self) -> float:
@@ -237,11 +245,59 @@ def recreate_database(maintenance: str, drop_only: bool = False) -> None:
             migrate(conn)
 
 
+ROLLUP_TOTALS = (
+    "sum(attempts), sum(answered), sum(talk_seconds), sum(pdd_ms), sum(revenue), sum(cost)"
+)
+CDR_TOTALS = (
+    "count(*), count(answered_at), sum(duration), coalesce(sum(akira_post_dial_delay_ms("
+    "terminator_id, sip_code, started_at, answered_at, ended_at)), 0), sum(customer_price), "
+    "sum(vendor_cost)"
+)
+# How the rollups are kept: "minute" as since migration 0016 (the cdrs trigger writes the minute
+# rollup, compaction feeds the others), "all" as 0010 had it (the trigger writes all five),
+# "none" (the trigger disabled).
+ROLLUP_WAYS = {"minute": "", "all": ", rollups as 0010", "none": ", no rollups"}
+_SQL = Path(__file__).resolve().parent.parent / "sql"
+
+
+def _function(path: Path, name: str) -> str:
+    """A function as a file creates it, to be installed with CREATE OR REPLACE."""
+    text = path.read_text()
+    start = text.index(f"CREATE FUNCTION {name}()")
+    end = text.index("END\n$$;", start) + len("END\n$$;")
+    return text[start:end].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+
+
+def keep_rollups(conn: psycopg.Connection, way: str) -> None:
+    """Make the cdrs trigger and the compaction keep the rollups ``way`` (ROLLUP_WAYS)."""
+    migration = "migrations/0010_rollups.sql" if way == "all" else "schema.sql"
+    for function in ("akira_roll_up_cdrs", "akira_compact_rollups"):
+        conn.execute(_function(_SQL / migration, function))
+    state = "DISABLE" if way == "none" else "ENABLE"
+    conn.execute(f"ALTER TABLE cdrs {state} TRIGGER cdrs_rolled_up_inserted")
+
+
+def compact(conn: psycopg.Connection, phase: Phase) -> None:
+    """The rater's minutely akira_compact_rollups, once, after the phase: timed apart."""
+    backend = Backend(conn)
+    wall, cpu = time.perf_counter(), backend.cpu()
+    conn.execute(query("compact_rollups"))
+    phase.compact_s = time.perf_counter() - wall
+    phase.compact_backend_cpu_s = _delta(backend.cpu(), cpu)
+
+
 def reset(conn: psycopg.Connection) -> None:
-    conn.execute("TRUNCATE cdrs, ledger_entries, cdr_rejects, notification_outbox")
+    rollups = [name for (name,) in conn.execute("SELECT name FROM akira_rollups()")]
+    conn.execute(
+        sql.SQL("TRUNCATE cdrs, ledger_entries, cdr_rejects, notification_outbox, {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, rollups))
+        )
+    )
 
 
-def check(conn: psycopg.Connection, n: int, expected_price: Decimal) -> dict[str, bool]:
+def check(
+    conn: psycopg.Connection, n: int, expected_price: Decimal, rollups: bool = True
+) -> dict[str, bool]:
     count, priced = conn.execute("SELECT count(*), sum(customer_price) FROM cdrs").fetchone()
     duplicates = conn.execute(
         "SELECT count(*) FROM (SELECT 1 FROM cdrs GROUP BY call_id, attempt HAVING count(*) > 1) d"
@@ -250,13 +306,19 @@ def check(conn: psycopg.Connection, n: int, expected_price: Decimal) -> dict[str
         "SELECT coalesce(sum(amount), 0) FROM ledger_entries WHERE kind = 'call_charge'"
     ).fetchone()[0]
     rejects = conn.execute("SELECT count(*) FROM cdr_rejects").fetchone()[0]
-    return {
+    checks = {
         f"cdrs = {n}": count == n,
         "no duplicate (call_id, attempt)": duplicates == 0,
         "prices = rate_event's": priced == expected_price,
         "ledger = -sum(customer_price)": charged == -priced,
         "no rejects": rejects == 0,
     }
+    if rollups:  # the tables themselves, compacted (every rollup fed)
+        totals = conn.execute(f"SELECT {CDR_TOTALS} FROM cdrs").fetchone()
+        for (name,) in conn.execute("SELECT name FROM akira_rollups()").fetchall():
+            rolled = conn.execute(f"SELECT {ROLLUP_TOTALS} FROM {name}").fetchone()
+            checks[f"{name} totals = the CDRs'"] = tuple(rolled) == tuple(totals)
+    return checks
 
 
 def rate_only(payloads: list[bytes], precisions: dict[str, int]) -> tuple[Phase, Decimal, int]:
@@ -507,6 +569,11 @@ def report(phases: list[Phase], info: dict[str, str], args: argparse.Namespace) 
     def us(value: float | None) -> str:
         return "–" if value is None else f"{value:.1f}"
 
+    def compacted(phase: Phase) -> str:
+        if phase.compact_s is None:
+            return "–"
+        return f"{us(phase.per_event_us(phase.compact_backend_cpu_s))} ({phase.compact_s:.2f})"
+
     lines = [
         f"## CDR ingest: {args.events:,} events, one rater, batches of {args.batch_events} "
         f"events (Redis: {args.batch_events} entries; NATS: "
@@ -517,8 +584,9 @@ def report(phases: list[Phase], info: dict[str, str], args: argparse.Namespace) 
     lines += [
         "",
         "| phase | CDRs/s (wall) | rater CPU µs/CDR | PostgreSQL backend CPU µs/CDR "
+        "| + compaction after, PostgreSQL µs/CDR (s) "
         "| × rate + store | × rate_event only | publish events/s | checks |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for phase in phases:
         publish_rate = (
@@ -537,12 +605,12 @@ def report(phases: list[Phase], info: dict[str, str], args: argparse.Namespace) 
         )
         lines.append(
             f"| {phase.name} | {phase.rate:,.0f} | {us(phase.per_event_us(phase.cpu_s))} "
-            f"| {us(phase.per_event_us(phase.backend_cpu_s))} "
+            f"| {us(phase.per_event_us(phase.backend_cpu_s))} | {compacted(phase)} "
             f"| {phase.rate / stored.rate:.2f}× | {phase.rate / rated.rate:.2f}× "
             f"| {publish_rate} | {checks} |"
         )
     lines += ["", f"Target: ≥ {TARGET:,} CDRs/s per bus, one rater process."]
-    for phase in phases[2:]:
+    for phase in (p for p in phases if " bus " in p.name):
         verdict = "met" if phase.rate >= TARGET else "NOT met"
         lines.append(
             f"- {phase.name}: {phase.rate:,.0f} CDRs/s: {verdict} "
@@ -571,6 +639,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "Redis, 4 relay batches on NATS, 2000 per transaction in the no-bus baseline)",
     )
     parser.add_argument("--buses", default="redis,nats", help="buses to run (default redis,nats)")
+    parser.add_argument(
+        "--rollup-baselines",
+        default="all,none",
+        help="no-bus phases besides the rollups as kept now (0016): all (the cdrs trigger "
+        "writes all five, as migration 0010 had it), none (no rollups); default all,none; "
+        "'' for neither",
+    )
+    parser.add_argument(
+        "--bus-rollups",
+        default="minute",
+        help="how the bus phases keep the rollups: minute (as now, default), all (as 0010), "
+        "or both (minute,all: each bus twice)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="event generator seed (default 42)")
     parser.add_argument(
         "--database-url",
@@ -586,6 +667,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.buses = [b for b in args.buses.split(",") if b]
+    args.rollup_baselines = [w for w in args.rollup_baselines.split(",") if w]
+    args.bus_rollups = [w for w in args.bus_rollups.split(",") if w]
+    if not set(args.rollup_baselines) <= {"all", "none"}:
+        parser.error("--rollup-baselines: all and/or none")
+    if not args.bus_rollups or not set(args.bus_rollups) <= {"minute", "all"}:
+        parser.error("--bus-rollups: minute and/or all")
     if args.batch_events <= 0 or args.batch_events % RELAY_BATCH:
         parser.error(f"--batch-events must be a positive multiple of {RELAY_BATCH}")
     if not set(args.buses) <= {"redis", "nats"}:
@@ -619,13 +706,20 @@ def main(argv: list[str] | None = None) -> int:
         with psycopg.connect(url, autocommit=True) as conn:
             reset(conn)
         phases = [rated]
-        for name in ("store", *args.buses):
+        runs = [("store", "minute"), *(("store", way) for way in args.rollup_baselines)]
+        runs += [(bus, way) for bus in args.buses for way in args.bus_rollups]
+        for name, way in runs:
+            with psycopg.connect(url, autocommit=True) as conn:
+                keep_rollups(conn, way)
             if name == "store":
                 phase = rate_and_store(url, redis, payloads, args.batch_events)
             else:
                 phase = ingest(name, url, redis, args.nats_url, payloads, args.batch_events)
+            phase.name += ROLLUP_WAYS[way]
             with psycopg.connect(url, autocommit=True) as conn:
-                phase.checks |= check(conn, len(payloads), expected)
+                compact(conn, phase)
+                phase.checks |= check(conn, len(payloads), expected, rollups=way != "none")
+                keep_rollups(conn, "minute")
                 reset(conn)
             log(
                 f"{name}: {phase.rate:,.0f} CDRs/s, checks "
@@ -653,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 for p in phases
             ],
-            "target_met": {p.name: p.rate >= TARGET for p in phases[2:]},
+            "target_met": {p.name: p.rate >= TARGET for p in phases if " bus " in p.name},
             "profile": profiled,
         }
         print(json.dumps(document, indent=2))

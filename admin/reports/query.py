@@ -4,8 +4,9 @@ A request names a dimension, a time range ``[since, until)`` taken to the minute
 a sort; ``parse`` builds one from query parameters and refuses a bad one with the parameter's
 name (the web layer answers 400). The source is a rollup of the coarsest grain the range and
 the dimension fall on (day, else hour, else minute) and, of that grain, the narrowest that has
-the keys the dimension and the filters read (``source_for``); ``source="cdrs"`` reads the CDRs
-themselves, for checks and the benchmark.
+the keys the dimension and the filters read (``source_for``), a coarser one through its
+``_live`` view (``Rollup.relation``: with the minute rows not yet fed into it); ``source="cdrs"``
+reads the CDRs themselves, for checks and the benchmark.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ class Rollup:
     name: str
     grain: str
     keys: tuple[str, ...]
+
+    @property
+    def relation(self) -> str:
+        """What a report reads: the minute rollup itself (the cdrs trigger keeps it), a coarser
+        one through its _live view (its rows and the minute rows not yet fed into it: 0016)."""
+        return self.name if self.grain == "minute" else f"{self.name}_live"
 
 
 _EVERY_KEY = ("originator_id", "terminator_id", "customer_tariff_id", "customer_prefix")
@@ -214,7 +221,7 @@ def _source(name: str) -> sql.Composable:
         return sql.SQL("({})").format(sql.SQL(query("report_cdr_facts")))
     rollup = next(rollup for rollup in ROLLUPS if rollup.name == name)
     if rollup.keys == _EVERY_KEY:
-        return sql.Identifier(name)
+        return sql.Identifier(rollup.relation)
     columns = [
         sql.Identifier(key)
         if key in rollup.keys
@@ -226,7 +233,7 @@ def _source(name: str) -> sql.Composable:
     return sql.SQL("(SELECT bucket, {}, currency, {} FROM {})").format(
         sql.SQL(", ").join(columns),
         sql.SQL(", ").join(map(sql.Identifier, measures.SUMMED)),
-        sql.Identifier(name),
+        sql.Identifier(rollup.relation),
     )
 
 

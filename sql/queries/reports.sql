@@ -1,8 +1,9 @@
 -- Reports (admin/reports): measures by a dimension over a time range, from a rollup.
 
 -- name: report_rows
--- Filled in by admin/reports/query.py: the source (a rollup, cdr_rollup_minute|hour|day, or
--- the CDRs as report_cdr_facts gives them), the rollup keys the dimension needs, how they read
+-- Filled in by admin/reports/query.py: the source (a rollup: cdr_rollup_minute, or a coarser
+-- one's _live view, with the minute rows not yet fed into it; or the CDRs as report_cdr_facts
+-- gives them), the rollup keys the dimension needs, how they read
 -- (key, label, the catalog joins), the measures' expressions over the sums, and the order.
 -- Filters are NULL when not chosen. total_count: the rows before the limit.
 WITH grouped AS (

@@ -1,13 +1,17 @@
 """The rollups equal a direct aggregation of the CDRs: after replays, a crash between commit and
 acknowledgement, a restarted rater and a rerate (issue 10). Events go through the real rater
-path (the bus, rating, COPY or merge); the aggregation below is written independently of the
+path (the bus, rating, COPY or merge), and the rater's compaction feeds the coarser rollups
+from the minute one (0016); the aggregation below is written independently of the
 rollup's SQL, and every report dimension is compared between the rollups and the raw CDRs."""
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
+from admin.cdr_rating import rate_event
 from admin.rater import Rater
 from admin.reports import dimensions, measures, query
 from tests.integration.test_rater import T0, event, reopened, send
@@ -44,11 +48,13 @@ def direct(conn, rollup):
 SUMMED = ", ".join(f"sum({name})" for name in measures.SUMMED)
 
 
-def rolled_up(conn, rollup):
-    """What the rollup says: its partial rows summed per key (as every report sums them)."""
+def rolled_up(conn, rollup, relation=None):
+    """What the rollup says: its partial rows summed per key (as every report sums them), read
+    as reports read it (a coarser rollup with the minute rows not yet fed into it), or from
+    ``relation``."""
     keys = ", ".join(rollup.keys)
     rows = conn.execute(
-        f"SELECT bucket, {keys}, currency, {SUMMED} FROM {rollup.name}"
+        f"SELECT bucket, {keys}, currency, {SUMMED} FROM {relation or rollup.relation}"
         f" GROUP BY bucket, {keys}, currency HAVING sum(attempts) <> 0"
         f" ORDER BY bucket, {keys}, currency"
     ).fetchall()
@@ -72,10 +78,13 @@ def report_requests():
         yield query.ReportRequest(dimension, since, until, {"destination": "447"})
 
 
-def assert_rollups_match(conn):
+def assert_rollups_match(conn, compacted=False):
+    """Every rollup as reports read it equals the CDRs; after a compaction, every table too."""
     assert conn.execute("SELECT count(*) FROM cdrs").fetchone()[0] > 0
     for rollup in query.ROLLUPS:
         assert rolled_up(conn, rollup) == direct(conn, rollup), rollup.name
+        if compacted:
+            assert rolled_up(conn, rollup, rollup.name) == direct(conn, rollup), rollup.name
     sources = set()
     for request in report_requests():
         from_rollups = query.run(conn, request)
@@ -186,6 +195,8 @@ def test_rollups_follow_a_rerate_and_a_deletion(conn, autocommit_conn, redis_cli
     )
     conn.execute("DELETE FROM cdrs WHERE call_id = 'c7'")
     assert_rollups_match(conn)
+    rater.compact_rollups()  # the changes fed on into the coarser rollups, signed
+    assert_rollups_match(conn, compacted=True)
 
 
 def test_compaction_merges_partial_rows_and_changes_no_report(
@@ -197,10 +208,13 @@ def test_compaction_merges_partial_rows_and_changes_no_report(
         drain(rater)
     conn.execute("DELETE FROM cdrs WHERE call_id = 'c7'")  # its key now sums to nothing
     before = physical_rows(conn)
+    # the cdrs trigger writes the minute rollup alone; the others are fed from it (0016)
+    assert before["cdr_rollup_minute"] > 0
+    assert all(before[r.name] == 0 for r in query.ROLLUPS if r.grain != "minute"), before
     assert rater.compact_rollups() > 0
     after = physical_rows(conn)
-    assert all(after[name] < before[name] for name in after), (before, after)
-    assert_rollups_match(conn)
+    assert after["cdr_rollup_minute"] < before["cdr_rollup_minute"], (before, after)
+    assert_rollups_match(conn, compacted=True)
     for rollup in query.ROLLUPS:  # one row per key, each merged
         keys = ", ".join(rollup.keys)
         assert conn.execute(
@@ -210,5 +224,38 @@ def test_compaction_merges_partial_rows_and_changes_no_report(
     assert rater.compact_rollups() == 0  # nothing new: nothing to merge
     send(cdr_bus, *traffic("d"))  # new rows after a compaction merge into it
     drain(rater)
+    assert_rollups_match(conn)  # reports see them before they are fed on
     assert rater.compact_rollups() > 0
-    assert_rollups_match(conn)
+    assert_rollups_match(conn, compacted=True)
+    assert conn.execute(
+        "SELECT count(*) FROM cdr_rollup_minute WHERE NOT compacted"
+    ).fetchone() == (0,)
+
+
+def test_rows_committed_during_a_compaction_are_fed_on_once(
+    conn, autocommit_conn, redis_client, cdr_bus, database_url
+):
+    """A batch whose transaction is open while a compaction runs: the compaction neither sees
+    its minute rows nor loses them; the next one feeds them into the coarser rollups, once."""
+    rater = make_rater(autocommit_conn, redis_client, cdr_bus)
+    send(cdr_bus, *traffic("a"))
+    drain(rater)
+    with psycopg.connect(database_url, autocommit=True) as writer_conn:
+        writer = Rater(conn=writer_conn, redis=redis_client, consumer="w", log=lambda m: None)
+        precisions = writer.precisions()
+        rows = [rate_event(json.dumps(e).encode(), precisions) for e in traffic("b")]
+        with writer_conn.transaction():
+            assert writer.store(rows) == len(rows)
+            rater.compact_rollups()  # batch "a" only: "b" is not committed
+            assert conn.execute("SELECT bool_and(compacted) FROM cdr_rollup_minute").fetchone() == (
+                True,
+            )
+            assert_rollups_match(conn, compacted=True)  # "a" fed on, "b" unseen
+        assert_rollups_match(conn)  # "b" committed: reports see it before it is fed on
+        assert conn.execute(
+            "SELECT count(*) > 0 FROM cdr_rollup_minute WHERE NOT compacted"
+        ).fetchone() == (True,)
+    rater.compact_rollups()
+    assert_rollups_match(conn, compacted=True)
+    assert rater.compact_rollups() == 0
+    assert_rollups_match(conn, compacted=True)
