@@ -33,9 +33,6 @@ from callbench import servers
 from callbench.loadpoint import measure
 from callbench.processes import Supervisor
 
-BENCH = Path(__file__).resolve().parent
-FLOOR_CFG = BENCH / "kemi-floor.cfg"
-FLOOR_SCRIPT = BENCH / "kemi_floor_script.py"
 PORTS = {"native": servers.NATIVE_PORT, "kemi": 25065, "kemi+dialog": 25066}
 LABELS = {
     "native": "native relay (a)",
@@ -50,14 +47,11 @@ def numbers(count: int = 2000) -> list[str]:
 
 
 def start(supervisor: Supervisor, name: str, workers: int, allocator: str) -> servers.Kamailio:
-    vendor = f'VENDOR_URI="sip:{servers.HOST}:{servers.VENDOR_PORTS["A"]}"'
     if name == "native":
         return servers.start_native(supervisor, workers, allocator)
-    defines = [vendor, f'KEMI_SCRIPT="{FLOOR_SCRIPT}"']
-    if name == "kemi+dialog":
-        defines.append("WITH_DIALOG")
-    return servers.start_native_cfg(
-        supervisor, name.replace("+", "-"), FLOOR_CFG, PORTS[name], workers, allocator, defines
+    dialog = name == "kemi+dialog"
+    return servers.start_floor(
+        supervisor, workers, allocator, name=name.replace("+", "-"), port=PORTS[name], dialog=dialog
     )
 
 

@@ -105,7 +105,7 @@ AKIRA_PORTS = {
 }
 
 HELP = f"""\
-Measures, in one run, five Kamailio instances, all on the same machine, workers and allocator:
+Measures, in one run, six Kamailio instances, all on the same machine, workers and allocator:
   (a) a plain native stateful relay (bench/native-relay.cfg: tm t_relay to one vendor UAS,
       record_route, loose_route; no Python, no dialog, no routing decision);
   (b) a native class-4 kamailio.cfg, what an integrator writes without Python
@@ -122,7 +122,12 @@ Measures, in one run, five Kamailio instances, all on the same machine, workers 
       topped up with {fixtures.TOP_UP:,} (admin.ledger), its credit synced to Redis by the
       publisher; the same FCALL then also reserves the credit of the call's max duration
       (kemi/limits.py), the release moves it to settling, and the bench settles it after each
-      run as the rater would. The top-up never refuses nor shortens a call.
+      run as the rater would. The top-up never refuses nor shortens a call;
+  (f) the KEMI floor: (a)'s route line for line in Python through app_python3 (bench/
+      kemi-floor.cfg, kemi_floor_script.py) with the dialog module as Akira uses it (a dialog
+      per call, a context-sized dialog variable, in-dialog requests only for known dialogs,
+      the dialog events entering Python), to vendor A: what embedding Python costs before any
+      of Akira's own work (bench/kemi_floor.py runs it against (a) alone).
 (b) to (e) route on the 50k-prefix deck loaded as the customer tariff (vendor A x1.25) and
 three vendor tariffs (A as published, B and C derived with exact Decimal factors 0.9 / 1.1
 per code) in one least-cost plan; every call must reach the same vendor in all of them. (c),
@@ -130,7 +135,7 @@ per code) in one least-cost plan; every call must reach the same vendor in all o
 runs only those (the snapshots are published and checked all the same).
 
 Reported for each, with the ratios (c)/(a), (c)/(b), (b)/(a), (d)/(c), (d)/(a), (e)/(d),
-(e)/(c) (those whose variants ran):
+(e)/(c), (f)/(a), (f)/(b), (c)/(f) (those whose variants ran):
   * Kamailio CPU per call: user+sys of all Kamailio processes (/proc/<pid>/stat) over a
     fixed-rate run plus a settle pause, divided by successful calls; ROUNDS rounds, the order
     of the variants rotating (noise on this machine is about +-8 %); also the CPU of SIPp and
@@ -172,7 +177,7 @@ stopped at the end, on Ctrl-C and on errors. Logs, SIPp statistics, snapshot dir
 
 Full run: {FULL.rounds} rounds x {FULL.duration:.0f} s at {FULL.rate} CPS, steps of
 {FULL.step} CPS x {FULL.step_duration:.0f} s, overload {FULL.overload_duration:.0f} s per point;
-about 20-25 minutes with all five variants. --quick: {QUICK.rounds} round x
+about 25-30 minutes with all six variants. --quick: {QUICK.rounds} round x
 {QUICK.duration:.0f} s at {QUICK.rate} CPS, steps up to {QUICK.max_rate} CPS x
 {QUICK.step_duration:.0f} s; about 4-5 minutes.
 """
@@ -206,7 +211,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--variants",
         type=_variants,
         metavar="LETTERS",
-        help="the variants to run, e.g. c,d,e (letters a-e or names; default: all)",
+        help="the variants to run, e.g. c,d,e (letters a-f or names; default: all)",
     )
     parser.add_argument("--rate", type=int, help="CPS of the CPU-per-call rounds")
     parser.add_argument("--duration", type=float, help="seconds per CPU-per-call round")
@@ -475,6 +480,7 @@ class Session:
         # vendor for (b) to (e).
         self.vendor_of = {
             "native": dict.fromkeys(self.numbers, "A"),
+            "floor": dict.fromkeys(self.numbers, "A"),
             "class4": least_cost,
             "akira": least_cost,
             "limits": least_cost,
@@ -511,6 +517,7 @@ class Session:
         )
         starters = {
             "native": lambda: servers.start_native(self.supervisor, workers, plan.allocator),
+            "floor": lambda: servers.start_floor(self.supervisor, workers, plan.allocator),
             "class4": lambda: servers.start_class4(
                 self.supervisor,
                 workers,

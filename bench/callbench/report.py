@@ -216,7 +216,7 @@ def credit_cell(results: BenchResults) -> str:
 
 
 def _decision_cells(results: BenchResults) -> dict[str, str]:
-    cells = {"native": "none (fixed vendor)"}
+    cells = {"native": "none (fixed vendor)", "floor": "none (fixed vendor)"}
     probe = results.lcr_probe
     if probe is not None and probe.load_gws_us:
         cells["class4"] = (
@@ -264,7 +264,7 @@ def _routing_cells(results: BenchResults) -> dict[str, str]:
 
 
 def _cdr_cells(results: BenchResults) -> dict[str, str]:
-    cells = {"native": "none"}
+    cells = {"native": "none", "floor": "none"}
     files = results.class4_cdr
     if results.class4_answered:
         exact, clean = results.cdr_checks("class4")

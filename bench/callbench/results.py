@@ -13,15 +13,16 @@ from callbench.engine import CallWork, CdrCheck, DecisionTiming, SnapshotLoad
 from callbench.fixtures import Catalog
 from callbench.loadpoint import LoadResult
 
-VARIANTS = ("native", "class4", "akira", "limits", "credit")
+VARIANTS = ("native", "class4", "akira", "limits", "credit", "floor")
 AKIRA_VARIANTS = ("akira", "limits", "credit")  # the engine's instances: CDR stream, own Redis
-LETTERS = {"native": "a", "class4": "b", "akira": "c", "limits": "d", "credit": "e"}
+LETTERS = {"native": "a", "class4": "b", "akira": "c", "limits": "d", "credit": "e", "floor": "f"}
 LABELS = {
     "native": "native relay (a)",
     "class4": "native class-4 (b)",
     "akira": "Akira engine (c)",
     "limits": "Akira + limits (d)",
     "credit": "Akira + limits + credit (e)",
+    "floor": "KEMI floor + dialog (f)",
 }
 # (numerator, denominator) of the ratios reported: Akira against each baseline, what the
 # class-4 work itself costs over a plain relay, what limits add to Akira, and what prepaid
@@ -34,6 +35,9 @@ RATIOS = (
     ("limits", "native"),
     ("credit", "limits"),
     ("credit", "akira"),
+    ("floor", "native"),  # what Python through app_python3 and the dialog module cost alone
+    ("floor", "class4"),
+    ("akira", "floor"),  # Akira's own work over that floor
 )
 
 
@@ -45,7 +49,7 @@ def variant_letters(text: str) -> tuple[str, ...]:
     asked = {by_letter.get(item.strip(), item.strip()) for item in text.split(",") if item.strip()}
     unknown = asked - set(VARIANTS)
     if unknown or not asked:
-        raise ValueError(f"variants are a-e or {', '.join(VARIANTS)}, not {text!r}")
+        raise ValueError(f"variants are a-f or {', '.join(VARIANTS)}, not {text!r}")
     return tuple(v for v in VARIANTS if v in asked)
 
 

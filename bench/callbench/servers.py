@@ -30,6 +30,8 @@ UAS_SCENARIO = SCENARIOS / "uas-answer.xml"
 UAC_SCENARIO = SCENARIOS / "uac-inf-dialed-rr.xml"
 NATIVE_CFG = BENCH_DIR / "native-relay.cfg"
 CLASS4_CFG = BENCH_DIR / "native-class4.cfg"
+FLOOR_CFG = BENCH_DIR / "kemi-floor.cfg"  # the KEMI floor (f): bench/kemi_floor.py
+FLOOR_SCRIPT = BENCH_DIR / "kemi_floor_script.py"
 AKIRA_ENTRY = PROJECT_DIR / "kemi" / "boot" / "akira_kemi.py"
 KAMAILIO_RUN = PROJECT_DIR / "scripts" / "kamailio-run.sh"
 
@@ -39,6 +41,7 @@ AKIRA_PORT = 25062
 LIMITS_PORT = 25063  # Akira with limits (d)
 CLASS4_PORT = 25064
 CREDIT_PORT = 25067  # Akira with limits and credit (e); 25065-25066: cdr_sinks.py
+FLOOR_PORT = 25068  # the KEMI floor with the dialog module (f)
 UAC_PORT = 25070
 VENDOR_PORTS = {"A": 25081, "B": 25082, "C": 25083}
 REDIS_PORTS = {
@@ -66,7 +69,7 @@ def control_port(sip_port: int) -> int:
 
 def all_ports() -> list[int]:
     """Every UDP port the benchmark binds (SIP, SIPp media and control ports)."""
-    sip = [NATIVE_PORT, AKIRA_PORT, LIMITS_PORT, CLASS4_PORT, CREDIT_PORT, UAC_PORT]
+    sip = [NATIVE_PORT, AKIRA_PORT, LIMITS_PORT, CLASS4_PORT, CREDIT_PORT, FLOOR_PORT, UAC_PORT]
     sip += VENDOR_PORTS.values()
     sipp = [UAC_PORT, *VENDOR_PORTS.values()]
     media = [media_port(port) + offset for port in sipp for offset in range(4)]
@@ -251,6 +254,25 @@ def start_native(supervisor: Supervisor, workers: int, allocator: str) -> Kamail
     return start_native_cfg(
         supervisor, "native", NATIVE_CFG, NATIVE_PORT, workers, allocator, defines
     )
+
+
+def start_floor(
+    supervisor: Supervisor,
+    workers: int,
+    allocator: str,
+    *,
+    name: str = "floor",
+    port: int = FLOOR_PORT,
+    dialog: bool = True,
+) -> Kamailio:
+    """The KEMI floor (f): the plain relay's route in Python (bench/kemi_floor_script.py),
+    with the dialog module as Akira uses it unless ``dialog`` is False; to vendor A."""
+    defines = [
+        f'VENDOR_URI="sip:{HOST}:{VENDOR_PORTS["A"]}"',
+        f'KEMI_SCRIPT="{FLOOR_SCRIPT}"',
+        *(["WITH_DIALOG"] if dialog else []),
+    ]
+    return start_native_cfg(supervisor, name, FLOOR_CFG, port, workers, allocator, defines)
 
 
 def start_class4(

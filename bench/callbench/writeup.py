@@ -97,6 +97,7 @@ def _table_or_nothing(names: tuple[str, ...], rows: list[tuple[str, str]]) -> li
 def meaning(results: BenchResults) -> list[str]:
     points = [
         _cpu_meaning(results),
+        _floor_meaning(results),
         _limits_meaning(results),
         _credit_meaning(results),
         _class4_meaning(results),
@@ -160,6 +161,33 @@ def _cpu_meaning(results: BenchResults) -> str:
         "the journal to Redis in batches, which costs redis-server "
         f"{redis or 0:.0f} µs per call."
     )
+
+
+def _floor_meaning(results: BenchResults) -> str:
+    """The KEMI floor (f): what Python through app_python3 and the dialog module cost alone."""
+    native, class4, akira, floor = (
+        results.mean_cpu_per_call(v) for v in ("native", "class4", "akira", "floor")
+    )
+    if native is None or floor is None:
+        return ""
+    text = (
+        f"The KEMI floor (f), (a)'s route in Python with the dialog module as Akira uses it and "
+        f"nothing decided, costs {floor:.0f} µs per call: {ratio(native, floor):.2f}× (a)"
+    )
+    if class4 is not None:
+        text += f" and {ratio(class4, floor):.2f}× the native class-4 cfg (b)"
+    if akira is not None:
+        text += (
+            f"; Akira (c) spends {akira - floor:.0f} µs per call over it "
+            f"({ratio(floor, akira):.2f}× (f)) identifying, rating, routing, keeping the call's "
+            "context and journaling its CDR"
+        )
+    if class4 is not None:
+        text += (
+            f". Issue 5's target of 1.25× (b) leaves {1.25 * class4 - floor:.0f} µs per call "
+            "for all of that"
+        )
+    return text + "."
 
 
 def _limits_meaning(results: BenchResults) -> str:
