@@ -71,6 +71,7 @@ def test_openapi_schema_lists_the_api_and_not_the_pages(web_client: TestClient) 
         "/api/v1/tariffs/{tariff_id}/rates",
         "/api/v1/accounts/{company_id}",
         "/api/v1/accounts/{company_id}/entries",
+        "/api/v1/companies/{company_id}/notice-period",
         "/api/v1/audit",
         "/api/v1/cdrs",
         "/api/v1/simulate",
