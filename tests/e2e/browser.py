@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Page
 
 from tests.e2e.conftest import ROOT
 
@@ -119,3 +119,20 @@ class Screens:
 
 class PageFailure(AssertionError):
     """A check in the browser failed; the message has what the page showed."""
+
+
+def watched_page(context: BrowserContext) -> Page:
+    """A new page whose ``problems`` list collects script errors and Content Security Policy
+    refusals, for the test to check at the end."""
+    page = context.new_page()
+    page.problems = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda error: page.problems.append(f"script error: {error}"))
+    page.on(
+        "console",
+        lambda m: (
+            page.problems.append(f"console: {m.text}")
+            if "Content Security Policy" in m.text
+            else None
+        ),
+    )
+    return page

@@ -23,7 +23,7 @@ from admin.passwords import hash_password
 from admin.web.table import money
 from tests.conftest import REDIS_URL
 from tests.e2e import catalog as c
-from tests.e2e.browser import CHROMIUM, AdminServer, Screens, artifacts_dir
+from tests.e2e.browser import CHROMIUM, AdminServer, Screens, artifacts_dir, watched_page
 from tests.e2e.ports import port
 from tests.integration.web_conftest import INSERT_USER
 
@@ -68,17 +68,7 @@ def admin(platform, database_url) -> Iterator[AdminServer]:
 def page(browser, admin) -> Iterator[Page]:
     context = browser.new_context(base_url=admin.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.problems = []  # uncaught script errors and CSP refusals, checked at the end
-    page.on("pageerror", lambda error: page.problems.append(f"script error: {error}"))
-    page.on(
-        "console",
-        lambda m: (
-            page.problems.append(f"console: {m.text}")
-            if "Content Security Policy" in m.text
-            else None
-        ),
-    )
+    page = watched_page(context)
     yield page
     context.close()
 

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from admin import demo
 from admin.passwords import hash_password
 from tests.conftest import REDIS_URL
-from tests.e2e.browser import CHROMIUM, AdminServer, Screens, artifacts_dir
+from tests.e2e.browser import CHROMIUM, AdminServer, Screens, artifacts_dir, watched_page
 from tests.e2e.ports import port
 from tests.integration.web_conftest import INSERT_USER
 
@@ -66,17 +66,7 @@ def page(admin: str) -> Iterator[Page]:
         browser: Browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         context = browser.new_context(base_url=admin, viewport={"width": 1280, "height": 900})
         context.set_default_timeout(WAIT_MS)
-        page = context.new_page()
-        page.problems = []  # uncaught script errors and CSP refusals
-        page.on("pageerror", lambda error: page.problems.append(f"script error: {error}"))
-        page.on(
-            "console",
-            lambda m: (
-                page.problems.append(f"console: {m.text}")
-                if "Content Security Policy" in m.text
-                else None
-            ),
-        )
+        page = watched_page(context)
         yield page
         context.close()
         browser.close()
