@@ -10,9 +10,10 @@ are not CDR fields.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from kemi.contract import CDR_EVENT_FORMAT
 
@@ -94,8 +95,14 @@ EVENT_NAMES = ("format", *(f.name for f in EVENT_FIELDS))
 COLUMNS = tuple(f.column for f in FIELDS)
 
 
+# The event as the engine writes it: a JSON object, its keys in EVENT_NAMES order (encoding
+# only: the rater's strict decoding model is admin.cdr_rating's, from the same FIELDS).
+_Event = msgspec.defstruct("CdrEventLine", [(name, Any) for name in EVENT_NAMES])
+_encode_event = msgspec.json.Encoder().encode
+
+
 def event_line(values: tuple[Any, ...]) -> str:
     """One CDR event as the JSON line the bus carries; ``values`` in EVENT_FIELDS order."""
-    return json.dumps(
-        dict(zip(EVENT_NAMES, (CDR_EVENT_FORMAT, *values), strict=True)), separators=(",", ":")
-    )
+    if len(values) != len(EVENT_FIELDS):
+        raise ValueError(f"a CDR event has {len(EVENT_FIELDS)} values, not {len(values)}")
+    return _encode_event(_Event(CDR_EVENT_FORMAT, *values)).decode()

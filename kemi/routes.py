@@ -57,7 +57,6 @@ OK = 1
 CONTEXT = "akira_ctx"  # dialog variable: the encoded CallContext
 ATTEMPT = "akira_att"  # dialog variable: "<attempt>,<relayed at ms>" of the attempt in flight
 ANSWERED = "akira_ans"  # dialog variable: when the 200 OK came, epoch ms
-ENDED = "akira_end"  # dialog variable: set once the answered attempt's CDR is emitted
 SHED = "akira_shed"  # shared variable: permille of new INVITEs to refuse (kemi.overload)
 FAILURE_ROUTE = "ksr_failure_vendor"
 REDIS = "akira"  # ndb_redis server name (kamailio.cfg)
@@ -144,26 +143,29 @@ class Router:
     # --- request_route ---------------------------------------------------------------------
 
     def ksr_request_route(self, msg) -> int:
-        """request_route: shedding, checks, in-dialog handling, then a new INVITE."""
-        initial_invite = KSR.is_INVITE() and KSR.siputils.has_totag() < 0
+        """request_route: shedding, checks, in-dialog handling, then a new INVITE. The method
+        and the To-tag are read once (each KSR call costs a crossing into C and back)."""
+        method = KSR.kx.get_method()
+        in_dialog = KSR.siputils.has_totag() > 0
+        if method == "ACK":
+            return self._ack(in_dialog)
+        initial_invite = method == "INVITE" and not in_dialog
         if initial_invite:
             shed = KSR.pvx.shv_get(SHED)
             if shed and random.random() * 1000 < shed:
                 return self._reject("overload", tell=True)  # before any decision
-        if KSR.is_ACK():
-            return self._ack()
         if KSR.maxfwd.process_maxfwd(10) < 0:
             KSR.sl.sl_send_reply(483, "Too Many Hops")
             return EXIT
         if KSR.sanity.sanity_check(SANITY_CHECKS, SANITY_URIS) < 0:
             KSR.sanity.sanity_reply()
             return EXIT
+        if in_dialog:  # credentials are for new requests: a dialog's are its routing's match
+            return self._in_dialog()
         if self._foreign_credentials():
             KSR.sl.sl_send_reply(400, "Unsupported Authorization Scheme")
             return EXIT
-        if not initial_invite and KSR.siputils.has_totag() > 0:
-            return self._in_dialog()
-        if KSR.is_CANCEL():
+        if method == "CANCEL":
             if KSR.tm.t_check_trans() > 0:
                 KSR.tm.t_relay()
             return EXIT
@@ -174,12 +176,12 @@ class Router:
             return EXIT
         if initial_invite:
             return self._route_invite()
-        return self._other_request()
+        return self._other_request(method)
 
-    def _ack(self) -> int:
+    def _ack(self, in_dialog: bool) -> int:
         """ACKs: of a 2xx along the dialog, of a negative reply to its transaction; others
         (forged, or for nothing) go nowhere and are never answered."""
-        if KSR.siputils.has_totag() > 0 and KSR.rr.loose_route() > 0:
+        if in_dialog and KSR.rr.loose_route() > 0:
             if KSR.dialog.is_known_dlg() > 0:
                 KSR.tm.t_relay()
             return EXIT
@@ -188,9 +190,12 @@ class Router:
         return EXIT
 
     def _foreign_credentials(self) -> bool:
+        """Credentials of another scheme than Digest (sanity would drop them unanswered)."""
         for header in ("Authorization", "Proxy-Authorization"):
             if KSR.hdr.is_present(header) > 0:
-                value = KSR.hdr.get(header) or ""
+                value, _ = _text(
+                    lambda h=header: KSR.hdr.get(h), f"$(hdr({header}){{s.encode.hexa}})"
+                )
                 if not value.lstrip().lower().startswith("digest "):
                     return True
         return False
@@ -202,10 +207,10 @@ class Router:
             return EXIT
         return self._refuse("no-dialog", 404, "Not Found")
 
-    def _other_request(self) -> int:
+    def _other_request(self, method: str) -> int:
         snapshot = self.store().current()
         known = snapshot is not None and snapshot.knows_address(KSR.kx.get_srcip())
-        if KSR.is_OPTIONS() and KSR.pv.is_null("$rU") and known:
+        if method == "OPTIONS" and KSR.pv.is_null("$rU") and known:
             KSR.sl.sl_send_reply(200, "OK")  # keepalive pings from trunks and vendors
             return EXIT
         if not known:
@@ -527,12 +532,10 @@ class Router:
 
     def _answered_call_ended(self, by_bye: bool) -> None:
         """The answered attempt's CDR and the release of its slots, once per call."""
-        if KSR.dialog.var_get(ENDED):
-            return
         context_text = KSR.dialog.var_get(CONTEXT)
-        if not context_text:  # not a call of ours (a BYE of some other local request)
-            return
-        KSR.dialog.var_sets(ENDED, "1")
+        if not context_text:  # not a call of ours (a BYE of some other local request), or
+            return  # its CDR is out already (the context is cleared once it is)
+        KSR.dialog.var_sets(CONTEXT, "")
         context = CallContext.decode(context_text)
         attempt, started = map(int, KSR.dialog.var_get(ATTEMPT).split(","))
         reason = end_reason(

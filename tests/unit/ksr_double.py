@@ -105,6 +105,8 @@ class FakeKSR:
 
     def called(self, name: str, args: tuple) -> Any:
         self.calls.append((name, args))
+        if name == "kx.get_method":
+            return self.method
         if name == "siputils.has_totag":
             return 1 if self.to_tag else -1
         if name in ("sl.sl_send_reply", "sl.send_reply"):
