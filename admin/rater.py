@@ -116,7 +116,9 @@ class Rater:
     redis: Redis
     consumer: str
     bus: CdrBus | None = None  # default: the Redis stream in ``redis``
-    batch_size: int = 1000  # deliveries per read (events on Redis, relay batches on NATS)
+    # Events per read, so per transaction, on either bus: whole relay batches, fewer than
+    # batch_size + contract.RELAY_BATCH (kemi.bus read); fewer when the bus has fewer.
+    batch_size: int = 1000
     log: Callable[[str], None] = print
     _precisions: dict[str, int] = field(default_factory=dict)
     _partitions: set[tuple[int, int]] = field(default_factory=set)
@@ -188,7 +190,7 @@ class Rater:
                     append(rate_event(payload, precisions))
                 except InvalidEvent as exc:
                     label = delivery.label
-                    if len(delivery.events) > 1:  # a NATS batch: which event in it
+                    if len(delivery.events) > 1:  # a relay batch: which event in it
                         label = f"{label}#{index}"
                     batch.rejects.append((label, payload.decode("utf-8", "replace"), str(exc)))
         return batch

@@ -59,7 +59,7 @@ from admin.rater import Rater
 from kemi import contract
 from kemi.bus import BusError, CdrBus, JetStreamBus, RedisStreamBus
 from kemi.cdr import event_line
-from kemi.relay import BATCH as RELAY_BATCH  # events per relay publish (500)
+from kemi.contract import RELAY_BATCH  # events per relay publish (500)
 
 DATABASE_URL = "postgresql://akira:akira@127.0.0.1:5432/postgres"  # maintenance database
 DATABASE = "akira_bench_ingest"
@@ -390,9 +390,10 @@ def publish(bus: CdrBus, payloads: list[bytes], run: str) -> float:
 
 
 def bus_rater(conn: psycopg.Connection, redis: Redis, bus: CdrBus, batch_events: int) -> Rater:
-    """The bus's batch size: events on Redis (one entry each), relay batches on NATS."""
-    size = batch_events if bus.kind == "redis" else max(1, batch_events // RELAY_BATCH)
-    rater = Rater(conn=conn, redis=redis, consumer="bench", bus=bus, batch_size=size, log=log)
+    """Rater.batch_size counts events on both buses: batch_events / 500 relay batches a read."""
+    rater = Rater(
+        conn=conn, redis=redis, consumer="bench", bus=bus, batch_size=batch_events, log=log
+    )
     rater.setup()
     return rater
 
@@ -576,8 +577,8 @@ def report(phases: list[Phase], info: dict[str, str], args: argparse.Namespace) 
 
     lines = [
         f"## CDR ingest: {args.events:,} events, one rater, batches of {args.batch_events} "
-        f"events (Redis: {args.batch_events} entries; NATS: "
-        f"{max(1, args.batch_events // RELAY_BATCH)} messages of {RELAY_BATCH})",
+        f"events ({args.batch_events // RELAY_BATCH} relay batches of {RELAY_BATCH}: Redis "
+        f"entries, NATS messages)",
         "",
     ]
     lines += [f"- {key}: {value}" for key, value in info.items()]
@@ -635,8 +636,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--batch-events",
         type=int,
         default=2000,
-        help="events per rater batch, a multiple of 500 (default 2000: Rater.batch_size 2000 on "
-        "Redis, 4 relay batches on NATS, 2000 per transaction in the no-bus baseline)",
+        help="events per rater batch, a multiple of 500 (default 2000: Rater.batch_size 2000, "
+        "4 relay batches on either bus, as many per transaction in the no-bus baseline)",
     )
     parser.add_argument("--buses", default="redis,nats", help="buses to run (default redis,nats)")
     parser.add_argument(

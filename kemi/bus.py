@@ -1,12 +1,13 @@
 """The CDR bus: the one interface between each node's relay and the rater, two implementations.
 
 ``AKIRA_BUS=redis`` (the default): the stream ``akira:cdr`` in AKIRA_REDIS_URL's Redis, one
-entry per event, read by the consumer group ``akira-rater``. ``AKIRA_BUS=nats``: the JetStream
-stream ``AKIRA_CDR`` at AKIRA_NATS_URL (file storage, work-queue retention), one message per
-relay batch, read by the durable pull consumer ``akira-rater``. On both, delivery is at least
-once: the relay deletes a journal segment only after the bus took it, the rater acknowledges
-only after its commit, and the rater's merge is idempotent, so a replay counts nothing twice.
-Persistence of each bus: docs/decisions/0008-cdr-bus.md.
+entry per relay batch, read by the consumer group ``akira-rater``. ``AKIRA_BUS=nats``: the
+JetStream stream ``AKIRA_CDR`` at AKIRA_NATS_URL (file storage, work-queue retention), one
+message per relay batch, read by the durable pull consumer ``akira-rater``. A read asks for
+events and takes whole batches (``read``). On both, delivery is at least once: the relay
+deletes a journal segment only after the bus took it, the rater acknowledges only after its
+commit, and the rater's merge is idempotent, so a replay counts nothing twice. Persistence of
+each bus, and why batches: docs/decisions/0008-cdr-bus.md.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -25,6 +27,8 @@ from kemi import contract
 KINDS = ("redis", "nats")
 # A delivery a crashed consumer took without acknowledging goes to another after this long.
 REDELIVER_SECONDS = 15.0
+# A relay batch larger than this goes as several entries (500 events of ~1 KB: ~0.5 MB).
+REDIS_ENTRY_BYTES = 1 << 20
 
 
 class BusError(Exception):
@@ -34,8 +38,9 @@ class BusError(Exception):
 @dataclass(frozen=True, slots=True)
 class Delivery:
     token: Any  # what ``ack`` takes back
-    label: str  # where it sits on the bus (stream id, stream sequence), for rejects and logs
-    events: list[bytes]
+    # where it sits on the bus (stream id and batch key, stream sequence), for rejects and logs
+    label: str
+    events: list[bytes]  # a relay batch (an entry of before batches: one event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +48,7 @@ class Backlog:
     """What the bus holds for the rater, for ``akira status`` and /healthz."""
 
     bus: str
-    unit: str  # "events" (Redis: one entry per event) or "batches" (NATS: one per relay batch)
+    unit: str  # "batches": one Redis entry or NATS message per relay batch
     undelivered: int | None  # not yet read by any rater (None: the bus cannot tell)
     unacknowledged: int  # read by a rater that has not committed them yet
     oldest_age_seconds: float | None  # since the oldest of those was published
@@ -56,12 +61,15 @@ class CdrBus(Protocol):
     kind: str
 
     def publish(self, events: list[bytes], key: str) -> None:
-        """All of ``events`` or an exception; ``key`` names the batch (same batch, same key)."""
+        """All of ``events`` or an exception; ``key`` names the batch (same batch, same key).
+        At most ``contract.RELAY_BATCH`` events: a read's bound counts on it."""
 
     def setup(self) -> None:
         """Create the stream and the rater's consumer if missing (idempotent)."""
 
-    def read(self, count: int, block_ms: int) -> list[Delivery]: ...
+    def read(self, count: int, block_ms: int) -> list[Delivery]:
+        """Whole batches, fewer than ``count + contract.RELAY_BATCH`` events (``_read_events``);
+        waits up to ``block_ms`` when there is none."""
 
     def ack(self, deliveries: list[Delivery]) -> None: ...
 
@@ -78,13 +86,19 @@ class RedisStreamBus:
     def __init__(self, redis: Redis, consumer: str = "relay") -> None:
         self.redis = redis
         self.consumer = consumer
-        self._own_pending_checked = False
+        self._pending_from: str | None = "0"  # where our own pending entries go on; None: done
+        self._claiming = True  # within one read: until XAUTOCLAIM finds nothing
         self._last_read = "0-0"
 
     def publish(self, events: list[bytes], key: str = "") -> None:
+        """One entry per batch: one XADD for redis-server, one field for the rater to split,
+        instead of one of each per event (decisions/0008)."""
+        batches = _split(events, REDIS_ENTRY_BYTES) if events else []
         pipe = self.redis.pipeline(transaction=False)
-        for event in events:
-            pipe.xadd(contract.CDR_STREAM, {contract.CDR_EVENT_FIELD: event})
+        for index, batch in enumerate(batches):
+            part = f"{key}#{index}" if len(batches) > 1 else key
+            fields = {contract.CDR_BATCH_FIELD: b"\n".join(batch), contract.CDR_KEY_FIELD: part}
+            pipe.xadd(contract.CDR_STREAM, fields)
         self._guard(pipe.execute)
 
     def setup(self) -> None:
@@ -99,14 +113,17 @@ class RedisStreamBus:
     def read(self, count: int, block_ms: int) -> list[Delivery]:
         """Our own unacknowledged entries first (delivered before a restart), then those a
         crashed consumer left for REDELIVER_SECONDS, then new ones."""
-        return self._guard(self._read, count, block_ms)
+        self._claiming = True
+        return self._guard(_read_events, self._read, count, block_ms)
 
-    def _read(self, count: int, block_ms: int) -> list[Delivery]:
+    def _read(self, count: int, block_ms: int | None) -> list[Delivery]:
+        """Up to ``count`` entries."""
         entries = []
-        if not self._own_pending_checked:
-            entries = self._read_group("0", count, None)
-            self._own_pending_checked = not entries
-        if not entries:
+        if self._pending_from is not None:
+            entries = self._read_group(self._pending_from, count, None)
+            # on from the last one: the entries read are still pending while they are written
+            self._pending_from = _text(entries[-1][0]) if entries else None
+        if not entries and self._claiming:
             _, claimed, *_ = self.redis.xautoclaim(
                 contract.CDR_STREAM,
                 contract.CDR_GROUP,
@@ -116,16 +133,17 @@ class RedisStreamBus:
                 count=count,
             )
             entries = [(entry_id, fields) for entry_id, fields in claimed if fields]
+            self._claiming = bool(claimed)  # the read's next rounds go to new entries at once
         if not entries:
             entries = self._read_group(">", count, block_ms)
         deliveries = []
         for entry_id, fields in entries:
-            label = _text(entry_id)
-            deliveries.append(
-                Delivery(entry_id, label, [fields.get(contract.CDR_EVENT_FIELD.encode(), b"")])
-            )
-            if _stream_id(label) > _stream_id(self._last_read):
-                self._last_read = label
+            stream_id = _text(entry_id)
+            key = fields.get(_KEY_FIELD)
+            label = f"{stream_id}/{_text(key)}" if key else stream_id
+            deliveries.append(Delivery(entry_id, label, entry_events(fields)))
+            if _stream_id(stream_id) > _stream_id(self._last_read):
+                self._last_read = stream_id
         return deliveries
 
     def _read_group(self, start: str, count: int, block_ms: int | None) -> list:
@@ -158,13 +176,13 @@ class RedisStreamBus:
         try:
             groups = self.redis.xinfo_groups(contract.CDR_STREAM)
         except ResponseError:  # no stream yet: nothing was ever published
-            return Backlog(self.kind, "events", 0, 0, None)
+            return Backlog(self.kind, "batches", 0, 0, None)
         group = next((g for g in groups if _text(g["name"]) == contract.CDR_GROUP), None)
         if group is None:  # no rater ever started: everything is undelivered
             first = self.redis.xrange(contract.CDR_STREAM, count=1)
             oldest = _stream_id(_text(first[0][0]))[0] if first else None
             length = self.redis.xlen(contract.CDR_STREAM)
-            return Backlog(self.kind, "events", length, 0, _age(now_ms, oldest))
+            return Backlog(self.kind, "batches", length, 0, _age(now_ms, oldest))
         pending = int(group["pending"])
         lag = group.get("lag")
         oldest = None
@@ -177,7 +195,7 @@ class RedisStreamBus:
             oldest = _stream_id(_text(first[0][0]))[0] if first else None
         return Backlog(
             self.kind,
-            "events",
+            "batches",
             None if lag is None else int(lag),
             pending,
             _age(now_ms, oldest),
@@ -226,7 +244,12 @@ class JetStreamBus:
         self._run(self._jetstream())
 
     def read(self, count: int, block_ms: int) -> list[Delivery]:
-        return self._run(self._read(count, block_ms), extra=block_ms / 1000)
+        return _read_events(self._fetch, count, block_ms)
+
+    def _fetch(self, count: int, block_ms: int | None) -> list[Delivery]:
+        """Up to ``count`` messages."""
+        wait_ms = max(block_ms or 0, 50)  # nats-py waits this long for the first of them
+        return self._run(self._read(count, wait_ms), extra=wait_ms / 1000)
 
     def ack(self, deliveries: list[Delivery]) -> None:
         if deliveries:
@@ -349,7 +372,7 @@ class JetStreamBus:
     async def _read(self, count: int, block_ms: int) -> list[Delivery]:
         subscription = await self._consumer()
         try:
-            messages = await subscription.fetch(count, timeout=max(block_ms, 50) / 1000)
+            messages = await subscription.fetch(count, timeout=block_ms / 1000)
         except TimeoutError:  # nothing arrived (nats-py raises its own or asyncio's)
             return []
         return [
@@ -393,6 +416,41 @@ def open_bus(kind: str, *, redis: Redis | None, nats_url: str, consumer: str = "
     if kind == "nats":
         return JetStreamBus(nats_url)
     raise ValueError(f"AKIRA_BUS must be one of {', '.join(KINDS)}, not {kind!r}")
+
+
+def entry_events(fields: dict[bytes, bytes]) -> list[bytes]:
+    """The events of one stream entry: a relay batch, or the one event of an entry written
+    before batches (an entry with neither is one empty event, which the rater rejects)."""
+    batch = fields.get(_BATCH_FIELD)
+    if batch is None:
+        return [fields.get(_EVENT_FIELD, b"")]
+    return [event for event in batch.split(b"\n") if event]
+
+
+_BATCH_FIELD, _KEY_FIELD, _EVENT_FIELD = (
+    name.encode()
+    for name in (contract.CDR_BATCH_FIELD, contract.CDR_KEY_FIELD, contract.CDR_EVENT_FIELD)
+)
+
+
+def _read_events(
+    take: Callable[[int, int | None], list[Delivery]], count: int, block_ms: int
+) -> list[Delivery]:
+    """Deliveries of fewer than ``count + RELAY_BATCH`` events: ``take(n, block_ms)`` gives up
+    to n entries or messages, each at most a relay batch, so asking for ceil(left / RELAY_BATCH)
+    of them at a time never overshoots by a batch; it asks again while the bus had all it was
+    asked for (small batches: a relay ships each journal segment, 0.25 s of one worker, apart).
+    Only the first ``take`` waits (``block_ms``), the others take what is there."""
+    deliveries: list[Delivery] = []
+    events = 0
+    while events < count:
+        wanted = -(-(count - events) // contract.RELAY_BATCH)
+        taken = take(wanted, None if deliveries else block_ms)
+        deliveries += taken
+        events += sum(len(delivery.events) for delivery in taken)
+        if len(taken) < wanted:
+            break
+    return deliveries
 
 
 def _split(events: list[bytes], limit: int) -> list[list[bytes]]:

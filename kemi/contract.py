@@ -12,7 +12,9 @@ Redis (``{v}`` is a snapshot version, an integer from ``SNAPSHOT_SEQ``):
   plan's route table): ``meta`` (JSON: size, chunk count) and the zlib chunks ``0``, ``1``,
   ...; content-addressed, so an unchanged one is neither compiled, uploaded nor fetched again
 - ``akira:nodes``             -> hash: node name -> JSON of what it has prepared and installed
-- ``akira:cdr``               -> stream of CDR events, one per call attempt
+- ``akira:cdr``               -> stream of CDR events (one per call attempt), one entry per
+  relay batch: the events newline-joined in ``b``, the batch's key in ``k`` (an entry of
+  before batches holds one event in ``e``, still read)
 - ``akira:quality``           -> ``{sha256}`` of the quality table in force (kemi.quality),
   published beside the snapshot by ``akira quality publish``, every minute
 - ``akira:quality:{sha256}``  -> that table's file, zlib; expires (a stopped job leaves none)
@@ -49,10 +51,15 @@ QUALITY_POINTER = "akira:quality"
 QUALITY_KEEP_SECONDS = 3600  # a quality table's file stays in Redis this long
 NODE_ALIVE_SECONDS = 3.0  # a node that has not reported for this long is not waited for
 
-# The CDR bus (kemi.bus). Redis: the stream, its consumer group, the entry's one field.
+# The CDR bus (kemi.bus). Redis: the stream, its consumer group, an entry's fields.
 CDR_STREAM = "akira:cdr"
 CDR_GROUP = "akira-rater"  # also the name of the NATS durable consumer
-CDR_EVENT_FIELD = "e"
+CDR_BATCH_FIELD = "b"  # a relay batch: its events, newline-joined
+CDR_KEY_FIELD = "k"  # the batch's key (journal segment:offset), for rejects and logs
+CDR_EVENT_FIELD = "e"  # one event: entries written before batches (still read)
+# Events per relay publish (kemi.relay): one Redis entry or NATS message holds at most this
+# many, so a read of N events takes ceil(N / RELAY_BATCH) of them at a time (kemi.bus).
+RELAY_BATCH = 500
 NATS_STREAM = "AKIRA_CDR"
 NATS_SUBJECT = "akira.cdr"
 

@@ -24,9 +24,8 @@ from redis import Redis, RedisError
 
 from kemi import limits
 from kemi.bus import BusError, CdrBus
+from kemi.contract import RELAY_BATCH
 from kemi.journal import OPEN, READY, STALE_SECONDS, TAKEN
-
-BATCH = 500  # events per round trip to the bus
 
 
 class RedisLimits:
@@ -125,8 +124,8 @@ class Relay:
             self.limits.release(releases)
         lines = [line for line in lines if not line.startswith(b"R ")]
         name = os.path.basename(path).rsplit(".", 1)[0]  # the same across renames
-        for start in range(0, len(lines), BATCH):
-            self.bus.publish(lines[start : start + BATCH], f"{name}:{start}")
+        for start in range(0, len(lines), RELAY_BATCH):  # one round trip each
+            self.bus.publish(lines[start : start + RELAY_BATCH], f"{name}:{start}")
         os.unlink(path)  # a crash before this sends the segment again; the rater dedups
         return len(lines)
 

@@ -27,6 +27,7 @@ from redis import Redis
 
 from callbench.servers import BENCH_DIR, HOST, UAC_PORT
 from kemi import contract
+from kemi.bus import entry_events
 from kemi.context import CallContext
 from kemi.journal import Journal
 from kemi.pipeline import decide
@@ -250,17 +251,17 @@ def drain_cdr_stream(redis: Redis, journal_dir: Path, first_terminator: dict[str
     to be shipped. Deleting after every run keeps Redis small: a full run writes ~10^5 events.
     """
     check = CdrCheck(stuck=wait_journal_shipped(journal_dir))
-    check.events = int(redis.xlen(contract.CDR_STREAM))
     check.stream_bytes = int(redis.memory_usage(contract.CDR_STREAM) or 0)
     last = "-"
     while True:
-        batch = redis.xrange(contract.CDR_STREAM, min=last, max="+", count=5000)
-        if not batch:
+        # an entry is one relay batch, up to contract.RELAY_BATCH events
+        entries = redis.xrange(contract.CDR_STREAM, min=last, max="+", count=100)
+        if not entries:
             break
-        for entry_id, fields in batch:
-            _check_event(
-                check, json.loads(fields[contract.CDR_EVENT_FIELD.encode()]), first_terminator
-            )
+        for entry_id, fields in entries:
+            for event in entry_events(fields):
+                check.events += 1
+                _check_event(check, json.loads(event), first_terminator)
             last = "(" + entry_id.decode()
     redis.delete(contract.CDR_STREAM)
     return check

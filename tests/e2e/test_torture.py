@@ -34,6 +34,7 @@ from urllib.parse import urlparse
 import pytest
 
 from kemi import contract
+from kemi.bus import entry_events
 from tests.conftest import REDIS_URL
 from tests.e2e import catalog as c
 from tests.e2e.conftest import SIP_IP, SIP_PORT, Kamailio, Platform, start_kamailio
@@ -275,7 +276,8 @@ def send_all(netns: Namespace, subnet: int, messages: dict[str, bytes]) -> dict[
 
 def no_cdr(platform: Platform) -> tuple[int, list, list]:
     """(events in the CDR stream, stored CDRs, rejected CDR events)."""
-    events = platform.redis.xlen(contract.CDR_STREAM)
+    entries = platform.redis.xrange(contract.CDR_STREAM)
+    events = sum(len(entry_events(fields)) for _, fields in entries)  # an entry is a batch
     cdrs = platform.rate_cdrs(expected=0)
     rejects = platform.conn.execute("SELECT payload FROM cdr_rejects").fetchall()
     return events, cdrs, rejects

@@ -10,6 +10,7 @@ import pytest
 
 from admin import rejects
 from admin.rater import Rater
+from kemi import bus, contract
 from kemi.bus import JetStreamBus, RedisStreamBus
 from kemi.cdr import TERMS
 
@@ -54,10 +55,12 @@ def event(call_id="c1", attempt=1, code=200, answered=T0 + 2_000, ended=T0 + 63_
     }
 
 
-def send(bus, *events):
-    """As a node's relay does: one batch (one NATS message; one Redis entry per event)."""
+def send(bus, *events, key=None):
+    """As a node's relay does: one batch (one NATS message, one Redis entry); its key."""
     payloads = [(e if isinstance(e, str) else json.dumps(e)).encode() for e in events]
-    bus.publish(payloads, key=uuid.uuid4().hex)
+    key = key or uuid.uuid4().hex
+    bus.publish(payloads, key=key)
+    return key
 
 
 def reopened(bus):
@@ -122,7 +125,7 @@ def test_replayed_events_are_not_counted_twice(rater, conn, cdr_bus):
 
 
 def test_malformed_events_are_kept_aside_and_do_not_block_the_stream(rater, conn, cdr_bus):
-    send(
+    key = send(
         cdr_bus,
         "{not json",
         json.dumps(event(format=99)),
@@ -131,11 +134,95 @@ def test_malformed_events_are_kept_aside_and_do_not_block_the_stream(rater, conn
     )
     result = rater.run_once(block_ms=10)
     assert (result.read, result.written, result.rejected) == (4, 1, 3)
-    errors = [row[0] for row in conn.execute("SELECT error FROM cdr_rejects ORDER BY id")]
+    rows = conn.execute("SELECT stream_id, error FROM cdr_rejects ORDER BY id").fetchall()
+    errors = [error for _, error in rows]
     assert errors[0].startswith("malformed event")
     assert "format is not 3" in errors[1]
     assert "unknown currency 'XXX'" in errors[2]
+    # each names its batch and its place in it: Redis "<entry id>/<key>#i", NATS "<seq>#i"
+    labels = [label for label, _ in rows]
+    assert [label.rsplit("#", 1)[1] for label in labels] == ["0", "1", "2"]
+    assert len({label.rsplit("#", 1)[0] for label in labels}) == 1
+    if isinstance(cdr_bus, RedisStreamBus):
+        assert labels[0].split("#")[0].endswith(f"/{key}")
     assert cdr_bus.backlog().unacknowledged == 0
+
+
+def test_a_batch_sent_twice_is_counted_once(rater, conn, cdr_bus):
+    """A relay that resends a batch (the bus took it, the reply was lost): NATS drops the
+    copy by its key, Redis delivers it again and the merge stores none of it twice."""
+    calls = [event(call_id=f"d{n}") for n in range(3)]
+    send(cdr_bus, *calls, key="segment-1:0")
+    send(cdr_bus, *calls, key="segment-1:0")
+    result = rater.run_once(block_ms=100)
+    assert result.read == (6 if isinstance(cdr_bus, RedisStreamBus) else 3)
+    assert result.written == 3
+    assert [row[0] for row in cdrs(conn)] == ["d0", "d1", "d2"]
+    backlog = cdr_bus.backlog()
+    assert (backlog.undelivered, backlog.unacknowledged) == (0, 0)
+
+
+def test_a_relay_batch_is_one_entry_on_the_bus(cdr_bus):
+    cdr_bus.setup()
+    send(cdr_bus, event(call_id="a"), event(call_id="b"), event(call_id="c"))
+    backlog = cdr_bus.backlog()
+    assert (backlog.unit, backlog.undelivered) == ("batches", 1)
+    [delivery] = cdr_bus.read(10, block_ms=100)
+    assert [json.loads(e)["call_id"] for e in delivery.events] == ["a", "b", "c"]
+    cdr_bus.ack([delivery])
+
+
+def test_a_read_is_bounded_in_events_not_batches(cdr_bus):
+    """A read takes whole relay batches (at most RELAY_BATCH events each) until it has the
+    events asked for, never a batch more than that: full batches and small ones."""
+    cdr_bus.setup()
+    for n in range(4):
+        cdr_bus.publish([b"x%d" % i for i in range(400)], key=f"full:{n}")
+    for n in range(10):
+        cdr_bus.publish([b"y%d" % i for i in range(50)], key=f"small:{n}")
+
+    def events(deliveries):
+        return [len(d.events) for d in deliveries]
+
+    first = cdr_bus.read(1000, block_ms=100)  # 2 batches (800), then 1 more: 1200 < 1000 + 500
+    assert events(first) == [400, 400, 400]
+    second = cdr_bus.read(1000, block_ms=100)  # 400, then 1 batch at a time to 1000 or the end
+    assert events(second) == [400] + [50] * 10
+    cdr_bus.publish([b"z%d" % i for i in range(50)] * 4, key="last")
+    third = cdr_bus.read(100, block_ms=100)  # a batch larger than asked for still goes whole
+    assert events(third) == [200]
+    cdr_bus.ack(first + second + third)
+    backlog = cdr_bus.backlog()
+    assert (backlog.undelivered, backlog.unacknowledged) == (0, 0)
+
+
+def test_entries_written_before_batches_are_still_read(autocommit_conn, conn, redis_client):
+    """A stream written before the upgrade: one event per entry (field "e"), then batches."""
+    rater = Rater(conn=autocommit_conn, redis=redis_client, consumer="r", log=lambda m: None)
+    rater.setup()
+    old = [
+        redis_client.xadd(contract.CDR_STREAM, {contract.CDR_EVENT_FIELD: payload}).decode()
+        for payload in (json.dumps(event(call_id="old1")), "{not json")
+    ]
+    send(rater.bus, event(call_id="new1"), event(call_id="new2"))
+    result = rater.run_once(block_ms=100)
+    assert (result.read, result.written, result.rejected) == (4, 3, 1)
+    assert [row[0] for row in cdrs(conn)] == ["new1", "new2", "old1"]
+    assert conn.execute("SELECT stream_id FROM cdr_rejects").fetchall() == [(old[1],)]
+
+
+def test_a_batch_over_the_size_limit_goes_as_several_entries(redis_client, monkeypatch):
+    monkeypatch.setattr(bus, "REDIS_ENTRY_BYTES", 30)
+    payloads = [b"event-%02d" % n for n in range(7)]  # 9 bytes each, 10 with its newline
+    RedisStreamBus(redis_client).publish(payloads, key="seg:0")
+    entries = redis_client.xrange(contract.CDR_STREAM)
+    keys = [fields[contract.CDR_KEY_FIELD.encode()] for _, fields in entries]
+    assert keys == [b"seg:0#0", b"seg:0#1", b"seg:0#2"]
+    assert [bus.entry_events(fields) for _, fields in entries] == [
+        payloads[0:3],
+        payloads[3:6],
+        payloads[6:],
+    ]
 
 
 def test_events_of_a_crashed_worker_are_rated_after_restart(
@@ -175,7 +262,7 @@ def test_no_ack_when_postgresql_fails(rater, conn, redis_client, cdr_bus):
 
 
 def test_batches_are_rated_while_the_one_before_is_written(rater, conn, cdr_bus):
-    rater.batch_size = 2  # deliveries: 2 events on Redis, 2 relay batches on NATS
+    rater.batch_size = 2  # events: two relay batches of one event per read
     for n in range(7):
         send(cdr_bus, event(call_id=f"p{n}"))
     result = rater.run_once(block_ms=100)  # one call, four batches, each committed and acked
@@ -261,3 +348,24 @@ def test_rejects_are_rated_again_once_the_cause_is_fixed(autocommit_conn, conn, 
     assert price == D("0.0450")  # at XXX's 4 places (the merge charges it: test_ledger.py)
     left = rejects.listed(autocommit_conn)
     assert [(row["retries"], row["error"][:15]) for row in left] == [(3, "malformed event")]
+
+
+def test_batches_a_crashed_rater_held_are_claimed_by_another(
+    autocommit_conn, conn, redis_client, monkeypatch
+):
+    """Redis: the batches in a dead consumer's pending list go to another once idle for
+    REDELIVER_SECONDS (XAUTOCLAIM), whole, before new ones."""
+    monkeypatch.setattr(bus, "REDELIVER_SECONDS", 0.05)
+    dead = RedisStreamBus(redis_client, consumer="dead")
+    dead.setup()
+    send(dead, event(call_id="h1"), event(call_id="h2"), event(call_id="h3"))
+    send(dead, event(call_id="h4"))
+    assert sum(len(d.events) for d in dead.read(10, block_ms=100)) == 4  # then it died
+    send(dead, event(call_id="n1"))
+    time.sleep(0.1)
+    alive = Rater(conn=autocommit_conn, redis=redis_client, consumer="alive", log=lambda m: None)
+    alive.setup()
+    assert run_until(alive, 5) == 5
+    assert [row[0] for row in cdrs(conn)] == ["h1", "h2", "h3", "h4", "n1"]
+    backlog = alive.bus.backlog()
+    assert (backlog.undelivered, backlog.unacknowledged) == (0, 0)

@@ -60,7 +60,8 @@ def test_healthz_is_ok_with_live_services(web_client: TestClient, redis_client: 
     health = web_client.get("/healthz").json()
     assert health["snapshot_version"] == 42
     backlog = health["cdr_backlog"]
-    assert (backlog["bus"], backlog["unit"], backlog["undelivered"]) == ("redis", "events", 2)
+    # one relay batch of two events: one stream entry
+    assert (backlog["bus"], backlog["unit"], backlog["undelivered"]) == ("redis", "batches", 1)
     assert 0 <= backlog["oldest_age_seconds"] < 60
 
 
@@ -188,7 +189,7 @@ def test_the_live_dashboard_shows_asr_acd_rejects_and_backlog(
     assert "66.7 %" in page  # ASR: 2 of 3 calls
     assert "1.50 min" in page  # ACD: 180 s over 2 answered
     assert "no-route" in page and ">404<" in page
-    assert "CDR events waiting on redis" in page
+    assert "CDR batches waiting on redis" in page  # one entry per relay batch
     # no proxy node is up here: nothing in progress; the calls started 3 minutes ago
     assert '"figure">0</span> calls in progress' in page
     assert '"figure">0.00</span> calls per second' in page
