@@ -5,9 +5,13 @@ Run from the project root with the project's virtualenv:
 
     .venv/bin/python bench/cdr_ingest.py --events 20000     # ~15 s: does it work?
     .venv/bin/python bench/cdr_ingest.py                    # 200,000 events, ~2 min
+    .venv/bin/python bench/cdr_ingest.py --live-cps 1000    # the events of live traffic
     .venv/bin/python bench/cdr_ingest.py --profile          # + where one batch's time goes
     .venv/bin/python bench/cdr_ingest.py --help             # every option
 
+By default the calls start at random over a day, so a rater batch's CDRs fall in ~1,100
+minutes and the minute rollup gets about a row per CDR (its worst case); --live-cps N makes
+them start at N per second, their events in the order the calls end, as a switch emits them.
 Per bus, N distinct CDR events (the engine's JSON lines, kemi.cdr.event_line) are first
 published in relay batches of 500 (not timed as ingest; the publish rate is reported apart),
 then one admin.rater.Rater runs ``run_once`` until all N are rated, COPYed, merged into cdrs and
@@ -134,19 +138,24 @@ def _event(call: tuple, attempt: int, target: tuple | None, outcome: tuple, term
     ).encode()  # fmt: skip
 
 
-def make_events(n: int, seed: int, cat: Catalog) -> list[bytes]:
+def make_events(n: int, seed: int, cat: Catalog, live_cps: int = 0) -> list[bytes]:
     """N events of calls as the engine reports them: one per attempt, vendors tried in
     least-cost order, ~2 % rejected before any vendor (attempt 0), failovers, stop codes,
-    answered calls of exponential talk time (mean 90 s, max 2 h)."""
+    answered calls of exponential talk time (mean 90 s, max 2 h). ``live_cps`` 0: the calls
+    start at random over a day, in no order (the rollups' worst case: a batch's CDRs fall in
+    ~1,100 minutes); otherwise they start at that rate and the events come in the order the
+    calls end, as a switch carrying that traffic emits them."""
     rng = random.Random(seed)
     weights = [d[2] for d in DESTINATIONS]
-    events: list[bytes] = []
+    events: list[tuple[int, bytes]] = []  # (ended_ms, line)
+    calls = 0
     while len(events) < n:
         originator, address = rng.choice(cat.originators)
         destination = rng.choices(DESTINATIONS, weights)[0]
         prefix, digits, _, customer, vendor_rates, increments = destination
         called = prefix + str(rng.randrange(10 ** (digits - 1), 10**digits))
-        started = T0 + rng.randrange(DAY_MS)
+        started = T0 + (calls * 1000 // live_cps if live_cps else rng.randrange(DAY_MS))
+        calls += 1
         call = (
             f"{rng.getrandbits(96):024x}@{address}",  # Call-ID
             rng.choice(("n1", "n2")),  # node
@@ -160,8 +169,9 @@ def make_events(n: int, seed: int, cat: Catalog) -> list[bytes]:
             f"originator {originator} by address {address};customer {prefix}",
         )
         if rng.random() < 0.02:  # no vendor could take it: attempt 0, no vendor terms
-            events.append(_event(call, 0, None, (503, "no-vendor", started, None, started + 1),
-                                 (None,) * 7))  # fmt: skip
+            events.append((started + 1, _event(
+                call, 0, None, (503, "no-vendor", started, None, started + 1), (None,) * 7
+            )))  # fmt: skip
             continue
         at = started + rng.randrange(1, 20)
         order = sorted(range(3), key=lambda i: Decimal(vendor_rates[i]))  # least cost first
@@ -177,15 +187,18 @@ def make_events(n: int, seed: int, cat: Catalog) -> list[bytes]:
                 if talk == 7_200_000:
                     reason = "max-duration"
                 answer = (200, reason, at, at + ring, at + ring + talk)
-                events.append(_event(call, attempt, target, answer, terms))
+                events.append((answer[4], _event(call, attempt, target, answer, terms)))
                 break
             code = rng.choice(STOP_CODES if outcome < 0.8 else FAILOVER_CODES)
             reason = "caller-cancel" if code == 487 else "vendor-reply"
-            events.append(_event(call, attempt, target, (code, reason, at, None, at + ring), terms))
+            failed = (code, reason, at, None, at + ring)
+            events.append((failed[4], _event(call, attempt, target, failed, terms)))
             if code in STOP_CODES:
                 break
             at += ring + rng.randrange(1, 5)
-    return events[:n]
+    if live_cps:
+        events.sort(key=lambda item: item[0])  # stable: a call's attempts keep their order
+    return [line for _, line in events[:n]]
 
 
 @dataclass
@@ -655,6 +668,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=42, help="event generator seed (default 42)")
     parser.add_argument(
+        "--live-cps",
+        type=int,
+        default=0,
+        help="0 (default): calls start at random over a day, the rollups' worst case; N: calls "
+        "start at N per second and their events come in the order the calls end, as a switch "
+        "carrying that traffic emits them",
+    )
+    parser.add_argument(
         "--database-url",
         default=DATABASE_URL,
         help=f"maintenance database URL "
@@ -674,11 +695,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--rollup-baselines: all and/or none")
     if not args.bus_rollups or not set(args.bus_rollups) <= {"minute", "all"}:
         parser.error("--bus-rollups: minute and/or all")
+    if args.live_cps < 0:
+        parser.error("--live-cps must be 0 or positive")
     if args.batch_events <= 0 or args.batch_events % RELAY_BATCH:
         parser.error(f"--batch-events must be a positive multiple of {RELAY_BATCH}")
     if not set(args.buses) <= {"redis", "nats"}:
         parser.error("--buses: redis and/or nats")
     return args
+
+
+def traffic(live_cps: int) -> str:
+    if live_cps:
+        return f"live: calls start at {live_cps:,}/s, events in the order the calls end"
+    return "calls start at random over a day, events in no order (the rollups' worst case)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -693,8 +722,9 @@ def main(argv: list[str] | None = None) -> int:
             cat = load_catalog(conn)
             precisions = dict(conn.execute(query("currency_precisions")).fetchall())
         info = machine(url, redis)
-        log(f"generating {args.events} events (seed {args.seed})")
-        payloads = make_events(args.events, args.seed, cat)
+        log(f"generating {args.events} events (seed {args.seed}, {traffic(args.live_cps)})")
+        payloads = make_events(args.events, args.seed, cat, args.live_cps)
+        info["traffic"] = traffic(args.live_cps)
         rated, expected, answered = rate_only(payloads, precisions)
         info["events"] = (
             f"{len(payloads):,} ({answered / len(payloads):.0%} answered), "
