@@ -110,14 +110,21 @@ def _annotation(item: cdr.CdrField) -> Any:
     return kind | None if item.nullable else kind
 
 
-# One call attempt as kemi.context.CallContext.event writes it; every field required.
+def _field(item: cdr.CdrField) -> tuple:
+    """Required, but for a field engines before it omit (absent_ok): None then."""
+    kind = _annotation(item)
+    return (item.name, kind, None) if item.absent_ok else (item.name, kind)
+
+
+# One call attempt as kemi.context.CallContext.event writes it; every field required but the
+# ones added since (kw_only: those may sit between required ones).
 CdrEvent = msgspec.defstruct(
     "CdrEvent",
-    [("format", Literal[CDR_EVENT_FORMAT])]
-    + [(item.name, _annotation(item)) for item in cdr.EVENT_FIELDS],
+    [("format", Literal[CDR_EVENT_FORMAT])] + [_field(item) for item in cdr.EVENT_FIELDS],
     forbid_unknown_fields=True,
     frozen=True,
     gc=False,
+    kw_only=True,
 )
 _decode = msgspec.json.Decoder(CdrEvent).decode
 _MONEY = frozenset(item.name for item in cdr.FIELDS if item.kind == "money")
@@ -172,6 +179,8 @@ _SIDES = tuple(
 def _consistent(event: Any) -> None:
     if event.answered_ms is not None and event.answered_ms > event.ended_ms:
         raise InvalidEvent("malformed event: answered_ms is after ended_ms")
+    if event.ringing_ms is not None and not event.started_ms <= event.ringing_ms <= event.ended_ms:
+        raise InvalidEvent("malformed event: ringing_ms is outside the attempt")
     for side, terms in zip(("customer", "vendor"), _SIDES, strict=True):
         missing = terms(event).count(None)
         if missing and missing != len(cdr.TERMS):

@@ -132,9 +132,11 @@ def _event(call: tuple, attempt: int, target: tuple | None, outcome: tuple, term
     call_id, node, originator, address, caller, called, dialed, started, customer, trace = call
     terminator, gateway = target or (None, None)
     code, reason, start, answered, ended = outcome
+    ringing = None if answered is None else start + (answered - start) // 4  # rang, then answered
     return event_line(
         (call_id, attempt, node, 42, originator, terminator, gateway, address, caller, called,
-         dialed, code, reason, started, start, answered, ended, "USD", *customer, *terms, trace)
+         dialed, code, reason, started, start, answered, ringing, ended, "USD", *customer, *terms,
+         trace)
     ).encode()  # fmt: skip
 
 

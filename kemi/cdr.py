@@ -28,6 +28,8 @@ class CdrField:
     source: str = EVENT
     nullable: bool = False
     checks: dict[str, Any] = field(default_factory=dict)  # constraints the rater enforces
+    # added after engines were deployed: their events omit it (None), still in CDR format 1
+    absent_ok: bool = False
 
     @property
     def column(self) -> str:
@@ -78,6 +80,8 @@ FIELDS: tuple[CdrField, ...] = (
     CdrField("call_started_ms", "epoch_ms", "timestamp with time zone"),
     CdrField("started_ms", "epoch_ms", "timestamp with time zone"),
     CdrField("answered_ms", "epoch_ms", "timestamp with time zone", nullable=True),
+    # the attempt's first 18x (the end of its post-dial delay), None if it never rang
+    CdrField("ringing_ms", "epoch_ms", "timestamp with time zone", nullable=True, absent_ok=True),
     CdrField("ended_ms", "epoch_ms", "timestamp with time zone"),
     CdrField("duration", "seconds", "numeric(12,3)", RATED),
     CdrField("currency", "text", "character(3)", checks={"pattern": r"^[A-Z]{3}$"}),

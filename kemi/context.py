@@ -98,6 +98,7 @@ class CallContext(msgspec.Struct, frozen=True, array_like=True, tag=CONTEXT_FORM
         started_ms: int,
         answered_ms: int | None,
         ended_ms: int,
+        ringing_ms: int | None = None,
     ) -> str:
         """The CDR event of attempt N (1-based; 0: rejected before any relay)."""
         target = self.targets[attempt - 1] if attempt > 0 else None
@@ -107,7 +108,8 @@ class CallContext(msgspec.Struct, frozen=True, array_like=True, tag=CONTEXT_FORM
                 None if target is None else target.terminator_id,
                 None if target is None else target.uri,
                 self.src_ip, self.caller, self.called, self.dialed, sip_code, reason,
-                self.call_started_ms, started_ms, answered_ms, ended_ms, self.currency,
+                self.call_started_ms, started_ms, answered_ms, ringing_ms, ended_ms,
+                self.currency,
                 *(NO_SIDE if self.customer is None else self.customer.event_values()),
                 *(NO_SIDE if target is None else target.vendor.event_values()),
                 self.trace,

@@ -55,10 +55,12 @@ EXIT = 0
 OK = 1
 
 CONTEXT = "akira_ctx"  # dialog variable: the encoded CallContext
-ATTEMPT = "akira_att"  # dialog variable: "<attempt>,<relayed at ms>" of the attempt in flight
+# dialog variable: "<attempt>,<relayed at ms>[,<first 18x at ms>]" of the attempt in flight
+ATTEMPT = "akira_att"
 ANSWERED = "akira_ans"  # dialog variable: when the 200 OK came, epoch ms
 SHED = "akira_shed"  # shared variable: permille of new INVITEs to refuse (kemi.overload)
 FAILURE_ROUTE = "ksr_failure_vendor"
+REPLY_ROUTE = "ksr_vendor_reply"
 REDIS = "akira"  # ndb_redis server name (kamailio.cfg)
 LIMITS_REPLY = "akira_limits"
 
@@ -85,6 +87,12 @@ def _text(getter, hexa: str) -> tuple[str, bool]:
     except UnicodeDecodeError:
         raw = bytes.fromhex(KSR.pv.get(hexa) or "")
         return raw.decode("utf-8", "replace"), False
+
+
+def _attempt(text: str) -> tuple[int, int, int | None]:
+    """The ATTEMPT variable: (attempt, relayed at ms, first 18x at ms or None)."""
+    attempt, started, *ringing = map(int, text.split(","))
+    return attempt, started, ringing[0] if ringing else None
 
 
 class Router:
@@ -427,6 +435,7 @@ class Router:
             if context.answer_timeout:
                 KSR.tm.t_set_fr(context.answer_timeout * 1000, context.ring_timeout * 1000)
             KSR.tm.t_on_failure(FAILURE_ROUTE)
+            KSR.tm.t_on_reply(REPLY_ROUTE)
             if KSR.tm.t_relay() > 0:
                 return EXIT
             self._emit(context, attempt, 500, "relay-failed", started)
@@ -487,11 +496,11 @@ class Router:
         """failure_route[VENDOR]: record the failed attempt, then hunt or stop."""
         try:
             context = CallContext.decode(KSR.dialog.var_get(CONTEXT))
-            attempt, started = map(int, KSR.dialog.var_get(ATTEMPT).split(","))
+            attempt, started, ringing = _attempt(KSR.dialog.var_get(ATTEMPT))
             code = KSR.tm.t_get_status_code()
             canceled = KSR.tm.t_is_canceled() > 0
             reason = "caller-cancel" if canceled else "vendor-reply"
-            self._emit(context, attempt, 487 if canceled else code, reason, started)
+            self._emit(context, attempt, 487 if canceled else code, reason, started, None, ringing)
             current = context.targets[attempt - 1]
             following = after_failure(context, attempt, code, canceled)
             if following == STOP:
@@ -505,7 +514,19 @@ class Router:
             KSR.err("akira: failure route fault: " + traceback.format_exc().replace("\n", " | "))
             return self._reject("engine-fault", tell=False)
 
-    # --- dialog events, stray replies ------------------------------------------------------
+    # --- vendor replies, dialog events, stray replies ---------------------------------------
+
+    def ksr_vendor_reply(self, msg) -> int:
+        """tm's onreply route of an attempt: its first 18x ends its post-dial delay (PDD),
+        noted beside the attempt for its CDR. Every reply passes (relayed as tm does)."""
+        if 180 <= KSR.kx.get_status() <= 189:
+            try:
+                current = KSR.dialog.var_get(ATTEMPT) or ""
+                if current.count(",") == 1:  # not rung yet (a 183 then a 180: the first)
+                    KSR.dialog.var_sets(ATTEMPT, f"{current},{now_ms()}")
+            except Exception:
+                KSR.err("akira: vendor reply fault: " + traceback.format_exc().replace("\n", " | "))
+        return OK
 
     def ksr_dialog_event(self, msg, event: str) -> int:
         """event_route[dialog:*]: note the answer time, emit the answered attempt's CDR."""
@@ -537,14 +558,14 @@ class Router:
             return  # its CDR is out already (the context is cleared once it is)
         KSR.dialog.var_sets(CONTEXT, "")
         context = CallContext.decode(context_text)
-        attempt, started = map(int, KSR.dialog.var_get(ATTEMPT).split(","))
+        attempt, started, ringing = _attempt(KSR.dialog.var_get(ATTEMPT))
         reason = end_reason(
             by_bye,
             by_bye and KSR.rr.is_direction("downstream") > 0,
             before_timeout=not by_bye and self._before_timeout(),
         )
         answered = int(KSR.dialog.var_get(ANSWERED))
-        self._emit(context, attempt, 200, reason, started, answered)
+        self._emit(context, attempt, 200, reason, started, answered, ringing)
         self._release(context, context.targets[attempt - 1], answered=True)
 
     def _before_timeout(self) -> bool:
@@ -570,6 +591,7 @@ class Router:
         reason: str,
         started: int,
         answered: int | None = None,
+        ringing: int | None = None,
     ) -> None:
         event = context.event(
             attempt,
@@ -579,6 +601,7 @@ class Router:
             started_ms=started,
             answered_ms=answered,
             ended_ms=now_ms(),
+            ringing_ms=ringing,
         )
         self.journal().append(event)
 

@@ -48,10 +48,10 @@ SELECT started_at AS bucket, originator_id, terminator_id, customer_tariff_id, c
        (answered_at IS NOT NULL)::int AS answered,
        akira_network_effective(sip_code, answered_at) AS effective, duration AS talk_seconds,
        customer_billed_seconds AS billed_seconds,
-       coalesce(akira_post_dial_delay_ms(terminator_id, sip_code, started_at, answered_at,
-                                         ended_at), 0) AS pdd_ms,
-       (akira_post_dial_delay_ms(terminator_id, sip_code, started_at, answered_at, ended_at)
-            IS NOT NULL)::int AS pdd_attempts,
+       coalesce(akira_post_dial_delay_ms(terminator_id, sip_code, started_at, ringing_at,
+                                         answered_at, ended_at), 0) AS pdd_ms,
+       (akira_post_dial_delay_ms(terminator_id, sip_code, started_at, ringing_at, answered_at,
+                                 ended_at) IS NOT NULL)::int AS pdd_attempts,
        customer_price AS revenue, vendor_cost AS cost
 FROM cdrs
 

@@ -169,8 +169,10 @@ class Platform:
         self.kamailio.wait_installed(publication.version)
         return publication
 
-    def vendor(self, name: str, port: int, reject: int | None = None, hangup=False) -> Vendor:
-        vendor = Vendor(name, port, self.workdir, reject=reject, hangup=hangup)
+    def vendor(
+        self, name: str, port: int, reject: int | None = None, hangup=False, ring_ms: int = 0
+    ) -> Vendor:
+        vendor = Vendor(name, port, self.workdir, reject=reject, hangup=hangup, ring_ms=ring_ms)
         self.vendors.append(vendor)
         return vendor
 

@@ -44,12 +44,22 @@ class Vendor:
     """A SIPp UAS standing in for one vendor gateway; answers, or rejects with a code."""
 
     def __init__(
-        self, name: str, port: int, workdir: Path, reject: int | None = None, hangup: bool = False
+        self,
+        name: str,
+        port: int,
+        workdir: Path,
+        reject: int | None = None,
+        hangup: bool = False,
+        ring_ms: int = 0,
     ) -> None:
         self.name, self.port, self.reject = name, port, reject
         self.messages = workdir / f"vendor-{name}-{port}.msg"
         if hangup:
             scenario = SCENARIOS / "uas-answer-then-bye.xml"
+        elif ring_ms:  # 180, then ring_ms of ringing before the 200
+            scenario = render(
+                "uas-ring-answer.xml.tmpl", workdir, f"uas-ring-{ring_ms}.xml", ring_ms=ring_ms
+            )
         elif reject is None:
             scenario = SCENARIOS / "uas-answer.xml"
         else:

@@ -46,6 +46,23 @@ def test_cheapest_vendor_answers_and_is_billed(platform, ids):
     assert cdr["answered_at"] is not None and cdr["ended_at"] > cdr["answered_at"]
 
 
+def test_a_call_that_rings_has_its_post_dial_delay_end_at_the_ringing(platform, ids):
+    platform.vendor("cheap", c.PORTS["cheap"], ring_ms=1500)
+    result = platform.call(c.UK_FIXED, c.ACME_IP)
+    assert result.ok, result.explain()
+
+    (cdr,) = platform.rate_cdrs(expected=1)
+    started, ringing, answered = cdr["started_at"], cdr["ringing_at"], cdr["answered_at"]
+    assert ringing is not None and started <= ringing < answered
+    assert (answered - ringing).total_seconds() >= 1.4  # the vendor's 1.5 s of ringing
+    # the minute rollup's delay runs to the 180, not to the 200 (and equals the CDR's own)
+    pdd_ms, attempts = platform.conn.execute(
+        "SELECT sum(pdd_ms), sum(pdd_attempts) FROM cdr_rollup_minute"
+    ).fetchone()
+    assert attempts == 1
+    assert pdd_ms == round((ringing - started).total_seconds() * 1000) < 1000
+
+
 def test_503_moves_the_call_to_the_next_cheapest(platform, ids):
     vendors = {
         "cheap": platform.vendor("cheap", c.PORTS["cheap"], reject=503),

@@ -73,6 +73,9 @@ def test_a_rejected_call_has_no_vendor_and_costs_nothing():
         ({"call_id": ""}, "call_id: Expected `str` of length >= 1"),
         ({"format": "3"}, "format is not 3"),
         ({"answered_ms": T0 + 20_000}, "answered_ms is after ended_ms"),
+        ({"ringing_ms": T0 - 1}, "ringing_ms is outside the attempt"),
+        ({"ringing_ms": T0 + 20_000}, "ringing_ms is outside the attempt"),
+        ({"ringing_ms": "soon"}, "ringing_ms: Expected `int | null`"),
         ({"format": 4}, "format is not 3"),
         ({"started_ms": "yesterday"}, "started_ms"),
         ({"vendor_initial_increment": 0}, "vendor_initial_increment"),
@@ -91,6 +94,13 @@ def test_every_field_is_required():
     del document["trace"]
     with pytest.raises(InvalidEvent, match="trace: missing"):
         rate_event(json.dumps(document), USD)
+
+
+def test_the_ringing_is_stored_and_engines_before_it_leave_it_out():
+    ringing = column(rate_event(event(ringing_ms=T0 + 400), USD), "ringing_at")
+    assert ringing.timestamp() * 1000 == T0 + 400
+    assert "ringing_ms" not in json.loads(event())  # the event of an engine before 0017
+    assert column(rate_event(event(), USD), "ringing_at") is None
 
 
 def test_not_json_at_all():

@@ -110,6 +110,27 @@ def test_the_last_failed_attempt_gets_503_all_vendors_failed(router):
     assert "Retry-After: 5\r\n" in headers
 
 
+def test_the_first_ringing_of_an_attempt_is_noted_beside_it(router):
+    KSR.message()
+    KSR.dialog_vars[routes.ATTEMPT] = "1,2000"
+    for status in (100, 183, 180, 200):  # only the first 18x counts
+        KSR.values["kx.get_status"] = status
+        assert router.ksr_vendor_reply(None) == routes.OK  # every reply goes on
+        if status == 100:
+            assert KSR.dialog_vars[routes.ATTEMPT] == "1,2000"
+        if status == 183:
+            rung = KSR.dialog_vars[routes.ATTEMPT]
+    assert KSR.dialog_vars[routes.ATTEMPT] == rung and rung.startswith("1,2000,")
+
+
+def test_a_failed_attempt_that_rang_carries_its_ringing(router):
+    KSR.message(results={"tm.t_get_status_code": 486, "tm.t_is_canceled": -1})
+    KSR.dialog_vars.update({routes.CONTEXT: context().encode(), routes.ATTEMPT: "1,2000,2500"})
+    router.ksr_failure_vendor(None)
+    (event,) = router._journal.events
+    assert (event["sip_code"], event["started_ms"], event["ringing_ms"]) == (486, 2000, 2500)
+
+
 @pytest.mark.parametrize(
     ("method", "downstream", "reason"),
     [("BYE", 1, "caller-bye"), ("BYE", -1, "callee-bye"), ("OPTIONS", -1, "max-duration")],
@@ -126,7 +147,7 @@ def test_dialog_end_says_who_ended_the_call(router, method, downstream, reason):
     router.ksr_dialog_event(None, "dialog:end")
     (event,) = router._journal.events
     assert (event["attempt"], event["sip_code"], event["reason"]) == (2, 200, reason)
-    assert (event["answered_ms"], event["terminator_id"]) == (3000, 2)
+    assert (event["answered_ms"], event["terminator_id"], event["ringing_ms"]) == (3000, 2, None)
 
 
 def test_a_max_duration_cdr_is_emitted_once_when_the_proxy_sends_its_byes(router):
