@@ -298,7 +298,7 @@ CREATE TABLE snapshot_publications (
 CREATE TABLE cdr_rejects (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     received_at timestamptz NOT NULL DEFAULT now(),
-    stream_id   text NOT NULL,  -- where it sat on the bus: stream id, or NATS sequence#index
+    stream_id   text NOT NULL,  -- on the bus: Redis entry id/batch key#index, NATS sequence#index
     payload     text NOT NULL,
     error       text NOT NULL,  -- why it could not be rated (the latest try)
     retries     integer NOT NULL DEFAULT 0,  -- `akira cdr retry` tries so far

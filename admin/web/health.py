@@ -2,7 +2,7 @@
 
 503 when PostgreSQL or Redis fails to answer now, so a balancer takes the process out of rotation
 while it cannot serve; start-up failures never get this far (admin/web/resources.py). The CDR
-backlog (admin/backlog.py: the bus's undelivered and unacknowledged events and the age of the
+backlog (admin/backlog.py: the bus's undelivered and unacknowledged relay batches, the age of the
 oldest, this host's journal) is reported for monitoring; a bus that does not answer shows as
 ``cdr_bus: "error"`` without taking the admin out of rotation, since it can still serve.
 """
