@@ -265,7 +265,8 @@ ROLLUP_TOTALS = (
 )
 CDR_TOTALS = (
     "count(*), count(answered_at), sum(duration), coalesce(sum(akira_post_dial_delay_ms("
-    "terminator_id, sip_code, started_at, answered_at, ended_at)), 0), sum(customer_price), "
+    "terminator_id, sip_code, started_at, ringing_at, answered_at, ended_at)), 0), "
+    "sum(customer_price), "
     "sum(vendor_cost)"
 )
 # How the rollups are kept: "minute" as since migration 0016 (the cdrs trigger writes the minute

@@ -286,7 +286,9 @@ def main() -> None:
     parser.add_argument("--trigger", action="store_true", help="rollups by trigger during COPY")
     parser.add_argument("--trigger-cost", action="store_true", help="time COPY with and without")
     parser.add_argument("--keep", action="store_true", help="keep the database")
-    parser.add_argument("--reuse", action="store_true", help="use a kept database as it is")
+    parser.add_argument(
+        "--reuse", action="store_true", help="use a kept database (migrated first), no load"
+    )
     options = parser.parse_args()
     if options.trigger_cost:
         trigger_cost()
@@ -295,6 +297,8 @@ def main() -> None:
         url = create_database()
     with psycopg.connect(url) as conn:
         if options.reuse:
+            migrate(conn)  # a database kept by an older schema's run
+            conn.commit()
             customers = [row[0] for row in conn.execute(
                 "SELECT id FROM companies WHERE is_customer ORDER BY id")]  # fmt: skip
         else:

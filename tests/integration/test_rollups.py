@@ -30,9 +30,12 @@ SELECT date_trunc(%(grain)s, started_at, 'UTC') AS bucket, {keys}, currency,
                            OR sip_code IN (480, 486, 487, 600, 603)) AS effective,
        sum(duration) AS talk_seconds,
        sum(customer_billed_seconds) AS billed_seconds,
-       coalesce(sum(round(extract(epoch FROM coalesce(answered_at, ended_at) - started_at) * 1000))
-                FILTER (WHERE terminator_id IS NOT NULL AND sip_code <> 487), 0) AS pdd_ms,
-       count(*) FILTER (WHERE terminator_id IS NOT NULL AND sip_code <> 487) AS pdd_attempts,
+       coalesce(sum(round(extract(epoch FROM coalesce(ringing_at, answered_at, ended_at)
+                                         - started_at) * 1000))
+                FILTER (WHERE terminator_id IS NOT NULL
+                          AND (sip_code <> 487 OR ringing_at IS NOT NULL)), 0) AS pdd_ms,
+       count(*) FILTER (WHERE terminator_id IS NOT NULL
+                          AND (sip_code <> 487 OR ringing_at IS NOT NULL)) AS pdd_attempts,
        sum(customer_price) AS revenue, sum(vendor_cost) AS cost
 FROM cdrs GROUP BY bucket, {keys}, currency
 ORDER BY bucket, {keys}, currency
@@ -102,7 +105,7 @@ def test_the_rollups_are_the_ones_the_schema_declares(conn):
 
 def traffic(prefix="c"):
     """Answered, failed over, busy, cancelled, rejected before any vendor, on three days, two
-    hours, two customers and two destinations."""
+    hours, two customers and two destinations; two of the attempts rang first."""
     no_vendor = {f"vendor_{name}": None for name in
                  ("tariff_id", "prefix", "rate", "initial_increment", "next_increment",
                   "connect_fee", "minimum_duration")}  # fmt: skip
@@ -110,7 +113,7 @@ def traffic(prefix="c"):
     return [
         event(f"{prefix}1", 1, 503, None, T0 + 800),
         event(f"{prefix}1", 2),  # answered after a failover, 61.5 s
-        event(f"{prefix}2", 1, 486, None, T0 + 3_000),
+        event(f"{prefix}2", 1, 486, None, T0 + 3_000, ringing_ms=T0 + 1_000),  # rang, busy
         event(f"{prefix}3", 1, 487, None, T0 + 9_000, started_ms=at + MINUTE),
         event(
             f"{prefix}4", 0, 403, None, T0 + 20, terminator_id=None, gateway=None,
@@ -118,7 +121,7 @@ def traffic(prefix="c"):
         ),
         event(
             f"{prefix}5", 1, 200, T0 + HOUR + 4_000, T0 + HOUR + 125_000, started_ms=T0 + HOUR,
-            customer_prefix="33", originator_id=2,
+            customer_prefix="33", originator_id=2, ringing_ms=T0 + HOUR + 1_500,
         ),
         event(
             f"{prefix}6", 1, 200, T0 + DAY + 1_000, T0 + DAY + 30_000, started_ms=T0 + DAY,
