@@ -89,6 +89,18 @@ def _text(getter, hexa: str) -> tuple[str, bool]:
         return raw.decode("utf-8", "replace"), False
 
 
+# Dialog variables through $dlg_var, whose getter and setter hold the dialog's lock: a vendor's
+# 180 and 200 are handled by two workers at once (the onreply route writes the attempt while
+# dialog:start writes the answer), and the dialog module's KEMI var_sets/var_get do not lock
+# (seen: Kamailio aborting on a corrupted shared-memory block under 2,000 calls).
+def _dialog_get(name: str) -> str | None:
+    return KSR.pv.get(f"$dlg_var({name})")
+
+
+def _dialog_set(name: str, value: str) -> None:
+    KSR.pv.sets(f"$dlg_var({name})", value)
+
+
 def _attempt(text: str) -> tuple[int, int, int | None]:
     """The ATTEMPT variable: (attempt, relayed at ms, first 18x at ms or None)."""
     attempt, started, *ringing = map(int, text.split(","))
@@ -399,7 +411,7 @@ class Router:
         assert call.originator is not None
         seconds = answer.credit_seconds if answer else None  # what the prepaid credit buys
         KSR.dialog.dlg_set_timeout(seconds or call.originator.max_call_duration)
-        KSR.dialog.var_sets(CONTEXT, context.encode())
+        _dialog_set(CONTEXT, context.encode())
         if call.caller_valid:  # the normalized caller, as the vendors are to see it
             KSR.hdr.remove("P-Asserted-Identity")
             KSR.hdr.append(f"P-Asserted-Identity: <sip:+{call.caller}@{KSR.kx.get_rcvip()}>\r\n")
@@ -430,7 +442,7 @@ class Router:
                 continue
             slot_taken = False
             started = now_ms()
-            KSR.dialog.var_sets(ATTEMPT, f"{attempt},{started}")
+            _dialog_set(ATTEMPT, f"{attempt},{started}")
             KSR.seturi(target.uri)
             if context.answer_timeout:
                 KSR.tm.t_set_fr(context.answer_timeout * 1000, context.ring_timeout * 1000)
@@ -495,8 +507,8 @@ class Router:
     def ksr_failure_vendor(self, msg) -> int:
         """failure_route[VENDOR]: record the failed attempt, then hunt or stop."""
         try:
-            context = CallContext.decode(KSR.dialog.var_get(CONTEXT))
-            attempt, started, ringing = _attempt(KSR.dialog.var_get(ATTEMPT))
+            context = CallContext.decode(_dialog_get(CONTEXT))
+            attempt, started, ringing = _attempt(_dialog_get(ATTEMPT))
             code = KSR.tm.t_get_status_code()
             canceled = KSR.tm.t_is_canceled() > 0
             reason = "caller-cancel" if canceled else "vendor-reply"
@@ -521,9 +533,9 @@ class Router:
         noted beside the attempt for its CDR. Every reply passes (relayed as tm does)."""
         if 180 <= KSR.kx.get_status() <= 189:
             try:
-                current = KSR.dialog.var_get(ATTEMPT) or ""
+                current = _dialog_get(ATTEMPT) or ""
                 if current.count(",") == 1:  # not rung yet (a 183 then a 180: the first)
-                    KSR.dialog.var_sets(ATTEMPT, f"{current},{now_ms()}")
+                    _dialog_set(ATTEMPT, f"{current},{now_ms()}")
             except Exception:
                 KSR.err("akira: vendor reply fault: " + traceback.format_exc().replace("\n", " | "))
         return OK
@@ -532,7 +544,7 @@ class Router:
         """event_route[dialog:*]: note the answer time, emit the answered attempt's CDR."""
         try:
             if event == "dialog:start":
-                KSR.dialog.var_sets(ANSWERED, str(now_ms()))
+                _dialog_set(ANSWERED, str(now_ms()))
             elif event == "dialog:end":
                 self._answered_call_ended(by_bye=KSR.is_BYE())
         except Exception:
@@ -553,18 +565,18 @@ class Router:
 
     def _answered_call_ended(self, by_bye: bool) -> None:
         """The answered attempt's CDR and the release of its slots, once per call."""
-        context_text = KSR.dialog.var_get(CONTEXT)
+        context_text = _dialog_get(CONTEXT)
         if not context_text:  # not a call of ours (a BYE of some other local request), or
             return  # its CDR is out already (the context is cleared once it is)
-        KSR.dialog.var_sets(CONTEXT, "")
+        _dialog_set(CONTEXT, "")
         context = CallContext.decode(context_text)
-        attempt, started, ringing = _attempt(KSR.dialog.var_get(ATTEMPT))
+        attempt, started, ringing = _attempt(_dialog_get(ATTEMPT))
         reason = end_reason(
             by_bye,
             by_bye and KSR.rr.is_direction("downstream") > 0,
             before_timeout=not by_bye and self._before_timeout(),
         )
-        answered = int(KSR.dialog.var_get(ANSWERED))
+        answered = int(_dialog_get(ANSWERED))
         self._emit(context, attempt, 200, reason, started, answered, ringing)
         self._release(context, context.targets[attempt - 1], answered=True)
 

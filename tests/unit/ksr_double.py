@@ -125,6 +125,12 @@ class FakeKSR:
             return 1
         if name == "dialog.var_get":
             return self.dialog_vars.get(args[0])
+        if name in ("pv.get", "pv.sets") and args[0].startswith("$dlg_var("):
+            variable = args[0][len("$dlg_var(") : -1]
+            if name == "pv.sets":
+                self.dialog_vars[variable] = args[1]
+                return 1
+            return self.dialog_vars.get(variable)
         if name in ("pv.get", "pv.is_null"):
             value = self.values.get(args[0])
             return value is None if name == "pv.is_null" else value
