@@ -151,7 +151,9 @@ class RaterProcess:
     """``akira worker``, the production rater, as its own process (so it can be SIGKILLed)."""
 
     def __init__(self, log: Path, env: dict[str, str]) -> None:
-        self.log, self.env = log, os.environ | env | {"PYTHONUNBUFFERED": "1"}
+        # faulthandler: a rater killed by a fatal signal leaves its Python stacks in the log
+        self.log = log
+        self.env = os.environ | env | {"PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:

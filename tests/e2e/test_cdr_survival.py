@@ -133,7 +133,9 @@ def test_no_cdr_is_lost_or_counted_twice(fault, bus, tmp_path, request):
             assert (count, calls) == (placed["created"], placed["created"]), (
                 stored,
                 placed,
-                "rater alive" if rater.process.poll() is None else "rater exited",
+                "rater alive"
+                if rater.process.poll() is None
+                else f"rater exited with {rater.process.returncode}",
                 (tmp_path / "rater.log").read_text()[-3000:],
             )
             assert answered == placed["successful"]
