@@ -872,9 +872,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Long-running services keep Python's SIGPIPE handling (a write to a closed socket is an
+# error they log and retry): with the default action, a bus, Redis or PostgreSQL dying under a
+# write would end them silently (seen: the rater vanishing at a NATS restart).
+SERVICES = (cmd_worker, cmd_cdr_relay, cmd_serve)
+
+
+def is_service(args: argparse.Namespace) -> bool:
+    return args.run in SERVICES or (args.run is cmd_alerts and args.deliver)
+
+
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `akira simulate ... | head` ends quietly
     args = build_parser().parse_args(argv)
+    if not is_service(args):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `akira simulate ... | head` ends quietly
     return args.run(args, Settings.from_env())
 
 
