@@ -248,6 +248,9 @@ def report(page: Page, screens: Screens) -> None:
 
 def find_cdr(page: Page, screens: Screens, cdr: dict) -> None:
     page.get_by_role("navigation", name="Main").get_by_role("link", name="CDRs").click()
+    # typed before htmx has bound the box (a busy machine), the search would never run
+    page.wait_for_url(re.compile(r"/cdrs$"))
+    page.wait_for_load_state("load")
     page.get_by_role("searchbox").fill(NUMBER)  # HTMX runs the search as one types
     row = page.locator("main table tbody tr", has_text=cdr["call_id"])
     with screens.expecting("the call in the CDRs"):
