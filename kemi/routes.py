@@ -533,8 +533,8 @@ class Router:
         noted beside the attempt for its CDR. Every reply passes (relayed as tm does)."""
         if 180 <= KSR.kx.get_status() <= 189:
             try:
-                current = _dialog_get(ATTEMPT) or ""
-                if current.count(",") == 1:  # not rung yet (a 183 then a 180: the first)
+                current = _dialog_get(ATTEMPT)
+                if current and _attempt(current)[2] is None:  # the first 18x (183, then 180)
                     _dialog_set(ATTEMPT, f"{current},{now_ms()}")
             except Exception:
                 KSR.err("akira: vendor reply fault: " + traceback.format_exc().replace("\n", " | "))

@@ -120,11 +120,6 @@ class FakeKSR:
             return 1 if args[0] in self.headers else -1
         if name == "hdr.get":
             return self.headers.get(args[0])
-        if name == "dialog.var_sets":
-            self.dialog_vars[args[0]] = args[1]
-            return 1
-        if name == "dialog.var_get":
-            return self.dialog_vars.get(args[0])
         if name in ("pv.get", "pv.sets") and args[0].startswith("$dlg_var("):
             variable = args[0][len("$dlg_var(") : -1]
             if name == "pv.sets":
